@@ -1,0 +1,61 @@
+// Package mailer delivers the sign-in mails of magiclink: the Mailer
+// interface and its implementations (SMTP, Mailgun, Log, Memory), the
+// localized templates that render a sign-in mail, and the Dispatcher that
+// sends asynchronously with retries.
+package mailer
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one rendered mail.
+type Message struct {
+	// To is the recipient's address (a bare address, no display name).
+	To string
+	// Subject, Text and HTML are the rendered parts.
+	Subject string
+	Text    string
+	HTML    string
+	// Locale is the locale the message was rendered in, such as "de".
+	Locale string
+
+	// Link and Code are the sign-in link and code the mail carries. They are
+	// kept beside the rendered parts for development inboxes and test kits;
+	// transports never send them as headers, and nothing may log them.
+	Link string
+	Code string
+}
+
+// Mailer sends one message. Implementations must be safe for concurrent use.
+// A returned error should be classified with Temporary or Permanent so that
+// a Dispatcher knows whether to retry.
+type Mailer interface {
+	Send(ctx context.Context, m *Message) error
+}
+
+// LinkData is what a sign-in mail shows.
+type LinkData struct {
+	// To is the recipient's address.
+	To string
+	// AppName names the application the user signs in to.
+	AppName string
+	// Origin is the origin that requested the link, such as
+	// "https://app.example.com"; the mail shows it so a user can spot a
+	// request they did not make.
+	Origin string
+	// Link is the sign-in URL and Code the 6-digit code.
+	Link string
+	Code string
+	// TTL is how long link and code stay valid; ExpiresAt when they expire.
+	TTL       time.Duration
+	ExpiresAt time.Time
+	// Locale is the requested locale (BCP 47, such as "tr-TR"); renderers
+	// fall back to the language and then to English.
+	Locale string
+}
+
+// Renderer turns LinkData into a Message.
+type Renderer interface {
+	Render(d LinkData) (*Message, error)
+}
