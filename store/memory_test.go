@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink/store"
+	"github.com/magiclink-go/magiclink/store/storetest"
+)
+
+func TestMemoryConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, clock func() time.Time) storetest.Harness {
+		m := store.NewMemory(store.WithClock(clock))
+		t.Cleanup(func() { _ = m.Close() })
+		return storetest.Harness{Store: m}
+	})
+}
+
+func TestMemorySweepRemovesOnlyExpired(t *testing.T) {
+	t.Parallel()
+	c := storetest.NewClock(time.Unix(1_700_000_000, 0))
+	m := store.NewMemory(store.WithClock(c.Now), store.WithSweepInterval(0))
+	defer m.Close()
+	ctx := context.Background()
+	for i := range 1000 {
+		ttl := time.Minute
+		if i%2 == 0 {
+			ttl = time.Hour
+		}
+		tok := &store.Token{Email: "a@example.com", CreatedAt: c.Now(), ExpiresAt: c.Now().Add(ttl)}
+		tok.Hash[0], tok.Hash[1], tok.Hash[2] = byte(i), byte(i>>8), 1
+		if err := m.PutToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.Sweep(); n != 0 {
+		t.Fatalf("sweep before any expiry removed %d tokens, want 0", n)
+	}
+	c.Advance(time.Minute)
+	if n := m.Sweep(); n != 500 {
+		t.Fatalf("sweep after the short TTL removed %d tokens, want 500", n)
+	}
+	if n := m.Len(); n != 500 {
+		t.Fatalf("%d tokens left, want 500", n)
+	}
+}
+
+func TestMemoryBounded(t *testing.T) {
+	t.Parallel()
+	m := store.NewMemory(store.WithMaxTokens(64), store.WithSweepInterval(0))
+	defer m.Close()
+	ctx := context.Background()
+	var full int
+	for i := range 200 {
+		tok := &store.Token{ExpiresAt: time.Now().Add(time.Hour)}
+		tok.Hash[0], tok.Hash[1] = byte(i), 7
+		if err := m.PutToken(ctx, tok); errors.Is(err, store.ErrFull) {
+			full++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.Len() > 64 || full == 0 {
+		t.Fatalf("store holds %d tokens with %d ErrFull; want at most 64 and some ErrFull", m.Len(), full)
+	}
+}
+
+func TestMemoryCloseStopsSweeper(t *testing.T) {
+	before := runtime.NumGoroutine()
+	m := store.NewMemory(store.WithSweepInterval(time.Millisecond))
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("goroutines: %d before NewMemory, %d after Close", before, after)
+	}
+}
