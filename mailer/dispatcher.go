@@ -1,0 +1,305 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DispatcherOptions configures a Dispatcher. Zero values mean the defaults.
+type DispatcherOptions struct {
+	// QueueSize bounds the number of mails waiting for a worker (default
+	// 1024). Send fails with ErrQueueFull beyond it.
+	QueueSize int
+	// Workers is the number of concurrent deliveries (default 4).
+	Workers int
+	// MaxAttempts bounds the delivery attempts per mail, the first included
+	// (default 5).
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the backoff between attempts: before
+	// attempt n+1 the worker waits a uniformly random time in
+	// [0, min(MaxDelay, BaseDelay·2^(n-1))] ("full jitter"). Defaults 1s
+	// and 1m.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+	// Logger receives one Error record per mail that finally failed, with
+	// the recipient masked (default slog.Default()). Links, codes and
+	// bodies are never logged.
+	Logger *slog.Logger
+	// OnFailure, when set, is called with each mail that finally failed and
+	// its last error, from a worker goroutine.
+	OnFailure func(*Message, error)
+	// After waits for a backoff delay (default time.After). Tests replace it
+	// to drive retries without real sleeps.
+	After func(d time.Duration) <-chan time.Time
+}
+
+// Dispatcher sends mail asynchronously through another Mailer: Send queues
+// and returns at once, a fixed pool of workers delivers, retrying temporary
+// errors with exponential backoff. It implements Mailer itself. Close must
+// be called to stop its goroutines.
+type Dispatcher struct {
+	m    Mailer
+	opts DispatcherOptions
+
+	queue chan job
+	// ctx is cancelled when Close gives up: it interrupts deliveries and
+	// backoff waits.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{} // closed when every worker has returned
+
+	mu          sync.Mutex
+	closed      bool
+	seq         uint64
+	outstanding map[uint64]struct{}
+	changed     chan struct{} // closed and replaced when a job finishes
+}
+
+type job struct {
+	seq uint64
+	msg *Message
+}
+
+// NewDispatcher starts a Dispatcher delivering through m.
+func NewDispatcher(m Mailer, opts DispatcherOptions) *Dispatcher {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	if opts.BaseDelay <= 0 {
+		opts.BaseDelay = time.Second
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = time.Minute
+	}
+	if opts.MaxDelay < opts.BaseDelay {
+		opts.MaxDelay = opts.BaseDelay
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Dispatcher{
+		m:           m,
+		opts:        opts,
+		queue:       make(chan job, opts.QueueSize),
+		ctx:         ctx,
+		cancel:      cancel,
+		done:        make(chan struct{}),
+		outstanding: map[uint64]struct{}{},
+		changed:     make(chan struct{}),
+	}
+	d.wg.Add(opts.Workers)
+	for range opts.Workers {
+		go d.work()
+	}
+	go func() {
+		d.wg.Wait()
+		close(d.done)
+	}()
+	return d
+}
+
+// Send queues a copy of msg and returns without waiting for delivery. It
+// returns ErrQueueFull when the queue is full and ErrClosed after Close;
+// the message was not accepted then. Delivery does not use ctx, which may
+// end as soon as Send returns.
+func (d *Dispatcher) Send(ctx context.Context, msg *Message) error {
+	if msg == nil {
+		return Permanent(errors.New("mailer: nil message"))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := *msg
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	d.seq++
+	select {
+	case d.queue <- job{seq: d.seq, msg: &c}:
+		d.outstanding[d.seq] = struct{}{}
+		return nil
+	default:
+		d.seq--
+		return ErrQueueFull
+	}
+}
+
+// Flush waits until every mail queued before the call was delivered or
+// finally failed, or ctx ends (then it returns ctx.Err()).
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	d.mu.Lock()
+	target := d.seq
+	d.mu.Unlock()
+	for {
+		d.mu.Lock()
+		pending := false
+		for s := range d.outstanding {
+			if s <= target {
+				pending = true
+				break
+			}
+		}
+		changed := d.changed
+		d.mu.Unlock()
+		if !pending {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops accepting mail and waits until the queue and the mails in
+// flight are delivered or finally failed, retries included. When ctx ends
+// first, Close abandons the remaining mails (each is reported as failed),
+// interrupts deliveries and backoff waits, waits for the workers to return
+// and returns ctx.Err(). Either way no goroutine of the Dispatcher remains.
+// Calling Close again waits the same way.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.queue)
+	}
+	d.mu.Unlock()
+	select {
+	case <-d.done:
+		d.cancel()
+		return nil
+	case <-ctx.Done():
+		d.cancel()
+		<-d.done
+		return ctx.Err()
+	}
+}
+
+func (d *Dispatcher) work() {
+	defer d.wg.Done()
+	for j := range d.queue {
+		d.deliver(j.msg)
+		d.finish(j.seq)
+	}
+}
+
+func (d *Dispatcher) finish(seq uint64) {
+	d.mu.Lock()
+	delete(d.outstanding, seq)
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+}
+
+// deliver sends msg, retrying temporary errors, and reports a final failure.
+func (d *Dispatcher) deliver(msg *Message) {
+	for attempt := 1; ; attempt++ {
+		if err := d.ctx.Err(); err != nil {
+			d.fail(msg, attempt-1, fmt.Errorf("mailer: abandoned at close: %w", err))
+			return
+		}
+		err := d.m.Send(d.ctx, msg)
+		if err == nil {
+			return
+		}
+		if !IsTemporary(err) || attempt >= d.opts.MaxAttempts || d.ctx.Err() != nil {
+			d.fail(msg, attempt, err)
+			return
+		}
+		select {
+		case <-d.opts.After(d.backoff(attempt)):
+		case <-d.ctx.Done():
+			d.fail(msg, attempt, fmt.Errorf("mailer: abandoned at close: %w", err))
+			return
+		}
+	}
+}
+
+// backoff returns the wait after the given failed attempt (1-based): full
+// jitter over an exponentially growing cap.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	limit := d.opts.BaseDelay
+	for i := 1; i < attempt && limit < d.opts.MaxDelay; i++ {
+		limit *= 2
+	}
+	limit = min(limit, d.opts.MaxDelay)
+	return time.Duration(rand.Int64N(int64(limit) + 1))
+}
+
+func (d *Dispatcher) fail(msg *Message, attempts int, err error) {
+	masked := MaskAddress(msg.To)
+	// Transport errors may quote the recipient (SMTP RCPT replies do).
+	text := err.Error()
+	if msg.To != "" {
+		text = replaceFold(text, msg.To, masked)
+	}
+	for _, secret := range []string{msg.Link, msg.Code} {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "[redacted]")
+		}
+	}
+	d.opts.Logger.LogAttrs(context.Background(), slog.LevelError, "mailer: delivery failed",
+		slog.String("to", masked),
+		slog.Int("attempts", attempts),
+		slog.Bool("temporary", IsTemporary(err)),
+		slog.String("error", text),
+	)
+	if d.opts.OnFailure != nil {
+		d.opts.OnFailure(msg, err)
+	}
+}
+
+// MaskAddress hides most of an e-mail address for logs:
+// "jane@example.com" becomes "j***@example.com". Anything that is not an
+// address becomes "***".
+func MaskAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 || strings.ContainsFunc(addr, isControl) {
+		return "***"
+	}
+	local := addr[:at]
+	first := local[:1]
+	if first[0] >= 0x80 { // keep whole runes only
+		first = ""
+	}
+	return first + "***@" + addr[at+1:]
+}
+
+// replaceFold replaces every case-insensitive occurrence of old (ASCII) in s.
+func replaceFold(s, old, repl string) string {
+	lower, lowerOld := strings.ToLower(s), strings.ToLower(old)
+	if len(lower) != len(s) || len(lowerOld) != len(old) {
+		return strings.ReplaceAll(s, old, repl)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(lower, lowerOld)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(repl)
+		s, lower = s[i+len(old):], lower[i+len(old):]
+	}
+}
