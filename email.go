@@ -1,0 +1,125 @@
+package magiclink
+
+import (
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// MaxEmailLength is the longest address accepted, in bytes (RFC 5321's
+// forward-path limit less the angle brackets).
+const MaxEmailLength = 254
+
+// NormalizeEmail validates a bare e-mail address and returns its canonical
+// form: trimmed, lowercased, with an internationalized domain converted to
+// punycode.
+//
+// The local part must be an RFC 5322 dot-atom of at most 64 ASCII bytes, and
+// the domain a host name of at least two labels. That rejects display names,
+// comments, quoted local parts, spaces, CR, LF and other control characters
+// (which could inject mail headers), and addresses longer than
+// MaxEmailLength. Lowercasing the local part is what users expect of a
+// sign-in form even though RFC 5321 leaves it to the receiving server.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", newError(ErrInvalidEmail, "email", "email is required", nil)
+	}
+	if len(s) > MaxEmailLength {
+		return "", newError(ErrInvalidEmail, "email", "email is longer than 254 bytes", nil)
+	}
+	at := strings.IndexByte(s, '@')
+	if at < 0 || strings.IndexByte(s[at+1:], '@') >= 0 {
+		return "", newError(ErrInvalidEmail, "email", "email must have the form name@domain", nil)
+	}
+	local, domain := s[:at], s[at+1:]
+	if !validLocalPart(local) {
+		return "", newError(ErrInvalidEmail, "email", "email must be a bare address without spaces, quotes or display name", nil)
+	}
+	if !isASCII(domain) {
+		ascii, err := idna.Lookup.ToASCII(domain)
+		if err != nil {
+			return "", newError(ErrInvalidEmail, "email", "email domain is not a valid host name", nil)
+		}
+		domain = ascii
+		s = local + "@" + domain
+		if len(s) > MaxEmailLength {
+			return "", newError(ErrInvalidEmail, "email", "email is longer than 254 bytes", nil)
+		}
+	}
+	if !validDomain(domain) {
+		return "", newError(ErrInvalidEmail, "email", "email domain is not a valid host name", nil)
+	}
+	// strings.ToLower returns s itself when there is nothing to change.
+	return strings.ToLower(s), nil
+}
+
+// validLocalPart reports whether l is a dot-atom of at most 64 bytes.
+func validLocalPart(l string) bool {
+	if l == "" || len(l) > 64 || l[0] == '.' || l[len(l)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.':
+			if l[i-1] == '.' {
+				return false
+			}
+		case strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validDomain reports whether d is an ASCII host name of two or more
+// letter-digit-hyphen labels whose last label is not numeric.
+func validDomain(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	labels, start, allDigits := 0, 0, true
+	for i := 0; i <= len(d); i++ {
+		if i < len(d) && d[i] != '.' {
+			c := d[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+			if c < '0' || c > '9' {
+				allDigits = false
+			}
+			continue
+		}
+		label := d[start:i]
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		labels++
+		start = i + 1
+		if i < len(d) {
+			allDigits = true
+		}
+	}
+	return labels >= 2 && !allDigits
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// maskEmail hides most of an address for logs: "j***@example.com".
+func maskEmail(e string) string {
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 {
+		return "***"
+	}
+	return e[:1] + "***" + e[at:]
+}
