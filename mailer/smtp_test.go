@@ -588,4 +588,3 @@ func TestSMTPDispatcherDoesNotRetryPermanentReplies(t *testing.T) {
 	assert.NotContains(t, logged, "123456")
 	assert.NotContains(t, logged, "token_hash")
 }
-
