@@ -126,11 +126,13 @@ type SMTP struct {
 	dkim      *mail.DKIMSigner
 	now       func() time.Time
 
-	mu     sync.Mutex // guards the fields below and serializes sends
+	// sem is a one-slot semaphore (a mutex a waiting Send can give up on
+	// when its context ends); it guards the fields below and serializes
+	// sends on the shared connection.
+	sem    chan struct{}
 	conn   *deadlineConn
 	smtp   *gosmtp.Client
 	closed bool
-	dials  int
 }
 
 // NewSMTP validates cfg and returns an SMTP mailer. It does not connect yet;
@@ -218,6 +220,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		replyTo:   cfg.ReplyTo,
 		timeout:   timeout,
 		now:       time.Now,
+		sem:       make(chan struct{}, 1),
 	}
 	if cfg.DKIM != nil {
 		if cfg.DKIM.Domain == "" || cfg.DKIM.Selector == "" || cfg.DKIM.Key == nil {
@@ -273,13 +276,17 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return Permanent(err)
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &SendError{Temporary: true, Err: fmt.Errorf("mailer: SMTP send: %w", ctx.Err())}
+	}
+	defer func() { <-s.sem }()
 	if s.closed {
 		return Permanent(ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
-		return &SendError{Temporary: true, Err: err}
+		return &SendError{Temporary: true, Err: fmt.Errorf("mailer: SMTP send: %w", err)}
 	}
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -330,8 +337,8 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 // Close ends the shared connection with QUIT. Send fails with ErrClosed
 // afterwards.
 func (s *SMTP) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.sem <- struct{}{}
+	defer func() { <-s.sem }()
 	s.closed = true
 	if s.smtp == nil {
 		return nil
@@ -345,7 +352,7 @@ func (s *SMTP) Close() error {
 	return nil
 }
 
-// connect dials, greets, upgrades to TLS and authenticates. s.mu is held.
+// connect dials, greets, upgrades to TLS and authenticates. s.sem is held.
 func (s *SMTP) connect(ctx context.Context, deadline time.Time) error {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -359,11 +366,11 @@ func (s *SMTP) connect(ctx context.Context, deadline time.Time) error {
 		return err
 	}
 	s.smtp = c
-	s.dials++
 	return nil
 }
 
-// dial is go-mail's DialContextFunc. It runs under s.mu (inside connect).
+// dial is go-mail's DialContextFunc. It runs with s.sem held (inside
+// connect).
 func (s *SMTP) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, network, addr)
@@ -402,7 +409,7 @@ func contextErr(ctx context.Context) error {
 	return nil
 }
 
-// drop closes the connection without QUIT. s.mu is held.
+// drop closes the connection without QUIT. s.sem is held.
 func (s *SMTP) drop() {
 	if s.smtp != nil {
 		_ = s.smtp.Close()
@@ -443,13 +450,6 @@ func (s *SMTP) build(m *Message) (*mail.Msg, error) {
 		msg.SetDKIM(s.dkim)
 	}
 	return msg, nil
-}
-
-// connections reports how many connections were opened, for tests.
-func (s *SMTP) connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dials
 }
 
 // newMessageID returns a random Message-ID value (without angle brackets).

@@ -20,6 +20,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -303,13 +304,22 @@ func TestSMTPPlain(t *testing.T) {
 	t.Parallel()
 	be := &testBackend{}
 	port, _ := startSMTP(t, be, plainServer, false)
-	s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSNone})
+	s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSNone, ReplyTo: "Support <help@acme.example>"})
 	m := testMessage(t)
 	require.NoError(t, s.Send(t.Context(), m))
 	got := be.messages()
 	require.Len(t, got, 1)
 	checkMIME(t, got[0], m)
 	assert.Equal(t, []string{"jane@example.com"}, be.rcptTo)
+	msg, err := netmail.ReadMessage(bytes.NewReader(got[0]))
+	require.NoError(t, err)
+	replyTo, err := msg.Header.AddressList("Reply-To")
+	require.NoError(t, err)
+	assert.Equal(t, "help@acme.example", replyTo[0].Address)
+	for _, h := range []string{"X-Link", "X-Code"} {
+		assert.Empty(t, msg.Header.Get(h))
+	}
+	assert.NotContains(t, strings.SplitN(string(got[0]), "\r\n\r\n", 2)[0], "123456", "code in a header")
 }
 
 func TestSMTPStartTLS(t *testing.T) {
