@@ -1,0 +1,19 @@
+module github.com/magiclink-go/magiclink/bench
+
+go 1.26.0
+
+replace github.com/magiclink-go/magiclink => ../
+
+require (
+	github.com/magiclink-go/magiclink v0.0.0-00010101000000-000000000000
+	github.com/sethvargo/go-limiter v0.7.1
+	golang.org/x/time v0.16.0
+)
+
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	github.com/wneessen/go-mail v0.8.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)
