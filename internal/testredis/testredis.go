@@ -1,0 +1,341 @@
+// Package testredis starts real redis-server processes for tests: a single
+// server (Start) or a three-master Cluster (StartCluster), each on free
+// loopback ports in a temporary directory, without persistence, stopped by
+// the test's cleanup.
+//
+// When redis-server (or, for a cluster, redis-cli) is not on PATH the test is
+// skipped with a clear message, unless the environment sets
+// MAGICLINK_REQUIRE_REDIS=1, as CI does; then it fails.
+package testredis
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RequireEnv is the environment variable that turns a missing redis-server
+// from a skip into a failure.
+const RequireEnv = "MAGICLINK_REQUIRE_REDIS"
+
+// startTimeout bounds how long a server may take to answer PING, and a
+// cluster to reach cluster_state:ok.
+const startTimeout = 15 * time.Second
+
+// Server is one running redis-server.
+type Server struct {
+	bin  string
+	port int
+	// busPort is the cluster bus port, or 0 for a standalone server.
+	busPort int
+	dir     string
+
+	mu   sync.Mutex
+	proc *process
+}
+
+// process is one run of redis-server; exited is closed once Wait returned.
+type process struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+	err    error
+}
+
+// Start starts a standalone redis-server on a free loopback port and stops
+// it when the test ends. It skips (or fails, under MAGICLINK_REQUIRE_REDIS=1)
+// when redis-server is not on PATH.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := lookPath(t, "redis-server")
+	return start(t, bin, false)
+}
+
+func start(t testing.TB, bin string, cluster bool) *Server {
+	t.Helper()
+	var lastErr error
+	// A port found free can be taken by another process before the server
+	// binds it; a few attempts make that race harmless.
+	for range 5 {
+		s := &Server{bin: bin, dir: t.TempDir()}
+		s.port = freePort(t)
+		if cluster {
+			s.busPort = freePort(t)
+		}
+		if lastErr = s.launch(); lastErr == nil {
+			t.Cleanup(func() { s.kill() })
+			return s
+		}
+	}
+	t.Fatalf("testredis: %v", lastErr)
+	return nil
+}
+
+// Addr returns the server's address, such as "127.0.0.1:41234".
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port returns the server's TCP port.
+func (s *Server) Port() int { return s.port }
+
+// Client returns a new client of the server, closed when the test ends. It
+// honours context deadlines (ContextTimeoutEnabled), as a store wants.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Stop kills the server and waits for it to exit. The port stays reserved
+// for Restart only in the sense that nothing else of this package uses it.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.kill()
+}
+
+// Restart starts the server again on the same port, with an empty dataset
+// (nothing is persisted), and waits until it answers PING.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.kill()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		// The old socket may linger briefly; redis-server sets SO_REUSEADDR,
+		// so a retry only covers the rare case of a slow exit.
+		err := s.launch()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testredis: restart on port %d: %v", s.port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// launch starts redis-server and waits until it answers PING.
+func (s *Server) launch() error {
+	args := []string{
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--logfile", "",
+	}
+	if s.busPort != 0 {
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(s.busPort),
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "5000",
+		)
+	}
+	cmd := exec.Command(s.bin, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	p := &process{cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := waitReady(s.Addr(), p); err != nil {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("redis-server on port %d: %w\n%s", s.port, err, out.String())
+	}
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	return nil
+}
+
+// kill stops the running process, if any, and waits for it.
+func (s *Server) kill() {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// waitReady polls the server with INFO (which also proves the answer comes
+// from our process) with a growing backoff until it answers, the process
+// exits or startTimeout passes.
+func waitReady(addr string, p *process) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
+		DialerRetries: 1, ReadTimeout: time.Second, PoolSize: 1})
+	defer c.Close()
+	deadline := time.Now().Add(startTimeout)
+	backoff := 2 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := c.Info(ctx, "server").Result()
+		cancel()
+		if err == nil {
+			// Another process may have bound the port between freePort and
+			// this server's bind; only our own process counts as ready.
+			if !strings.Contains(info, "process_id:"+strconv.Itoa(p.cmd.Process.Pid)+"\r\n") {
+				return fmt.Errorf("port %s answered by another process", addr)
+			}
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("exited before answering PING: %v", p.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no PING answer within %v: %w", startTimeout, err)
+		}
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 100*time.Millisecond)
+	}
+}
+
+// Cluster is a running three-master Redis Cluster without replicas.
+type Cluster struct {
+	nodes []*Server
+}
+
+// StartCluster starts three cluster-enabled servers, joins them with
+// `redis-cli --cluster create`, waits until every node reports
+// cluster_state:ok, and stops them when the test ends. It skips (or fails,
+// under MAGICLINK_REQUIRE_REDIS=1) when redis-server or redis-cli is missing.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	bin := lookPath(t, "redis-server")
+	cli := lookPath(t, "redis-cli")
+	c := &Cluster{}
+	for range 3 {
+		c.nodes = append(c.nodes, start(t, bin, true))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("testredis: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	if err := c.waitOK(); err != nil {
+		t.Fatalf("testredis: %v", err)
+	}
+	return c
+}
+
+// Addrs returns the addresses of the cluster's masters.
+func (c *Cluster) Addrs() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.Addr()
+	}
+	return addrs
+}
+
+// Nodes returns the cluster's servers, for tests that stop one.
+func (c *Cluster) Nodes() []*Server { return c.nodes }
+
+// Client returns a new cluster client, closed when the test ends. It honours
+// context deadlines (ContextTimeoutEnabled).
+func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// waitOK polls CLUSTER INFO on every node until each reports
+// cluster_state:ok and knows all three masters.
+func (c *Cluster) waitOK() error {
+	deadline := time.Now().Add(startTimeout)
+	backoff := 5 * time.Millisecond
+	for _, n := range c.nodes {
+		rc := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			info, err := rc.ClusterInfo(ctx).Result()
+			cancel()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = rc.Close()
+				return fmt.Errorf("cluster node %s not ok within %v: %v\n%s", n.Addr(), startTimeout, err, info)
+			}
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 100*time.Millisecond)
+		}
+		_ = rc.Close()
+	}
+	return nil
+}
+
+// lookPath finds a binary or skips the test (fails under RequireEnv=1).
+func lookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	msg := name + " not found on PATH; install redis-server or set " + RequireEnv + "=1 to fail"
+	if name == "redis-cli" {
+		msg = name + " not found on PATH; install redis-tools or set " + RequireEnv + "=1 to fail"
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// freePort asks the kernel for a free loopback port. The listener is closed
+// before the server binds, so the caller retries on a lost race.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testredis: find a free port: %v", err)
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("testredis: unexpected listener address %v", l.Addr())
+	}
+	return addr.Port
+}
+
+// syncBuffer collects a process's output for failure messages.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

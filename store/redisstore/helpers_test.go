@@ -1,0 +1,90 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// uniquePrefix isolates one test's keys on a shared server.
+func uniquePrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:])
+}
+
+func newStore(t testing.TB, rdb redis.UniversalClient, opts ...Option) *Store {
+	t.Helper()
+	s, err := New(rdb, append([]Option{WithPrefix(uniquePrefix())}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func randomDigest() store.Digest {
+	var d store.Digest
+	_, _ = rand.Read(d[:])
+	return d
+}
+
+func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
+	now := time.Now()
+	t := &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if withCode {
+		t.CodeMAC = randomDigest()
+	}
+	return t
+}
+
+// parallel runs f(i) for i in [0,n) on n goroutines released together.
+func parallel(n int, f func(i int)) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			start.Wait()
+			f(i)
+		}()
+	}
+	start.Done()
+	done.Wait()
+}
+
+// roundTrips counts what a client sends to the server: one per command
+// outside a pipeline, one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// count returns the round trips f made.
+func (h *roundTrips) count(f func()) int64 {
+	before := h.n.Load()
+	f()
+	return h.n.Load() - before
+}

@@ -1,0 +1,123 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// gcraScript is one GCRA decision on the TAT key KEYS[1], on the Redis
+// server's clock. ARGV: the emission interval T and B·T, both in
+// nanoseconds. The stored TAT is absolute Unix nanoseconds as a decimal
+// string; it is split into seconds and nanoseconds and all arithmetic runs
+// relative to the current second of TIME, so every value stays an exact
+// integer in Lua's doubles as long as TAT is less than about 104 days ahead
+// (2^53 ns). TIME has microsecond resolution.
+//
+// It returns {1, newTat − now} when allowed (after storing newTat with a TTL
+// that ends at or just after newTat) and {0, allowAt − now, tat − now} when
+// denied, writing nothing.
+const gcraScript = `
+local t = redis.call('TIME')
+local sec = tonumber(t[1])
+local now = tonumber(t[2]) * 1000
+local T = tonumber(ARGV[1])
+local BT = tonumber(ARGV[2])
+local tat = now
+local v = redis.call('GET', KEYS[1])
+if v then
+  local n = string.len(v)
+  local stored = (tonumber(string.sub(v, 1, n - 9)) - sec) * 1e9 + tonumber(string.sub(v, n - 8))
+  if stored > now then
+    tat = stored
+  end
+end
+local newTat = tat + T
+local allowAt = newTat - BT
+if now < allowAt then
+  return {0, allowAt - now, tat - now}
+end
+local s = math.floor(newTat / 1e9)
+local ns = newTat - s * 1e9
+if ns < 0 then
+  s = s - 1
+  ns = ns + 1e9
+elseif ns >= 1e9 then
+  s = s + 1
+  ns = ns - 1e9
+end
+redis.call('SET', KEYS[1], string.format('%d%09d', sec + s, ns), 'PX', math.ceil((newTat - now) / 1e6))
+return {1, newTat - now}
+`
+
+// maxWindow bounds B·T like the memory limiter does, so sums of timestamps
+// cannot overflow int64.
+const maxWindow = int64(1) << 61
+
+// Allow implements magiclink.Limiter with GCRA in one Lua script and one
+// round trip, on the Redis server's clock, so every instance sharing the
+// server enforces one limit. Its decisions follow magiclink.MemoryLimiter
+// exactly: with T = Period/Limit and B = Burst (1 when Burst ≤ 0),
+//
+//	tat = max(stored TAT, now); newTat = tat + T; allowAt = newTat − B·T
+//
+// now < allowAt denies (RetryAfter = allowAt − now, ResetAfter = tat − now,
+// Remaining 0) and writes nothing; otherwise newTat is stored, expiring when
+// it is reached, and Remaining = ⌊(now − allowAt)/T⌋ capped at B−1,
+// ResetAfter = newTat − now. A Rate with Limit 0 allows everything without a
+// round trip. Keys may be any string; long or unusual ones are hashed.
+func (s *Store) Allow(ctx context.Context, key string, r magiclink.Rate) (magiclink.Decision, error) {
+	if r.Limit == 0 {
+		return magiclink.Decision{Allowed: true, Remaining: math.MaxInt}, nil
+	}
+	t, b, err := gcraParams(r)
+	if err != nil {
+		return magiclink.Decision{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return magiclink.Decision{}, mapErr("rate limit", err)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	res, err := s.gcra.Run(ctx, s.rdb, []string{s.limitKey(key)}, t, b*t).Int64Slice()
+	if err != nil {
+		return magiclink.Decision{}, mapErr("rate limit", err)
+	}
+	switch {
+	case len(res) == 2 && res[0] == 1:
+		reset := res[1]
+		return magiclink.Decision{
+			Allowed: true,
+			// now − allowAt = B·T − (newTat − now).
+			Remaining:  int(min((b*t-reset)/t, b-1)),
+			ResetAfter: time.Duration(reset),
+		}, nil
+	case len(res) == 3 && res[0] == 0:
+		return magiclink.Decision{RetryAfter: time.Duration(res[1]), ResetAfter: time.Duration(res[2])}, nil
+	}
+	return magiclink.Decision{}, fmt.Errorf("redisstore: rate limit: %w: unexpected reply %v", errCorrupt, res)
+}
+
+// gcraParams returns the emission interval and burst of a rate with
+// Limit ≠ 0, rejecting the rates magiclink.MemoryLimiter rejects.
+func gcraParams(r magiclink.Rate) (t, b int64, err error) {
+	if r.Limit < 0 {
+		return 0, 0, rateError("rate limit must not be negative")
+	}
+	if r.Period <= 0 {
+		return 0, 0, rateError("rate period must be positive")
+	}
+	t = max(int64(r.Period)/int64(r.Limit), 1)
+	b = max(int64(r.Burst), 1)
+	if b > maxWindow/t {
+		return 0, 0, rateError("rate burst × period/limit is too large")
+	}
+	return t, b, nil
+}
+
+func rateError(msg string) error {
+	return &magiclink.Error{Code: magiclink.CodeConfig, Field: "rate", Message: msg}
+}

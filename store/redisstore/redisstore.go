@@ -1,0 +1,286 @@
+// Package redisstore implements every magiclink store contract
+// (store.Store) and the rate limiter (magiclink.Limiter) on Redis through
+// go-redis v9, so that several instances of a server share sign-in links,
+// codes, users and rate limits.
+//
+// Any redis.UniversalClient works: a standalone *redis.Client, a Sentinel
+// failover client or a *redis.ClusterClient. Enable ContextTimeoutEnabled on
+// the client so that the per-call deadline of this package (WithTimeout)
+// bounds socket reads and writes too, not only the wait for a connection.
+// Redis 6.2 or newer is required (GETDEL).
+//
+// # Keys
+//
+// Every key has the form {prefix}:{tag}:{kind}. The tag between braces is a
+// Redis Cluster hash tag; it is always a hex digest or a short string of safe
+// characters, never raw user input, so hostile e-mail addresses or limiter
+// keys cannot move a key to another slot or collide with another key:
+//
+//	ml:{<hex sha256 of the link secret>}:t      token record (string)
+//	ml:{<hex sha256(email)>}:c                  the address's active code (hash: m, t, n, e)
+//	ml:{<hex sha256(org \x00 email)>}:ue        user, looked up by address (string)
+//	ml:{<id tag>}:u                             user, looked up by ID (string)
+//	ml:{<id tag>}:cus                           customer (string)
+//	ml:{<key tag>}:rl                           limiter TAT (string)
+//
+// An ID or limiter key is its own tag when it is 1–64 characters of
+// [A-Za-z0-9_.:@/+=-]; anything else is replaced by "#" and the hex SHA-256
+// of it. Records are encoded in a small versioned binary format.
+//
+// # Round trips
+//
+// ConsumeToken: 1 (GETDEL). A limiter decision: 1 (one Lua script). PutToken:
+// 1 (a pipeline of SET NX PX and, with a code, HSET and PEXPIRE). ConsumeCode:
+// 2 — a Lua script on the code key, then one on the token key; the two keys
+// live in different cluster slots, so one script cannot hold both.
+// CreateUser: 2. Every lookup: 1.
+//
+// # Time
+//
+// Expiry of tokens and codes is judged by the store's clock (WithClock),
+// exactly like store.Memory, so tests can drive it with a fake clock; Redis
+// additionally expires every record on its own, with TTLs computed from
+// ExpiresAt and the real time. The limiter reads the Redis server's clock
+// (TIME), so every instance sharing the server agrees on it.
+//
+// # Errors
+//
+// A missing or expired record is store.ErrNotFound. A connection failure,
+// timeout, closed client, exhausted pool or a server that is loading, read
+// only or down yields an error matching store.ErrUnavailable that keeps the
+// go-redis error as its cause; go-redis reconnects by itself when the server
+// comes back, and this package keeps no connection state of its own.
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// DefaultPrefix is the key prefix used without WithPrefix.
+const DefaultPrefix = "ml"
+
+// DefaultTimeout is the per-call deadline used without WithTimeout.
+const DefaultTimeout = 2 * time.Second
+
+// Store is a Redis-backed store.Store and magiclink.Limiter. It is safe for
+// concurrent use. It does not own the client: closing the client is the
+// caller's business.
+type Store struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	clock   func() time.Time
+	timeout time.Duration
+
+	consumeCode *redis.Script
+	takeToken   *redis.Script
+	dropCode    *redis.Script
+	dropIfEqual *redis.Script
+	gcra        *redis.Script
+}
+
+var (
+	_ store.Store       = (*Store)(nil)
+	_ magiclink.Limiter = (*Store)(nil)
+)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	prefix  string
+	clock   func() time.Time
+	timeout time.Duration
+}
+
+// WithPrefix sets the key prefix (default "ml"). Several applications can
+// share one Redis with different prefixes. A prefix must be non-empty and
+// must not contain braces, spaces or control characters.
+func WithPrefix(p string) Option {
+	return func(o *options) { o.prefix = p }
+}
+
+// WithClock sets the clock that judges token and code expiry (default
+// time.Now). A token whose ExpiresAt is not after clock() is gone, even if
+// Redis still holds it. Redis TTLs and the rate limiter use real time.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.clock = now }
+}
+
+// WithTimeout sets the deadline applied to each call whose context has none
+// (default DefaultTimeout). Zero disables it; then only the client's own
+// timeouts apply.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) { o.timeout = d }
+}
+
+// New returns a Store on rdb. It performs no I/O, so it succeeds while Redis
+// is down; calls then fail with store.ErrUnavailable until it is back.
+func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
+	o := options{prefix: DefaultPrefix, clock: time.Now, timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if rdb == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	if err := checkPrefix(o.prefix); err != nil {
+		return nil, err
+	}
+	if o.clock == nil {
+		return nil, errors.New("redisstore: nil clock")
+	}
+	if o.timeout < 0 {
+		return nil, fmt.Errorf("redisstore: negative timeout %v", o.timeout)
+	}
+	return &Store{
+		rdb:         rdb,
+		prefix:      o.prefix,
+		clock:       o.clock,
+		timeout:     o.timeout,
+		consumeCode: redis.NewScript(consumeCodeScript),
+		takeToken:   redis.NewScript(takeTokenScript),
+		dropCode:    redis.NewScript(dropCodeScript),
+		dropIfEqual: redis.NewScript(dropIfEqualScript),
+		gcra:        redis.NewScript(gcraScript),
+	}, nil
+}
+
+func checkPrefix(p string) error {
+	if p == "" {
+		return errors.New("redisstore: empty key prefix")
+	}
+	for _, r := range p {
+		if r == '{' || r == '}' || r <= ' ' || r == 0x7f {
+			return fmt.Errorf("redisstore: key prefix %q must not contain braces, spaces or control characters", p)
+		}
+	}
+	return nil
+}
+
+// withTimeout applies the store's per-call deadline when ctx has none.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// key builds "{prefix}:{tag}:{kind}".
+func (s *Store) key(tag, kind string) string {
+	var b strings.Builder
+	b.Grow(len(s.prefix) + len(tag) + len(kind) + 4)
+	b.WriteString(s.prefix)
+	b.WriteString(":{")
+	b.WriteString(tag)
+	b.WriteString("}:")
+	b.WriteString(kind)
+	return b.String()
+}
+
+func (s *Store) tokenKey(h store.Digest) string { return s.key(hex.EncodeToString(h[:]), "t") }
+
+func (s *Store) codeKey(email string) string { return s.key(hashTag(email), "c") }
+
+func (s *Store) userEmailKey(orgID, email string) string {
+	return s.key(hashTag(orgID+"\x00"+email), "ue")
+}
+
+func (s *Store) userIDKey(id string) string { return s.key(idTag(id), "u") }
+
+func (s *Store) customerKey(id string) string { return s.key(idTag(id), "cus") }
+
+func (s *Store) limitKey(key string) string { return s.key(idTag(key), "rl") }
+
+// hashTag is the hex SHA-256 of v.
+func hashTag(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+// maxRawTag is the longest ID or limiter key used verbatim as a hash tag.
+const maxRawTag = 64
+
+// idTag returns v itself when it is short and made of characters that are
+// harmless in a key and a hash tag, which keeps keys readable for operators;
+// otherwise "#" and its SHA-256. "#" never occurs in a verbatim tag, so the
+// two forms cannot collide.
+func idTag(v string) string {
+	if len(v) == 0 || len(v) > maxRawTag {
+		return "#" + hashTag(v)
+	}
+	for i := 0; i < len(v); i++ {
+		if !tagByte(v[i]) {
+			return "#" + hashTag(v)
+		}
+	}
+	return v
+}
+
+func tagByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("_.:@/+=-", c) >= 0
+}
+
+// mapErr classifies a go-redis error: redis.Nil becomes store.ErrNotFound;
+// anything that means the server cannot be reached or cannot serve becomes
+// an error matching store.ErrUnavailable that keeps err as its cause; a
+// caller's cancellation and genuine command errors are returned wrapped.
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("redisstore: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// unavailable reports whether err means that the server cannot serve now:
+// every client-side error (dial and I/O errors, timeouts, redis.ErrClosed,
+// pool timeouts) and the error replies of a server that is loading, read
+// only, down, out of memory, busy or refusing the connection. Other error
+// replies are bugs or foreign data under our keys, which retrying will not
+// fix.
+func unavailable(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return true
+	}
+	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
+	for _, p := range [...]string{
+		"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY",
+		"NOREPLICAS", "OOM", "MISCONF", "NOAUTH", "WRONGPASS", "NOPERM",
+		"max number of clients reached",
+	} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// errCorrupt reports a record this package cannot decode.
+var errCorrupt = errors.New("redisstore: corrupt record")
