@@ -55,6 +55,9 @@ const (
 	// random sample since hashes are uniform; 8 keeps the insert cost small
 	// while the victim is usually among the least restrictive quarter.
 	evictSample = 8
+	// minShardKeys is the smallest share of MaxKeys a shard gets; with a
+	// small MaxKeys there are fewer shards rather than tiny ones.
+	minShardKeys = 64
 	// maxWindow bounds Burst × emission interval so that timestamp sums can
 	// never overflow int64 (about 73 years of nanoseconds).
 	maxWindow = int64(1) << 61
@@ -78,8 +81,8 @@ func WithLimiterClock(now func() time.Time) MemoryLimiterOption {
 }
 
 // WithLimiterShards sets the number of lock shards, rounded up to a power of
-// two (default DefaultLimiterShards). It is lowered when MaxKeys is smaller,
-// so that every shard can hold at least one key.
+// two (default DefaultLimiterShards). It is lowered so that each shard's share
+// of MaxKeys is at least 64 keys.
 func WithLimiterShards(n int) MemoryLimiterOption {
 	return func(c *memoryLimiterConfig) { c.shards = n }
 }
@@ -135,11 +138,12 @@ func WithLimiterSweepInterval(d time.Duration) MemoryLimiterOption {
 // When a new key arrives at a shard full of live keys, the limiter evicts the
 // key with the smallest TAT — the one closest to its full burst, hence the
 // least restrictive — among a random sample of evictSample (8) keys of that
-// shard. Evicting a key resets it to a full burst, so an attacker who keeps
-// more than MaxKeys distinct keys live can only relax the limits of the
-// least-limited keys, by at most what they had left to refill; a key that is
-// being limited hard outlives any flood of fresh keys, no new key is ever
-// denied for lack of room, and memory never grows past the bound.
+// shard. Evicting a key resets it to a full burst. A key is therefore only
+// evicted in favour of keys that are all at least as limited as it is, so an
+// attacker who keeps more than MaxKeys distinct keys live can only relax the
+// limits of the least-limited keys, by at most what they had left to refill;
+// a key being limited hard outlives any flood of fresh keys, no new key is
+// ever denied for lack of room, and memory never grows past the bound.
 //
 // A MemoryLimiter is safe for concurrent use. Decisions for existing keys do
 // not allocate.
@@ -181,9 +185,9 @@ func NewMemoryLimiter(opts ...MemoryLimiterOption) *MemoryLimiter {
 	for n < cfg.shards && n < 1<<16 {
 		n <<= 1
 	}
-	// Every shard must be able to hold one key, or the bound could not be
-	// kept; shrink to the largest power of two not above maxKeys.
-	for n > cfg.maxKeys {
+	// A shard must hold enough keys for the eviction sample to be a sample:
+	// in a shard of one key, every new key would evict a limited one.
+	for n > 1 && cfg.maxKeys/n < minShardKeys {
 		n >>= 1
 	}
 	l := &MemoryLimiter{

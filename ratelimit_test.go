@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -415,4 +416,26 @@ func TestMemoryLimiterTable(t *testing.T) {
 		}
 	}
 	check(-1)
+}
+
+func ExampleMemoryLimiter() {
+	l := NewMemoryLimiter()
+	defer l.Close()
+
+	// Five sign-in mails per hour per address, all five at once if need be.
+	perAddress := Rate{Limit: 5, Period: time.Hour, Burst: 5}
+	for range 6 {
+		d, err := l.Allow(context.Background(), "email:ada@example.com", perAddress)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(d.Allowed, d.Remaining, d.RetryAfter.Round(time.Minute))
+	}
+	// Output:
+	// true 4 0s
+	// true 3 0s
+	// true 2 0s
+	// true 1 0s
+	// true 0 0s
+	// false 0 12m0s
 }

@@ -11,17 +11,29 @@
 #                 limiter vs go-redis/redis_rate on the same server; it needs
 #                 nothing here beyond following the naming.
 #
-# Environment: BENCH (go test -bench regexp, default "."), COUNT (default 5).
+# Environment: BENCH (go test -bench regexp, default "."), COUNT (rounds,
+# default 5), BENCHTIME (default 1s).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 bench="${BENCH:-.}"
 count="${COUNT:-5}"
-raw="$(mktemp)"
-trap 'rm -f "$raw"' EXIT
+benchtime="${BENCHTIME:-1s}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
-# -count runs the whole top-level benchmark again each time, so the impls of
-# a group alternate and drift on a busy machine hits them alike.
-go test -run='^$' -bench="$bench" -benchmem -count="$count" -timeout=60m . | tee "$raw"
+# -mod=mod: bench replaces the root module with ../, so a dependency the
+# root gains must be picked up here without a manual tidy.
+go test -mod=mod -c -o "$work/bench.test" .
+
+# One round runs every benchmark once; rounds repeat the whole set rather
+# than using -count, which would repeat each benchmark back to back. On a
+# shared machine a burst of outside load then hits one round of every impl
+# instead of all runs of one impl, and the medians stay comparable.
+for round in $(seq "$count"); do
+	echo "# round $round/$count" >&2
+	"$work/bench.test" -test.run='^$' -test.bench="$bench" -test.benchmem \
+		-test.benchtime="$benchtime" -test.timeout=60m | tee -a "$work/raw.txt"
+done
 echo
-go run ./benchtable <"$raw"
+go run -mod=mod ./benchtable <"$work/raw.txt"

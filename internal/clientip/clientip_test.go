@@ -203,3 +203,41 @@ func TestErrorsWrapSentinel(t *testing.T) {
 	require.True(t, errors.Is(err, ErrNoClientIP))
 	assert.Less(t, len(err.Error()), 200, "error messages must not echo a huge header")
 }
+
+// FuzzClientIP checks that no header content can crash the resolver, yield
+// an invalid address without an error, or move the answer away from an
+// untrusted RemoteAddr.
+func FuzzClientIP(f *testing.F) {
+	for _, s := range []string{"1.2.3.4, 10.0.0.1", "[2001:db8::1]:443", "fe80::1%eth0", `for="[::1]:80";proto=https`, ",,", "\"", "for=\"a,b\"\\\""} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	trusted := mustCIDRs(f, "10.0.0.0/8")
+	xff, err := New(trusted)
+	require.NoError(f, err)
+	fwd, err := New(trusted, "Forwarded")
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, header string, fromProxy bool) {
+		for _, r := range []*Resolver{xff, fwd} {
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.RemoteAddr = "203.0.113.1:1"
+			if fromProxy {
+				req.RemoteAddr = "10.0.0.2:1"
+			}
+			req.Header.Set("X-Forwarded-For", header)
+			req.Header.Set("Forwarded", header)
+			got, err := r.ClientIP(req)
+			if err != nil {
+				require.ErrorIs(t, err, ErrNoClientIP)
+				require.True(t, fromProxy, "an untrusted RemoteAddr never fails")
+				continue
+			}
+			require.True(t, got.IsValid())
+			require.Empty(t, got.Zone())
+			require.False(t, got.Is4In6())
+			if !fromProxy {
+				require.Equal(t, "203.0.113.1", got.String())
+			}
+		}
+	})
+}
