@@ -74,8 +74,8 @@ type memoryLimiterConfig struct {
 }
 
 // WithLimiterClock sets the clock the limiter reads; tests pass a fake clock.
-// The default reads the monotonic clock, so wall-clock jumps do not change
-// decisions.
+// now is called concurrently and must be safe for that. The default reads the
+// monotonic clock, so wall-clock jumps do not change decisions.
 func WithLimiterClock(now func() time.Time) MemoryLimiterOption {
 	return func(c *memoryLimiterConfig) { c.clock = now }
 }

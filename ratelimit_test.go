@@ -327,6 +327,35 @@ func TestMemoryLimiterEviction(t *testing.T) {
 	})
 }
 
+func TestMemoryLimiterConcurrentSweep(t *testing.T) {
+	t.Parallel()
+	l, clock := newTestLimiter(t, WithLimiterMaxKeys(256), WithLimiterShards(4))
+	r := Rate{Limit: 100, Period: time.Second, Burst: 5}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				_, err := l.Allow(context.Background(), "k"+strconv.Itoa((g*7919+i)%1000), r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%100 == 0 {
+					clock.Advance(7 * time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 200 {
+			l.Sweep()
+			_ = l.Len()
+		}
+	})
+	wg.Wait()
+	assert.LessOrEqual(t, l.Len(), 256)
+}
+
 func TestMemoryLimiterClose(t *testing.T) {
 	// Not parallel: it counts goroutines.
 	before := runtime.NumGoroutine()
