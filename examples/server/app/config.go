@@ -1,0 +1,261 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/clientip"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// DefaultAddr is where the server listens without ADDR.
+const DefaultAddr = "127.0.0.1:8080"
+
+// DefaultMailFrom is the sender of mails sent over SMTP without
+// MAGICLINK_MAIL_FROM.
+const DefaultMailFrom = "magiclink <no-reply@localhost>"
+
+// Config is the server configuration read from the environment by
+// ParseConfig. Nothing in it is printed: it holds secrets.
+type Config struct {
+	// Addr is the listen address (ADDR).
+	Addr string
+	// AllowedOrigins are the callback origins (MAGICLINK_ALLOWED_ORIGINS);
+	// empty means the server's own origin, known only once it listens.
+	AllowedOrigins []string
+	// AllowInsecureHTTP permits plain-http origins other than loopback
+	// (MAGICLINK_ALLOW_INSECURE_HTTP), for closed test networks.
+	AllowInsecureHTTP bool
+	// Secret is the server secret (MAGICLINK_SECRET); nil means a random
+	// one per process.
+	Secret []byte
+	// APIKey is the one development API key (MAGICLINK_API_KEY), or "".
+	APIKey string
+	// AdminJWTSecret is the HS256 key of admin bearer tokens
+	// (MAGICLINK_ADMIN_JWT_SECRET); nil disables the admin endpoint.
+	AdminJWTSecret []byte
+	// AdminJWTIssuer, AdminJWTAudience and AdminScope are required of admin
+	// tokens when set.
+	AdminJWTIssuer   string
+	AdminJWTAudience string
+	AdminScope       string
+	// Customers are put into the store at start-up (MAGICLINK_CUSTOMERS).
+	Customers []store.Customer
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (MAGICLINK_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	// PortalOrigin is where API-key and admin links point
+	// (MAGICLINK_PORTAL_ORIGIN); "" means the first allowed origin.
+	PortalOrigin string
+	// Redis, when set, selects the Redis store and limiter (REDIS_URL).
+	Redis *redis.Options
+	// SMTPURL, when set, selects SMTP delivery (SMTP_URL) from MailFrom
+	// (MAGICLINK_MAIL_FROM); the dev mailbox is then off.
+	SMTPURL  string
+	MailFrom string
+}
+
+// ParseConfig reads the configuration from getenv. Every error names the
+// variable and the problem in one line and never contains a secret.
+func ParseConfig(getenv func(string) string) (*Config, error) {
+	c := &Config{Addr: DefaultAddr, MailFrom: DefaultMailFrom}
+	var err error
+	if v := strings.TrimSpace(getenv("ADDR")); v != "" {
+		if err := checkAddr(v); err != nil {
+			return nil, fmt.Errorf("ADDR %w", err)
+		}
+		c.Addr = v
+	}
+	if v := getenv("MAGICLINK_ALLOW_INSECURE_HTTP"); v != "" {
+		if c.AllowInsecureHTTP, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("MAGICLINK_ALLOW_INSECURE_HTTP must be true or false (got %q)", v)
+		}
+	}
+	if v := getenv("MAGICLINK_ALLOWED_ORIGINS"); strings.TrimSpace(v) != "" {
+		c.AllowedOrigins = splitList(v)
+		if len(c.AllowedOrigins) == 0 {
+			return nil, errors.New("MAGICLINK_ALLOWED_ORIGINS lists no origin")
+		}
+		if _, err := magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: c.AllowInsecureHTTP}, c.AllowedOrigins...); err != nil {
+			return nil, fmt.Errorf("MAGICLINK_ALLOWED_ORIGINS: %s", trimPrefix(err))
+		}
+	}
+	if v := getenv("MAGICLINK_SECRET"); v != "" {
+		if len(v) < 32 {
+			return nil, fmt.Errorf("MAGICLINK_SECRET must be at least 32 bytes (got %d)", len(v))
+		}
+		c.Secret = []byte(v)
+	}
+	if v := getenv("MAGICLINK_API_KEY"); v != "" {
+		if strings.ContainsFunc(v, badKeyRune) {
+			return nil, errors.New("MAGICLINK_API_KEY must not contain spaces or control characters")
+		}
+		if len(v) < 16 {
+			return nil, fmt.Errorf("MAGICLINK_API_KEY must be at least 16 bytes (got %d)", len(v))
+		}
+		c.APIKey = v
+	}
+	if v := getenv("MAGICLINK_ADMIN_JWT_SECRET"); v != "" {
+		// RFC 7518 §3.2: an HS256 key must be at least as long as the hash.
+		if len(v) < 32 {
+			return nil, fmt.Errorf("MAGICLINK_ADMIN_JWT_SECRET must be at least 32 bytes for HS256 (got %d)", len(v))
+		}
+		c.AdminJWTSecret = []byte(v)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"MAGICLINK_ADMIN_JWT_ISSUER", &c.AdminJWTIssuer},
+		{"MAGICLINK_ADMIN_JWT_AUDIENCE", &c.AdminJWTAudience},
+		{"MAGICLINK_ADMIN_SCOPE", &c.AdminScope},
+	} {
+		v := strings.TrimSpace(getenv(f.name))
+		if v == "" {
+			continue
+		}
+		if c.AdminJWTSecret == nil {
+			return nil, fmt.Errorf("%s needs MAGICLINK_ADMIN_JWT_SECRET", f.name)
+		}
+		if strings.ContainsFunc(v, badKeyRune) {
+			return nil, fmt.Errorf("%s must not contain spaces or control characters (got %q)", f.name, v)
+		}
+		*f.dst = v
+	}
+	if v := getenv("MAGICLINK_CUSTOMERS"); strings.TrimSpace(v) != "" {
+		if c.Customers, err = parseCustomers(v); err != nil {
+			return nil, fmt.Errorf("MAGICLINK_CUSTOMERS: %w", err)
+		}
+	}
+	if v := getenv("MAGICLINK_TRUSTED_PROXIES"); strings.TrimSpace(v) != "" {
+		if c.TrustedProxies, err = clientip.ParseCIDRs(v); err != nil {
+			return nil, fmt.Errorf("MAGICLINK_TRUSTED_PROXIES: %s", strings.TrimPrefix(err.Error(), "clientip: "))
+		}
+	}
+	if v := strings.TrimSpace(getenv("MAGICLINK_PORTAL_ORIGIN")); v != "" {
+		o, err := magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: c.AllowInsecureHTTP}, v)
+		if err != nil {
+			return nil, fmt.Errorf("MAGICLINK_PORTAL_ORIGIN: %s", trimPrefix(err))
+		}
+		if strings.Contains(v, "*") {
+			return nil, fmt.Errorf("MAGICLINK_PORTAL_ORIGIN must be one origin, not a pattern (got %q)", v)
+		}
+		c.PortalOrigin = o.Patterns()[0]
+		if c.AllowedOrigins != nil && !allowedBy(c.AllowedOrigins, c.PortalOrigin, c.AllowInsecureHTTP) {
+			return nil, fmt.Errorf("MAGICLINK_PORTAL_ORIGIN %q is not in MAGICLINK_ALLOWED_ORIGINS", c.PortalOrigin)
+		}
+	}
+	if v := strings.TrimSpace(getenv("REDIS_URL")); v != "" {
+		if c.Redis, err = parseRedisURL(v); err != nil {
+			return nil, err
+		}
+	}
+	if v := getenv("MAGICLINK_MAIL_FROM"); strings.TrimSpace(v) != "" {
+		c.MailFrom = strings.TrimSpace(v)
+	}
+	if v := strings.TrimSpace(getenv("SMTP_URL")); v != "" {
+		c.SMTPURL = v
+	}
+	return c, nil
+}
+
+// checkAddr accepts host:port with a numeric port; the host may be empty
+// (all interfaces).
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, such as 127.0.0.1:8080 (got %q)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("has an invalid port (got %q)", addr)
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return fmt.Errorf("has an invalid host (got %q)", addr)
+	}
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// parseCustomers reads "cus_1=a@example.com,cus_2=b@example.com".
+func parseCustomers(s string) ([]store.Customer, error) {
+	var out []store.Customer
+	seen := map[string]bool{}
+	for _, pair := range splitList(s) {
+		id, email, ok := strings.Cut(pair, "=")
+		id, email = strings.TrimSpace(id), strings.TrimSpace(email)
+		if !ok || id == "" || email == "" {
+			return nil, fmt.Errorf("want id=email pairs separated by commas (got %q)", pair)
+		}
+		if strings.ContainsFunc(id, badKeyRune) || len(id) > 128 {
+			return nil, fmt.Errorf("customer ID %q must be at most 128 printable characters without spaces", id)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("customer ID %q appears twice", id)
+		}
+		seen[id] = true
+		norm, err := magiclink.NormalizeEmail(email)
+		if err != nil {
+			return nil, fmt.Errorf("customer %q has an invalid e-mail address %q", id, email)
+		}
+		out = append(out, store.Customer{ID: id, Email: norm})
+	}
+	return out, nil
+}
+
+// parseRedisURL parses REDIS_URL without ever repeating its password.
+func parseRedisURL(raw string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		// url.Error repeats the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("REDIS_URL is invalid: %s", scrub(strings.TrimPrefix(err.Error(), "redis: "), raw))
+	}
+	return opts, nil
+}
+
+// scrub removes the password of rawURL from msg.
+func scrub(msg, rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// allowedBy reports whether origin is matched by one of patterns.
+func allowedBy(patterns []string, origin string, insecure bool) bool {
+	o, err := magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: insecure}, patterns...)
+	if err != nil {
+		return false
+	}
+	_, ok := o.Allow(origin)
+	return ok
+}
+
+func badKeyRune(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// trimPrefix drops the "magiclink: " prefix of a library error, since the
+// server prints its own.
+func trimPrefix(err error) string { return strings.TrimPrefix(err.Error(), "magiclink: ") }

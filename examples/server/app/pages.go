@@ -1,0 +1,183 @@
+package app
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pages holds one template set per page, each the layout plus its content.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"index", "check", "me", "error"} {
+		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return out
+}()
+
+// pageData is what every page template sees.
+type pageData struct {
+	Title       string
+	DevMailbox  bool
+	Signed      bool
+	Identity    magiclink.Identity
+	Email       string
+	Error       string
+	Minutes     int
+	VerifyPath  string
+	SignOutPath string
+}
+
+// routes registers the example's pages next to the library's endpoints.
+func (s *Server) routes() {
+	s.auth.Register(s.mux)
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("POST /signin", s.signIn)
+	s.mux.HandleFunc("GET /me", s.me)
+	if s.inbox != nil {
+		// StripPrefix leaves "" for /dev/mailbox and "/" for
+		// /dev/mailbox/; the mailbox serves both.
+		s.mux.Handle("GET /dev/mailbox", http.StripPrefix("/dev/mailbox", s.inbox.Handler()))
+		s.mux.Handle("GET /dev/mailbox/", http.StripPrefix("/dev/mailbox", s.inbox.Handler()))
+		s.mux.Handle("GET /dev/mailbox.json", s.inbox.JSONHandler())
+	}
+}
+
+// index is the sign-in page.
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	d := s.data(r, "Sign in")
+	s.render(w, http.StatusOK, "index", d)
+}
+
+// signIn handles the sign-in form: it asks the Service for a mail whose
+// link points back to this server and lands on /me, then shows the page
+// where the code can be typed. It works without JavaScript.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Please try again.")
+		return
+	}
+	email := r.PostForm.Get("email")
+	ip, err := s.ips.ClientIP(r)
+	if err != nil {
+		s.renderError(w, r, http.StatusBadRequest, "Bad request", "Your network address could not be determined.")
+		return
+	}
+	err = s.svc.SendLink(r.Context(), magiclink.SendRequest{
+		Email:          email,
+		CallbackOrigin: s.callbackOrigin(r),
+		Next:           "/me",
+		Locale:         r.Header.Get("Accept-Language"),
+		ClientIP:       ip,
+	})
+	var merr *magiclink.Error
+	switch {
+	case err == nil:
+	case errors.Is(err, magiclink.ErrValidation):
+		d := s.data(r, "Sign in")
+		d.Email, d.Error = email, "Enter a valid e-mail address, such as name@example.com."
+		s.render(w, http.StatusBadRequest, "index", d)
+		return
+	case errors.Is(err, magiclink.ErrRateLimited) && errors.As(err, &merr):
+		secs := int(merr.RetryAfter.Seconds())
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.renderError(w, r, http.StatusTooManyRequests, "Too many requests",
+			fmt.Sprintf("Too many sign-in requests. Please try again in %d seconds.", secs))
+		return
+	case errors.Is(err, magiclink.ErrOriginNotAllowed):
+		s.renderError(w, r, http.StatusBadRequest, "Address not allowed",
+			fmt.Sprintf("This server's address (%s) is not in MAGICLINK_ALLOWED_ORIGINS.", requestOrigin(r)))
+		return
+	case errors.Is(err, magiclink.ErrStoreUnavailable), errors.Is(err, magiclink.ErrMailUnavailable):
+		w.Header().Set("Retry-After", "1")
+		s.renderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"Sign-in is temporarily unavailable. Please try again in a moment.")
+		return
+	default:
+		slog.ErrorContext(r.Context(), "example: sending a sign-in link failed", "error", err.Error())
+		s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The sign-in mail could not be sent.")
+		return
+	}
+	norm, _ := magiclink.NormalizeEmail(email)
+	d := s.data(r, "Check your mail")
+	d.Email, d.Minutes = norm, 15
+	s.render(w, http.StatusOK, "check", d)
+}
+
+// me shows who is signed in, or sends a visitor without a session to the
+// sign-in page.
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	d := s.data(r, "Your account")
+	if !d.Signed {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.render(w, http.StatusOK, "me", d)
+}
+
+// data fills what every page shows: the session, if any, and whether the
+// dev mailbox exists.
+func (s *Server) data(r *http.Request, title string) pageData {
+	d := pageData{Title: title, DevMailbox: s.inbox != nil, VerifyPath: "/auth/verify", SignOutPath: "/auth/sign-out"}
+	d.Identity, d.Signed = s.auth.Identity(r)
+	return d
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	d := s.data(r, title)
+	d.Error = msg
+	s.render(w, status, "error", d)
+}
+
+// render writes a page with headers that keep it out of caches and frames
+// and allow no script at all.
+func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	if err := pages[name].ExecuteTemplate(w, "layout", d); err != nil {
+		slog.Error("example: rendering a page failed", "page", name, "error", err.Error())
+	}
+}
+
+// callbackOrigin is the origin the link in the mail points to: the one the
+// browser used for this request when it is allowed (so the session cookie
+// lands where the user is), else the portal origin (by default the first
+// allowed one).
+func (s *Server) callbackOrigin(r *http.Request) string {
+	if o, ok := s.svc.Origins().Allow(requestOrigin(r)); ok {
+		return o
+	}
+	return s.portal
+}
+
+// requestOrigin is the origin of the request as the browser sent it.
+func requestOrigin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
