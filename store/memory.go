@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -12,42 +13,75 @@ import (
 // Memory is the embedded in-memory Store. It is sharded so that concurrent
 // sign-ins rarely contend on one lock, bounded (PutToken returns ErrFull past
 // MaxTokens), and sweeps expired tokens in time proportional to the number
-// that expired: each shard keeps its tokens in a min-heap by expiry, so a
-// sweep pops only what is due and never scans live records.
+// that expired: each shard files its tokens in per-second expiry buckets
+// whose keys sit in a small min-heap, so a sweep touches only what is due
+// and never scans live records.
+//
+// Records are kept compact (about 300 bytes per live token with its code)
+// so that a million outstanding sign-ins fit in well under 300 MB.
 //
 // Memory is for single-process deployments and tests; several instances of a
 // server need a shared store such as store/redisstore.
 type Memory struct {
-	clock     func() time.Time
-	maxTokens int
-	seed      maphash.Seed
-	shards    []memShard
+	clock      func() time.Time
+	maxTokens  int
+	sweepEvery time.Duration
+	seed       maphash.Seed
+	shards     []memShard
 
 	userMu      sync.RWMutex
 	usersByID   map[string]User
 	usersByMail map[string]string // orgID + "\x00" + email → ID
 	customers   map[string]Customer
 
-	sweepEvery time.Duration
-	stop       chan struct{}
-	done       chan struct{}
-	closeOnce  sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
+// memShard holds the tokens whose key falls into it, the code index of the
+// addresses that hash into it, and the expiry buckets of its tokens.
+//
+// Token records live in fixed-size chunks addressed through a small index
+// map: a map with ~100-byte slots wastes a third of its memory to its load
+// factor, an index of 12-byte slots wastes little.
 type memShard struct {
-	mu     sync.Mutex
-	tokens map[Digest]Token
-	codes  map[string]memCode
-	expiry expiryHeap
-	count  int
+	mu      sync.Mutex
+	index   map[uint64]uint32 // key → slot in chunks
+	chunks  [][]memToken
+	free    []uint32
+	codes   map[string]uint64 // address → key of the token holding its active code
+	buckets map[int64][]uint64
+	due     secondHeap
+	tails   map[tailKey]uint16
+	tailTab []tailKey
+	count   int
 }
 
-type memCode struct {
-	mac   Digest
-	token Digest
-	tries int
-	exp   int64
+// memToken is a Token packed for memory: the map key holds the first 8
+// bytes of the digest and rest the other 24; user ID and address share one
+// string; organisation, origin and next (which repeat across tokens) are
+// interned per shard when there is room.
+type memToken struct {
+	rest     [24]byte
+	mac      Digest
+	data     string // userID + email [+ tail when not interned]
+	created  int64
+	expires  int64
+	userLen  uint16
+	tail     uint16 // index into tailTab, or inlineTail
+	tries    uint8
+	hasCode  bool
+	codeDead bool
 }
+
+const (
+	memShards  = 64
+	inlineTail = ^uint16(0)
+	// maxTails bounds each shard's intern table; past it tails are stored
+	// inline, so hostile variety costs memory per token, not without bound.
+	maxTails = 1024
+)
 
 // MemoryOption configures NewMemory.
 type MemoryOption func(*Memory)
@@ -71,8 +105,6 @@ func WithSweepInterval(d time.Duration) MemoryOption {
 	return func(m *Memory) { m.sweepEvery = d }
 }
 
-const memShards = 64
-
 // NewMemory returns an empty in-memory store. Call Close to stop its sweeper.
 func NewMemory(opts ...MemoryOption) *Memory {
 	m := &Memory{
@@ -91,8 +123,11 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		o(m)
 	}
 	for i := range m.shards {
-		m.shards[i].tokens = make(map[Digest]Token)
-		m.shards[i].codes = make(map[string]memCode)
+		s := &m.shards[i]
+		s.index = make(map[uint64]uint32)
+		s.codes = make(map[string]uint64)
+		s.buckets = make(map[int64][]uint64)
+		s.tails = make(map[tailKey]uint16)
 	}
 	if m.sweepEvery > 0 {
 		go m.sweepLoop(m.sweepEvery)
@@ -124,29 +159,34 @@ func (m *Memory) sweepLoop(every time.Duration) {
 	}
 }
 
-// Sweep removes every token and code that has expired and returns how many
-// tokens it removed. Its cost is proportional to that number.
+// Sweep removes every token (with its code) that has expired and returns
+// how many tokens it removed. Its cost is proportional to that number.
 func (m *Memory) Sweep() int {
 	now := m.clock().UnixNano()
 	removed := 0
+	var gone []string // addresses whose code may point at a removed token
+	var goneKeys []uint64
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		for len(s.expiry) > 0 && s.expiry[0].exp <= now {
-			it := s.expiry.pop()
-			if it.code {
-				if c, ok := s.codes[it.email]; ok && c.exp <= now {
-					delete(s.codes, it.email)
+		for len(s.due) > 0 && s.due[0]*int64(time.Second) <= now {
+			sec := s.due.pop()
+			for _, k := range s.buckets[sec] {
+				if t := s.get(k); t != nil && t.expires <= now {
+					rec := s.remove(k)
+					removed++
+					if t := rec; t.hasCode {
+						gone = append(gone, t.data[t.userLen:t.userLen+uint16(emailLen(t))])
+						goneKeys = append(goneKeys, k)
+					}
 				}
-				continue
 			}
-			if t, ok := s.tokens[it.hash]; ok && t.ExpiresAt.UnixNano() <= now {
-				delete(s.tokens, it.hash)
-				s.count--
-				removed++
-			}
+			delete(s.buckets, sec)
 		}
 		s.mu.Unlock()
+	}
+	for i, email := range gone {
+		m.dropCode(email, goneKeys[i])
 	}
 	return removed
 }
@@ -163,13 +203,118 @@ func (m *Memory) Len() int {
 	return n
 }
 
-func (m *Memory) tokenShard(h Digest) *memShard {
-	// The digest is uniformly random already; its first byte picks a shard.
-	return &m.shards[int(h[0])%len(m.shards)]
+func splitDigest(h Digest) (key uint64, rest [24]byte) {
+	copy(rest[:], h[8:])
+	return binary.BigEndian.Uint64(h[:8]), rest
+}
+
+func (m *Memory) tokenShard(key uint64) *memShard {
+	// Digests are uniformly random already; low bits pick a shard.
+	return &m.shards[key%uint64(len(m.shards))]
 }
 
 func (m *Memory) codeShard(email string) *memShard {
 	return &m.shards[maphash.String(m.seed, email)%uint64(len(m.shards))]
+}
+
+// The data string is userID + email + (inline tail); the tail itself is
+// orgID \x00 origin \x00 next. emailLen recovers the address length: it is
+// the rest of data when the tail is interned, and is stored in front of an
+// inline tail otherwise.
+func emailLen(t memToken) int {
+	if t.tail != inlineTail {
+		return len(t.data) - int(t.userLen)
+	}
+	return int(binary.BigEndian.Uint16([]byte(t.data[len(t.data)-2:])))
+}
+
+const chunkSize = 1024
+
+// get returns the record of key, or nil. The pointer is valid while the
+// shard is locked.
+func (s *memShard) get(key uint64) *memToken {
+	slot, ok := s.index[key]
+	if !ok {
+		return nil
+	}
+	return &s.chunks[slot/chunkSize][slot%chunkSize]
+}
+
+// put stores rec under key in a free slot.
+func (s *memShard) put(key uint64, rec memToken) {
+	var slot uint32
+	if n := len(s.free); n > 0 {
+		slot = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		slot = uint32(len(s.chunks) * chunkSize)
+		s.chunks = append(s.chunks, make([]memToken, chunkSize))
+		for i := chunkSize - 1; i > 0; i-- {
+			s.free = append(s.free, slot+uint32(i))
+		}
+	}
+	s.chunks[slot/chunkSize][slot%chunkSize] = rec
+	s.index[key] = slot
+	s.count++
+}
+
+// remove deletes key's record and returns it; the key must exist.
+func (s *memShard) remove(key uint64) memToken {
+	slot := s.index[key]
+	p := &s.chunks[slot/chunkSize][slot%chunkSize]
+	rec := *p
+	*p = memToken{} // drop the string so the collector can free it
+	delete(s.index, key)
+	s.free = append(s.free, slot)
+	s.count--
+	return rec
+}
+
+// tailKey is the part of a token that repeats across tokens. A struct of
+// strings as a map key is looked up without building a combined string.
+type tailKey struct{ org, origin, next string }
+
+func (s *memShard) intern(tail tailKey) uint16 {
+	if i, ok := s.tails[tail]; ok {
+		return i
+	}
+	if len(s.tailTab) >= maxTails {
+		return inlineTail
+	}
+	i := uint16(len(s.tailTab))
+	s.tailTab = append(s.tailTab, tail)
+	s.tails[tail] = i
+	return i
+}
+
+func (s *memShard) unpack(key uint64, t memToken) *Token {
+	out := &Token{UserID: t.data[:t.userLen], CodeMAC: t.mac,
+		CreatedAt: time.Unix(0, t.created), ExpiresAt: time.Unix(0, t.expires)}
+	binary.BigEndian.PutUint64(out.Hash[:8], key)
+	copy(out.Hash[8:], t.rest[:])
+	el := emailLen(t)
+	out.Email = t.data[t.userLen : int(t.userLen)+el]
+	if t.tail != inlineTail {
+		k := s.tailTab[t.tail]
+		out.OrgID, out.Origin, out.Next = k.org, k.origin, k.next
+		return out
+	}
+	tail := t.data[int(t.userLen)+el : len(t.data)-2]
+	i := indexByte(tail, 0)
+	out.OrgID = tail[:i]
+	tail = tail[i+1:]
+	j := indexByte(tail, 0)
+	out.Origin, out.Next = tail[:j], tail[j+1:]
+	return out
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // PutToken implements Tokens.
@@ -181,9 +326,14 @@ func (m *Memory) PutToken(ctx context.Context, t *Token) error {
 	if exp <= m.clock().UnixNano() {
 		return fmt.Errorf("store: token already expired")
 	}
-	s := m.tokenShard(t.Hash)
+	if len(t.UserID) > 1024 || len(t.Email) > 1024 {
+		return fmt.Errorf("store: user ID or address too long")
+	}
+	key, rest := splitDigest(t.Hash)
+	s := m.tokenShard(key)
 	s.mu.Lock()
-	if _, ok := s.tokens[t.Hash]; ok {
+	if _, ok := s.index[key]; ok {
+		// Same first 64 bits of a random digest: a repeat, in practice.
 		s.mu.Unlock()
 		return ErrExists
 	}
@@ -191,19 +341,64 @@ func (m *Memory) PutToken(ctx context.Context, t *Token) error {
 		s.mu.Unlock()
 		return ErrFull
 	}
-	s.tokens[t.Hash] = *t
-	s.count++
-	s.expiry.push(expiryItem{exp: exp, hash: t.Hash})
+	rec := memToken{rest: rest, mac: t.CodeMAC, created: t.CreatedAt.UnixNano(), expires: exp,
+		userLen: uint16(len(t.UserID)), hasCode: !t.CodeMAC.IsZero()}
+	rec.tail = s.intern(tailKey{t.OrgID, t.Origin, t.Next})
+	if rec.tail == inlineTail {
+		var n [2]byte
+		binary.BigEndian.PutUint16(n[:], uint16(len(t.Email)))
+		rec.data = t.UserID + t.Email + t.OrgID + "\x00" + t.Origin + "\x00" + t.Next + string(n[:])
+	} else {
+		rec.data = t.UserID + t.Email
+	}
+	s.put(key, rec)
+	sec := (exp + int64(time.Second) - 1) / int64(time.Second)
+	b, ok := s.buckets[sec]
+	if !ok {
+		s.due.push(sec)
+	}
+	s.buckets[sec] = append(b, key)
 	s.mu.Unlock()
 
-	if !t.CodeMAC.IsZero() {
-		cs := m.codeShard(t.Email)
+	if rec.hasCode {
+		email := rec.data[rec.userLen : int(rec.userLen)+len(t.Email)]
+		cs := m.codeShard(email)
 		cs.mu.Lock()
-		cs.codes[t.Email] = memCode{mac: t.CodeMAC, token: t.Hash, exp: exp}
-		cs.expiry.push(expiryItem{exp: exp, code: true, email: t.Email})
+		cs.codes[email] = key
 		cs.mu.Unlock()
 	}
 	return nil
+}
+
+// dropCode removes the address's code index if it still points at key.
+func (m *Memory) dropCode(email string, key uint64) {
+	cs := m.codeShard(email)
+	cs.mu.Lock()
+	if k, ok := cs.codes[email]; ok && k == key {
+		delete(cs.codes, email)
+	}
+	cs.mu.Unlock()
+}
+
+// take removes and returns the live token with this key, or nil.
+func (m *Memory) take(key uint64, rest [24]byte, now int64) *Token {
+	s := m.tokenShard(key)
+	s.mu.Lock()
+	p := s.get(key)
+	if p == nil || subtle.ConstantTimeCompare(p.rest[:], rest[:]) != 1 {
+		s.mu.Unlock()
+		return nil
+	}
+	t := s.remove(key)
+	out := s.unpack(key, t)
+	s.mu.Unlock()
+	if t.hasCode {
+		m.dropCode(out.Email, key)
+	}
+	if t.expires <= now {
+		return nil
+	}
+	return out
 }
 
 // ConsumeToken implements Tokens.
@@ -211,19 +406,11 @@ func (m *Memory) ConsumeToken(ctx context.Context, hash Digest) (*Token, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	now := m.clock().UnixNano()
-	s := m.tokenShard(hash)
-	s.mu.Lock()
-	t, ok := s.tokens[hash]
-	if ok {
-		delete(s.tokens, hash)
-		s.count--
+	key, rest := splitDigest(hash)
+	if t := m.take(key, rest, m.clock().UnixNano()); t != nil {
+		return t, nil
 	}
-	s.mu.Unlock()
-	if !ok || t.ExpiresAt.UnixNano() <= now {
-		return nil, ErrNotFound
-	}
-	return &t, nil
+	return nil, ErrNotFound
 }
 
 // ConsumeCode implements Tokens.
@@ -234,29 +421,37 @@ func (m *Memory) ConsumeCode(ctx context.Context, email string, mac Digest, maxT
 	now := m.clock().UnixNano()
 	cs := m.codeShard(email)
 	cs.mu.Lock()
-	c, ok := cs.codes[email]
-	if !ok || c.exp <= now {
-		if ok {
-			delete(cs.codes, email)
-		}
-		cs.mu.Unlock()
+	key, ok := cs.codes[email]
+	cs.mu.Unlock()
+	if !ok {
 		return nil, ErrNotFound
 	}
-	if subtle.ConstantTimeCompare(c.mac[:], mac[:]) != 1 {
-		c.tries++
-		if c.tries >= maxTries {
-			delete(cs.codes, email)
-		} else {
-			cs.codes[email] = c
+	s := m.tokenShard(key)
+	s.mu.Lock()
+	t := s.get(key)
+	if t == nil || !t.hasCode || t.codeDead || t.expires <= now {
+		s.mu.Unlock()
+		m.dropCode(email, key)
+		return nil, ErrNotFound
+	}
+	if subtle.ConstantTimeCompare(t.mac[:], mac[:]) != 1 {
+		// Tries are counted under the token's lock, so concurrent guesses
+		// are judged exactly maxTries times in all.
+		t.tries++
+		dead := int(t.tries) >= maxTries
+		t.codeDead = dead
+		s.mu.Unlock()
+		if dead {
+			m.dropCode(email, key)
 		}
-		cs.mu.Unlock()
 		return nil, ErrCodeMismatch
 	}
-	delete(cs.codes, email)
-	cs.mu.Unlock()
-	// The token consumption is the single point that decides between the
-	// link and the code: whichever removes the token first wins.
-	return m.ConsumeToken(ctx, c.token)
+	// The token's removal under its lock is the single point that decides
+	// between the link and the code.
+	out := s.unpack(key, s.remove(key))
+	s.mu.Unlock()
+	m.dropCode(email, key)
+	return out, nil
 }
 
 func userKey(orgID, email string) string { return orgID + "\x00" + email }
@@ -334,27 +529,17 @@ func (m *Memory) CustomerByID(ctx context.Context, id string) (*Customer, error)
 	return &c, nil
 }
 
-// expiryItem is one heap entry: a token hash or a code's e-mail address,
-// due at exp (Unix nanoseconds). Entries for records already consumed stay
-// until due and are then skipped, which keeps consumption O(1).
-type expiryItem struct {
-	exp   int64
-	hash  Digest
-	code  bool
-	email string
-}
+// secondHeap is a binary min-heap of expiry seconds, one entry per
+// non-empty bucket, written out to avoid container/heap's interface calls.
+type secondHeap []int64
 
-// expiryHeap is a binary min-heap on exp, written out to avoid the interface
-// conversions of container/heap on every push.
-type expiryHeap []expiryItem
-
-func (h *expiryHeap) push(it expiryItem) {
-	*h = append(*h, it)
+func (h *secondHeap) push(v int64) {
+	*h = append(*h, v)
 	a := *h
 	i := len(a) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if a[p].exp <= a[i].exp {
+		if a[p] <= a[i] {
 			break
 		}
 		a[p], a[i] = a[i], a[p]
@@ -362,20 +547,19 @@ func (h *expiryHeap) push(it expiryItem) {
 	}
 }
 
-func (h *expiryHeap) pop() expiryItem {
+func (h *secondHeap) pop() int64 {
 	a := *h
 	top := a[0]
 	n := len(a) - 1
 	a[0] = a[n]
-	a[n] = expiryItem{}
 	a = a[:n]
 	i := 0
 	for {
 		l, r, small := 2*i+1, 2*i+2, i
-		if l < n && a[l].exp < a[small].exp {
+		if l < n && a[l] < a[small] {
 			small = l
 		}
-		if r < n && a[r].exp < a[small].exp {
+		if r < n && a[r] < a[small] {
 			small = r
 		}
 		if small == i {
