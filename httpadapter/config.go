@@ -1,0 +1,315 @@
+package httpadapter
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// Config configures a Handler. The zero value serves the public endpoints
+// (send-magic-link, verify, sign-out) with good defaults; the partner
+// (seed 002) and admin (seed 003) endpoints are served only when APIKeys or
+// Admin are set.
+type Config struct {
+	// Prefix is prepended to every route, such as "/auth-service" to serve
+	// "/auth-service/auth/send-magic-link". Empty means the root. It must
+	// start with "/" and not end with one.
+	Prefix string
+
+	// TrustedProxies are the address ranges of the operator's own reverse
+	// proxies. Only when a request's RemoteAddr is in one of them is the
+	// forwarded header read, from the right. Empty means RemoteAddr is
+	// always the client.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the forwarded header the trusted proxies set
+	// (default "X-Forwarded-For"; "Forwarded" and "X-Real-IP" work too).
+	ClientIPHeader string
+
+	// APIKeys are the partner keys of POST /api/v1/Auth/CreateMagicLink.
+	// The endpoint answers 401 to every request when there are none.
+	APIKeys []APIKey
+
+	// Admin configures POST /admin/magic_link. Nil means the endpoint
+	// answers 401 to every request.
+	Admin *AdminConfig
+
+	// DocsBaseURL is the base of the "docs" link in admin error bodies:
+	// {DocsBaseURL}/{CODE} (default "https://docs.magiclink.dev/errors").
+	DocsBaseURL string
+
+	// SessionCookie is the name of the session cookie (default
+	// "magiclink_session").
+	SessionCookie string
+
+	// OnLogin, when set, replaces the default session (a signed JWT in
+	// SessionCookie) after a successful form sign-in, for hosts that keep
+	// their own sessions. Unless it writes a response itself, the handler
+	// then redirects 303 to the identity's origin and next path. An error
+	// answers 500 with the confirm page.
+	OnLogin func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
+
+	// ServeOpenAPI serves the embedded OpenAPI document at
+	// GET {Prefix}/openapi.yaml.
+	ServeOpenAPI bool
+
+	// Logger receives operational logs (default: the Service's logger is
+	// not reachable, so slog.Default()). Nothing secret is ever logged:
+	// addresses are masked, tokens, codes, keys and JWTs never appear.
+	Logger *slog.Logger
+}
+
+// APIKey is one partner credential of seed 002. Each key belongs to one
+// organisation and one portal origin, where the links it creates point.
+type APIKey struct {
+	// ID names the key in logs and rate limits; it is not secret.
+	ID string
+	// Key is the raw key the partner sends in X-Api-Key, at least 16 bytes.
+	// New keeps only its SHA-256.
+	Key string
+	// OrgID is the organisation whose users the key manages.
+	OrgID string
+	// PortalOrigin is the origin links point to; it must be allowed by the
+	// Service's origin allowlist.
+	PortalOrigin string
+	// Next is the path to land on after signing in (default "/").
+	Next string
+}
+
+// AdminConfig configures the bearer-JWT protected admin endpoint of seed 003.
+type AdminConfig struct {
+	// Keys verify tokens by their "kid" header: []byte for HS256/384/512,
+	// *rsa.PublicKey for RS*/PS*, *ecdsa.PublicKey for ES*,
+	// ed25519.PublicKey for EdDSA. A token with a kid not in Keys is
+	// rejected.
+	Keys map[string]any
+	// Key verifies tokens without a "kid" header. Tokens without a kid are
+	// rejected when Key is nil.
+	Key any
+	// Methods lists the accepted "alg" values, such as ["HS256"] or
+	// ["EdDSA"]. Required: pinning them is what stops algorithm confusion.
+	Methods []string
+	// Issuer and Audience are required claims when set.
+	Issuer   string
+	Audience string
+	// Scope, when set, must appear in the token's "scope" (space-separated
+	// string) or "scp"/"scopes" (array or string) claim, else 403.
+	Scope string
+	// Leeway is the clock skew allowed for exp, nbf and iat (default 10 s,
+	// at most 30 s).
+	Leeway time.Duration
+	// PortalOrigin is the origin admin links point to; it must be allowed
+	// by the Service's origin allowlist. Required.
+	PortalOrigin string
+	// DefaultNext is the path admin links land on (default "/overview").
+	DefaultNext string
+}
+
+// Defaults of Config.
+const (
+	DefaultDocsBaseURL   = "https://docs.magiclink.dev/errors"
+	DefaultSessionCookie = "magiclink_session"
+	DefaultAdminNext     = "/overview"
+	defaultAdminLeeway   = 10 * time.Second
+	maxAdminLeeway       = 30 * time.Second
+	minAPIKeyLen         = 16
+	minHMACKeyLen        = 32
+)
+
+// configError reports a configuration mistake found by New. It matches
+// magiclink.ErrInvalidConfig with errors.Is, like the core's own.
+func configError(field, format string, args ...any) error {
+	return &magiclink.Error{Code: magiclink.CodeConfig, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// apiKey is a validated APIKey; the raw key is gone.
+type apiKey struct {
+	id     string
+	digest [sha256.Size]byte
+	orgID  string
+	origin string
+	next   string
+}
+
+// adminConfig is a validated AdminConfig.
+type adminConfig struct {
+	keys     map[string]any
+	key      any
+	methods  []string
+	issuer   string
+	audience string
+	scope    string
+	leeway   time.Duration
+	origin   string
+	next     string
+}
+
+func validatePrefix(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.HasPrefix(p, "//") ||
+		strings.ContainsAny(p, "?#{}\\ \t\r\n%") || strings.Contains(p, "/../") || strings.Contains(p, "/./") ||
+		strings.HasSuffix(p, "/..") || strings.HasSuffix(p, "/.") || strings.Contains(p, "//") {
+		return "", configError("Prefix", "%q must start with \"/\", not end with one, and be a clean path without query, wildcards or escapes", p)
+	}
+	return p, nil
+}
+
+func validateAPIKeys(svc *magiclink.Service, keys []APIKey) ([]apiKey, error) {
+	out := make([]apiKey, 0, len(keys))
+	ids := map[string]bool{}
+	digests := map[[sha256.Size]byte]bool{}
+	for i, k := range keys {
+		field := fmt.Sprintf("APIKeys[%d]", i)
+		if k.ID == "" || len(k.ID) > 128 || strings.ContainsFunc(k.ID, isControlOrSpace) {
+			return nil, configError(field+".ID", "must be 1–128 printable characters without spaces")
+		}
+		if ids[k.ID] {
+			return nil, configError(field+".ID", "%q is used by two keys", k.ID)
+		}
+		ids[k.ID] = true
+		if len(k.Key) < minAPIKeyLen {
+			return nil, configError(field+".Key", "must be at least %d bytes (key %q)", minAPIKeyLen, k.ID)
+		}
+		d := sha256.Sum256([]byte(k.Key))
+		if digests[d] {
+			return nil, configError(field+".Key", "key %q has the same value as another key", k.ID)
+		}
+		digests[d] = true
+		origin, ok := svc.Origins().Allow(k.PortalOrigin)
+		if !ok {
+			return nil, configError(field+".PortalOrigin", "%q (key %q) is not an exact origin on the Service's allowlist %s", k.PortalOrigin, k.ID, svc.Origins())
+		}
+		next, err := magiclink.SafeNext(k.Next)
+		if err != nil {
+			return nil, configError(field+".Next", "%q is not a safe path: %v", k.Next, err)
+		}
+		out = append(out, apiKey{id: k.ID, digest: d, orgID: k.OrgID, origin: origin, next: next})
+	}
+	return out, nil
+}
+
+func validateAdmin(svc *magiclink.Service, a *AdminConfig) (*adminConfig, error) {
+	if a == nil {
+		return nil, nil
+	}
+	if len(a.Methods) == 0 {
+		return nil, configError("Admin.Methods", "list the accepted JWT algorithms, such as [\"HS256\"]")
+	}
+	for _, m := range a.Methods {
+		if m == "none" || jwt.GetSigningMethod(m) == nil {
+			return nil, configError("Admin.Methods", "%q is not a supported signing algorithm", m)
+		}
+	}
+	if len(a.Keys) == 0 && a.Key == nil {
+		return nil, configError("Admin.Keys", "set Keys (by kid) or Key")
+	}
+	for kid, k := range a.Keys {
+		if kid == "" {
+			return nil, configError("Admin.Keys", "a kid must not be empty; use Key for tokens without kid")
+		}
+		if err := checkAdminKey(k, a.Methods); err != nil {
+			return nil, configError(fmt.Sprintf("Admin.Keys[%q]", kid), "%v", err)
+		}
+	}
+	if a.Key != nil {
+		if err := checkAdminKey(a.Key, a.Methods); err != nil {
+			return nil, configError("Admin.Key", "%v", err)
+		}
+	}
+	leeway := a.Leeway
+	if leeway == 0 {
+		leeway = defaultAdminLeeway
+	}
+	if leeway < 0 || leeway > maxAdminLeeway {
+		return nil, configError("Admin.Leeway", "%v must be between 0 and %v", a.Leeway, maxAdminLeeway)
+	}
+	origin, ok := svc.Origins().Allow(a.PortalOrigin)
+	if !ok {
+		return nil, configError("Admin.PortalOrigin", "%q is not an exact origin on the Service's allowlist %s", a.PortalOrigin, svc.Origins())
+	}
+	next := a.DefaultNext
+	if next == "" {
+		next = DefaultAdminNext
+	}
+	next, err := magiclink.SafeNext(next)
+	if err != nil {
+		return nil, configError("Admin.DefaultNext", "%q is not a safe path: %v", a.DefaultNext, err)
+	}
+	if strings.ContainsFunc(a.Scope, isControlOrSpace) {
+		return nil, configError("Admin.Scope", "%q must be a single scope without spaces", a.Scope)
+	}
+	keys := make(map[string]any, len(a.Keys))
+	for k, v := range a.Keys {
+		keys[k] = v
+	}
+	return &adminConfig{keys: keys, key: a.Key, methods: append([]string(nil), a.Methods...), issuer: a.Issuer,
+		audience: a.Audience, scope: a.Scope, leeway: leeway, origin: origin, next: next}, nil
+}
+
+// checkAdminKey reports a key that no configured method can use, and HMAC
+// keys too short for their hash (RFC 7518 §3.2).
+func checkAdminKey(k any, methods []string) error {
+	for _, m := range methods {
+		switch jwt.GetSigningMethod(m).(type) {
+		case *jwt.SigningMethodHMAC:
+			if b, ok := k.([]byte); ok {
+				if len(b) < minHMACKeyLen {
+					return fmt.Errorf("HMAC key has %d bytes; at least %d are required", len(b), minHMACKeyLen)
+				}
+				return nil
+			}
+		case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
+			if _, ok := k.(*rsa.PublicKey); ok {
+				return nil
+			}
+		case *jwt.SigningMethodECDSA:
+			if _, ok := k.(*ecdsa.PublicKey); ok {
+				return nil
+			}
+		case *jwt.SigningMethodEd25519:
+			if _, ok := k.(ed25519.PublicKey); ok {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("a %T cannot verify any of the methods %v", k, methods)
+}
+
+func validateDocsBaseURL(s string) (string, error) {
+	if s == "" {
+		return DefaultDocsBaseURL, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", configError("DocsBaseURL", "%q must be an absolute http(s) URL without query or fragment", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+func validateCookieName(s string) (string, error) {
+	if s == "" {
+		return DefaultSessionCookie, nil
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return "", configError("SessionCookie", "%q is not a valid cookie name", s)
+		}
+	}
+	return s, nil
+}
+
+func isControlOrSpace(r rune) bool { return r <= ' ' || r == 0x7f }

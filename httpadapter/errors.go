@@ -1,0 +1,225 @@
+package httpadapter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// envelope says which wire contract an endpoint's error bodies follow, so
+// that cross-cutting failures (413, 415, 429, 503, panics) answer in the
+// shape the endpoint's clients parse.
+type envelope int
+
+const (
+	// envPortal is seed 001: {error, code, fieldErrors, issues, retryAfter}.
+	// The verify and sign-out JSON answers use it too.
+	envPortal envelope = iota
+	// envPartner is seed 002: {Data, Success, Message, IsResourceKey}.
+	envPartner
+	// envAdmin is seed 003: {code, message, requestId, docs}.
+	envAdmin
+)
+
+// Codes the adapter adds to magiclink's for the seed-001 envelope.
+const (
+	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	codeForbidden        = "FORBIDDEN"
+	codeUnauthorized     = "UNAUTHORIZED"
+	codeNotFound         = "NOT_FOUND"
+)
+
+// issue is one validation problem, as in Zod's issues array.
+type issue struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// apiError is a failure on its way to the client.
+type apiError struct {
+	status     int
+	code       string // seed-001 code; the admin envelope derives its own from status
+	message    string
+	issues     []issue
+	retryAfter time.Duration
+	// allow is the Allow header of a 405.
+	allow string
+	// authenticate is the WWW-Authenticate header of a 401.
+	authenticate string
+}
+
+func newAPIError(status int, code, message string) *apiError {
+	return &apiError{status: status, code: code, message: message}
+}
+
+// validation builds a 400 VALIDATION_FAILED from issues.
+func validation(issues ...issue) *apiError {
+	msg := "validation failed"
+	if len(issues) > 0 {
+		msg = issues[0].Message
+	}
+	return &apiError{status: http.StatusBadRequest, code: magiclink.CodeValidationFailed, message: msg, issues: issues}
+}
+
+var (
+	errPayloadTooLarge = newAPIError(http.StatusRequestEntityTooLarge, magiclink.CodePayloadTooLarge, "request body is larger than 64 KiB")
+	errInternal        = newAPIError(http.StatusInternalServerError, magiclink.CodeInternal, "internal error")
+)
+
+func unsupportedMediaType(want string) *apiError {
+	return newAPIError(http.StatusUnsupportedMediaType, magiclink.CodeUnsupportedMediaType, "Content-Type must be "+want)
+}
+
+// fromError maps an error of the Service to the status and code clients see.
+// Store and mail outages are 503 with Retry-After, never 500.
+func fromError(err error) *apiError {
+	var e *magiclink.Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return &apiError{status: http.StatusServiceUnavailable, code: magiclink.CodeStoreUnavailable,
+				message: "the service is busy; retry shortly", retryAfter: time.Second}
+		}
+		return errInternal
+	}
+	ae := &apiError{code: e.Code, message: e.Message, retryAfter: e.RetryAfter}
+	switch e.Code {
+	case magiclink.CodeValidationFailed, magiclink.CodeOriginNotAllowed, magiclink.CodeNextNotAllowed,
+		magiclink.CodeTokenInvalid, magiclink.CodeCodeInvalid:
+		ae.status = http.StatusBadRequest
+	case magiclink.CodeRateLimited:
+		ae.status = http.StatusTooManyRequests
+	case magiclink.CodeStoreUnavailable, magiclink.CodeMailUnavailable:
+		ae.status = http.StatusServiceUnavailable
+	default:
+		return errInternal
+	}
+	if ae.status != http.StatusTooManyRequests && ae.status != http.StatusServiceUnavailable {
+		ae.retryAfter = 0
+	} else if ae.retryAfter <= 0 {
+		ae.retryAfter = time.Second
+	}
+	if e.Field != "" {
+		ae.issues = []issue{{Path: e.Field, Message: e.Message}}
+	}
+	return ae
+}
+
+// retrySeconds rounds up to whole seconds, at least 1.
+func retrySeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// portalError is the seed-001 error body.
+type portalError struct {
+	Error       string            `json:"error"`
+	Code        string            `json:"code"`
+	FieldErrors map[string]string `json:"fieldErrors,omitempty"`
+	Issues      []issue           `json:"issues,omitempty"`
+	RetryAfter  *int              `json:"retryAfter,omitempty"`
+}
+
+// partnerBody is the seed-002 envelope of every answer.
+type partnerBody struct {
+	Data          *partnerData `json:"Data"`
+	Success       bool         `json:"Success"`
+	Message       *string      `json:"Message"`
+	IsResourceKey bool         `json:"IsResourceKey"`
+}
+
+// partnerData is the seed-002 payload.
+type partnerData struct {
+	SecretKey *string `json:"SecretKey"`
+	MagicLink string  `json:"MagicLink"`
+}
+
+// adminError is the seed-003 error body.
+type adminError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+	Docs      string `json:"docs"`
+}
+
+// adminCodes are seed 003's codes by status; 413, 415 and 503, which the
+// seed does not list, get codes named the same way.
+var adminCodes = map[int]string{
+	http.StatusBadRequest:            "BAD_REQUEST",
+	http.StatusUnauthorized:          "UNAUTHORIZED",
+	http.StatusPaymentRequired:       "PAYMENT_REQUIRED",
+	http.StatusForbidden:             "FORBIDDEN",
+	http.StatusNotFound:              "NOT_FOUND",
+	http.StatusMethodNotAllowed:      "METHOD_NOT_ALLOWED",
+	http.StatusConflict:              "CONFLICT",
+	http.StatusRequestEntityTooLarge: "PAYLOAD_TOO_LARGE",
+	http.StatusUnsupportedMediaType:  "UNSUPPORTED_MEDIA_TYPE",
+	http.StatusUnprocessableEntity:   "UNPROCESSABLE_ENTITY",
+	http.StatusTooManyRequests:       "TOO_MANY_REQUESTS",
+	http.StatusInternalServerError:   "INTERNAL_SERVER_ERROR",
+	http.StatusServiceUnavailable:    "SERVICE_UNAVAILABLE",
+}
+
+// writeError answers e in env's envelope, with Retry-After on 429 and 503.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelope, e *apiError) {
+	hdr := w.Header()
+	if e.retryAfter > 0 {
+		hdr.Set("Retry-After", strconv.Itoa(retrySeconds(e.retryAfter)))
+	}
+	if e.allow != "" {
+		hdr.Set("Allow", e.allow)
+	}
+	if e.authenticate != "" {
+		hdr.Set("WWW-Authenticate", e.authenticate)
+	}
+	if e.status >= 500 {
+		h.log.WarnContext(r.Context(), "httpadapter: request failed", "status", e.status, "code", e.code,
+			"method", r.Method, "path", r.URL.Path, "request_id", requestIDFrom(r.Context()))
+	}
+	switch env {
+	case envPartner:
+		msg := e.message
+		writeJSON(w, e.status, partnerBody{Message: &msg})
+	case envAdmin:
+		code, ok := adminCodes[e.status]
+		if !ok {
+			code = http.StatusText(e.status)
+		}
+		writeJSON(w, e.status, adminError{Code: code, Message: e.message, RequestID: requestIDFrom(r.Context()), Docs: h.docs + "/" + code})
+	default:
+		body := portalError{Error: e.message, Code: e.code}
+		if len(e.issues) > 0 {
+			body.Issues = e.issues
+			body.FieldErrors = make(map[string]string, len(e.issues))
+			for _, is := range e.issues {
+				if _, seen := body.FieldErrors[is.Path]; !seen {
+					body.FieldErrors[is.Path] = is.Message
+				}
+			}
+		}
+		if e.status == http.StatusTooManyRequests {
+			s := retrySeconds(e.retryAfter)
+			body.RetryAfter = &s
+		}
+		writeJSON(w, e.status, body)
+	}
+}
+
+// writeJSON answers v as JSON. Encoding the adapter's own types cannot fail.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"INTERNAL"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

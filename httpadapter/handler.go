@@ -1,0 +1,236 @@
+// Package httpadapter serves magiclink over net/http: the three sign-in
+// link APIs it reproduces (send-magic-link for browsers, the partner API
+// CreateMagicLink with API keys, the admin magic_link endpoint with bearer
+// JWTs), the scanner-safe confirm page at /auth/verify, sign-out, and a
+// session middleware.
+//
+// Mount it on a standard mux with Register, or on any router as an
+// http.Handler:
+//
+//	h, err := httpadapter.New(svc, httpadapter.Config{})
+//	h.Register(mux)             // net/http ServeMux
+//	r.Mount("/", h)             // chi
+//	mux.Handle("/app", h.Authenticate(app))
+//
+// Every response carries X-Request-Id and Cache-Control: no-store; every
+// error answers in the envelope of the endpoint's own contract.
+package httpadapter
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/clientip"
+)
+
+// Route paths, relative to Config.Prefix.
+const (
+	PathSendMagicLink   = "/auth/send-magic-link"
+	PathCreateMagicLink = "/api/v1/Auth/CreateMagicLink"
+	PathAdminMagicLink  = "/admin/magic_link"
+	PathVerify          = "/auth/verify"
+	PathSignOut         = "/auth/sign-out"
+	PathOpenAPI         = "/openapi.yaml"
+)
+
+// Handler serves the magiclink endpoints. It is immutable after New and
+// safe for concurrent use.
+type Handler struct {
+	svc      *magiclink.Service
+	prefix   string
+	ip       *clientip.Resolver
+	apiKeys  []apiKey
+	admin    *adminConfig
+	docs     string
+	cookie   string
+	onLogin  func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
+	openapi  bool
+	log      *slog.Logger
+	appName  string
+	mux      *http.ServeMux
+	verifyAt string // the full path of the verify endpoint, for form actions
+	csp      string
+	trusted  []netip.Prefix
+}
+
+// New validates cfg against svc and returns a Handler. Every configuration
+// mistake is reported here, as an error matching magiclink.ErrInvalidConfig
+// whose Field names the offending setting.
+func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
+	if svc == nil {
+		return nil, configError("svc", "a *magiclink.Service is required")
+	}
+	h := &Handler{svc: svc, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: svc.AppName()}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	var err error
+	if h.prefix, err = validatePrefix(cfg.Prefix); err != nil {
+		return nil, err
+	}
+	var headers []string
+	if cfg.ClientIPHeader != "" {
+		headers = append(headers, cfg.ClientIPHeader)
+	}
+	if h.ip, err = clientip.New(cfg.TrustedProxies, headers...); err != nil {
+		return nil, configError("TrustedProxies", "%v", err)
+	}
+	if h.apiKeys, err = validateAPIKeys(svc, cfg.APIKeys); err != nil {
+		return nil, err
+	}
+	if h.admin, err = validateAdmin(svc, cfg.Admin); err != nil {
+		return nil, err
+	}
+	if h.docs, err = validateDocsBaseURL(cfg.DocsBaseURL); err != nil {
+		return nil, err
+	}
+	if h.cookie, err = validateCookieName(cfg.SessionCookie); err != nil {
+		return nil, err
+	}
+	if svc.LinkPath() != PathVerify {
+		// Links point at svc.LinkPath(); the page must be served there.
+		h.log.Warn("httpadapter: the Service's LinkPath differs from the verify route; mount the verify route there",
+			"link_path", svc.LinkPath(), "verify_path", h.prefix+PathVerify)
+	}
+	h.verifyAt = h.prefix + PathVerify
+	h.csp = pageCSP()
+	for _, p := range cfg.TrustedProxies {
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		h.trusted = append(h.trusted, p.Masked())
+	}
+	h.mux = http.NewServeMux()
+	h.Register(h.mux)
+	return h, nil
+}
+
+// route is one path with its handlers by method.
+type route struct {
+	path    string
+	env     envelope
+	methods map[string]http.HandlerFunc
+}
+
+func (h *Handler) routes() []route {
+	rs := []route{
+		{PathSendMagicLink, envPortal, map[string]http.HandlerFunc{http.MethodPost: h.sendMagicLink}},
+		{PathCreateMagicLink, envPartner, map[string]http.HandlerFunc{http.MethodPost: h.createMagicLink}},
+		{PathAdminMagicLink, envAdmin, map[string]http.HandlerFunc{http.MethodPost: h.adminMagicLink}},
+		{PathVerify, envPortal, map[string]http.HandlerFunc{http.MethodGet: h.verifyPage, http.MethodPost: h.verify}},
+		{PathSignOut, envPortal, map[string]http.HandlerFunc{http.MethodPost: h.signOut}},
+	}
+	if h.openapi {
+		rs = append(rs, route{PathOpenAPI, envPortal, map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}})
+	}
+	return rs
+}
+
+// Register adds every route to mux, under Config.Prefix, with Go 1.22
+// method patterns. A request with another method gets 405 with an Allow
+// header and the endpoint's own error envelope; OPTIONS gets 204 with
+// Allow.
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, rt := range h.routes() {
+		allow := make([]string, 0, len(rt.methods)+2)
+		for m, fn := range rt.methods {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+			mux.Handle(m+" "+h.prefix+rt.path, h.wrap(rt.env, fn))
+		}
+		allow = append(allow, http.MethodOptions)
+		sort.Strings(allow)
+		mux.Handle(h.prefix+rt.path, h.wrap(rt.env, h.otherMethod(rt.env, strings.Join(allow, ", "))))
+	}
+}
+
+// ServeHTTP serves the routes from the Handler's own mux, for routers other
+// than http.ServeMux (chi: r.Mount("/", h)). Paths are matched in full,
+// Prefix included.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// otherMethod answers the methods a path does not serve.
+func (h *Handler) otherMethod(env envelope, allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Allow", allow)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		e := newAPIError(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+sanitizeMethod(r.Method)+" is not allowed; use "+allow)
+		e.allow = allow
+		h.writeError(w, r, env, e)
+	}
+}
+
+// sanitizeMethod keeps a client-chosen method printable in a message.
+func sanitizeMethod(m string) string {
+	if len(m) > 16 || strings.ContainsFunc(m, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return "this"
+	}
+	return m
+}
+
+// wrap adds what every response needs: a request ID, Cache-Control:
+// no-store, and a recover that answers 500 in the endpoint's envelope.
+func (h *Handler) wrap(env envelope, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestIDFrom(r.Context())
+		if id == "" {
+			if id = r.Header.Get("X-Request-Id"); !validRequestID(id) {
+				id = newRequestID()
+			}
+			r = r.WithContext(contextWithRequestID(r.Context(), id))
+		}
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("Cache-Control", "no-store")
+		rw := &responseRecorder{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(v)
+			}
+			// The panic value and stack may hold request data; log only
+			// where it happened, never the body or headers.
+			h.log.ErrorContext(r.Context(), "httpadapter: panic serving request", "method", r.Method, "path", r.URL.Path,
+				"request_id", id, "stack", string(debug.Stack()))
+			if !rw.wrote {
+				h.writeError(rw, r, env, errInternal)
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// responseRecorder remembers whether anything was written, for the recover
+// and for OnLogin hooks that may answer themselves.
+type responseRecorder struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (rw *responseRecorder) WriteHeader(code int) {
+	rw.wrote = true
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *responseRecorder) Write(b []byte) (int, error) {
+	rw.wrote = true
+	return rw.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (rw *responseRecorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }

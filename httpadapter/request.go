@@ -1,0 +1,215 @@
+package httpadapter
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// MaxBodyBytes is the largest request body any endpoint reads.
+const MaxBodyBytes = 64 << 10
+
+// maxRequestIDLen bounds a kept X-Request-Id.
+const maxRequestIDLen = 128
+
+type requestIDKey struct{}
+
+// requestIDFrom returns the request's ID set by the middleware.
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// validRequestID reports whether an incoming X-Request-Id may be echoed: it
+// lands in logs and a response header, so only a short token is kept.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random UUID (version 4), the form seed 003 shows.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24).
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// isMediaType reports whether the Content-Type header names want; parameters
+// such as charset are allowed.
+func isMediaType(r *http.Request, want string) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == want
+}
+
+// jsonFields is a decoded JSON object whose members are checked one by one,
+// so that a wrong type names its field instead of failing the whole body.
+type jsonFields map[string]json.RawMessage
+
+// decodeJSON checks the content type and reads one JSON object of at most
+// MaxBodyBytes with nothing after it. Unknown members are kept in the map
+// and ignored by the endpoints, as a Zod object schema strips them.
+func decodeJSON(w http.ResponseWriter, r *http.Request) (jsonFields, *apiError) {
+	if !isMediaType(r, "application/json") {
+		return nil, unsupportedMediaType("application/json")
+	}
+	body, aerr := readBody(w, r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !utf8.Valid(body) {
+		return nil, validation(issue{Path: "", Message: "request body is not valid UTF-8"})
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, malformed(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, validation(issue{Path: "", Message: "request body has data after the JSON value"})
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, validation(issue{Path: "", Message: "request body must be a JSON object"})
+	}
+	var f jsonFields
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		return nil, malformed(err)
+	}
+	return f, nil
+}
+
+// readBody reads the whole body under the size limit.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errPayloadTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errPayloadTooLarge
+		}
+		return nil, validation(issue{Path: "", Message: "request body could not be read"})
+	}
+	return body, nil
+}
+
+// malformed describes a JSON syntax error without echoing the input.
+func malformed(err error) *apiError {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return validation(issue{Path: "", Message: fmt.Sprintf("malformed JSON at byte %d", se.Offset)})
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return validation(issue{Path: "", Message: "malformed JSON: unexpected end of input"})
+	}
+	// The nesting limit and other decoder errors name no input either.
+	return validation(issue{Path: "", Message: "malformed JSON"})
+}
+
+// fieldKind is what a member failed on, for endpoints that tell a missing
+// member (400) from a wrong one (422).
+type fieldKind int
+
+const (
+	fieldOK fieldKind = iota
+	fieldMissing
+	fieldWrongType
+)
+
+// str reads an optional string member. null counts as a wrong type, as in a
+// Zod string schema.
+func (f jsonFields) str(name string) (string, fieldKind) {
+	raw, ok := f[name]
+	if !ok {
+		return "", fieldMissing
+	}
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", fieldWrongType
+	}
+	return s, fieldOK
+}
+
+// boolean reads a boolean member.
+func (f jsonFields) boolean(name string) (bool, fieldKind) {
+	raw, ok := f[name]
+	if !ok {
+		return false, fieldMissing
+	}
+	switch string(raw) {
+	case "true":
+		return true, fieldOK
+	case "false":
+		return false, fieldOK
+	}
+	return false, fieldWrongType
+}
+
+// hasControl reports control characters, including NUL, CR and LF, which
+// have no place in a name, address or path and could inject headers.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) })
+}
+
+func contextWithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// clientIP resolves the client address through the trusted proxies. An
+// unusable address is a 400: keying a rate limit on an empty or shared
+// value would let one client exhaust everyone's budget.
+func (h *Handler) clientIP(r *http.Request) (netip.Addr, *apiError) {
+	ip, err := h.ip.ClientIP(r)
+	if err != nil || !ip.IsValid() {
+		h.log.WarnContext(r.Context(), "httpadapter: no usable client IP", "request_id", requestIDFrom(r.Context()))
+		return netip.Addr{}, newAPIError(http.StatusBadRequest, magiclink.CodeValidationFailed, "the client address could not be determined")
+	}
+	return ip, nil
+}
+
+// maskEmail keeps enough of an address to recognise it in logs: the first
+// character of the local part and the domain.
+func maskEmail(email string) string {
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 {
+		return "***"
+	}
+	return email[:1] + "***" + email[at:]
+}

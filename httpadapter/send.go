@@ -1,0 +1,179 @@
+package httpadapter
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// headerCallbackOrigin is seed 001's header for the callback origin.
+const headerCallbackOrigin = "X-AppHandoff-Callback-Origin"
+
+// sendMagicLink serves POST /auth/send-magic-link (seed 001).
+//
+// It answers 200 {"ok":true} for every syntactically valid address, known
+// or not, so the endpoint cannot be used to find out who has an account.
+func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
+	f, aerr := decodeJSON(w, r)
+	if aerr != nil {
+		h.writeError(w, r, envPortal, aerr)
+		return
+	}
+	var issues []issue
+	email, k := f.str("email")
+	switch k {
+	case fieldMissing:
+		issues = append(issues, issue{"email", "email is required"})
+	case fieldWrongType:
+		issues = append(issues, issue{"email", "email must be a string"})
+	default:
+		if _, err := magiclink.NormalizeEmail(email); err != nil {
+			issues = append(issues, issue{"email", fromError(err).message})
+		}
+	}
+	bodyOrigin, k := f.str("callback_origin")
+	if k == fieldWrongType {
+		issues = append(issues, issue{"callback_origin", "callback_origin must be a string"})
+	}
+	next, k := f.str("callback_next")
+	if k == fieldWrongType {
+		issues = append(issues, issue{"callback_next", "callback_next must be a string"})
+	}
+	locale, k := f.str("locale")
+	switch {
+	case k == fieldWrongType:
+		issues = append(issues, issue{"locale", "locale must be a string"})
+	case k == fieldOK && locale != "" && !validLanguageTag(locale):
+		issues = append(issues, issue{"locale", "locale must be a language tag such as \"en\" or \"tr-TR\""})
+	}
+	if len(issues) > 0 {
+		h.writeError(w, r, envPortal, validation(issues...))
+		return
+	}
+
+	origin, aerr := h.callbackOrigin(r, bodyOrigin)
+	if aerr != nil {
+		h.writeError(w, r, envPortal, aerr)
+		return
+	}
+	if locale == "" {
+		locale = acceptLanguage(r.Header.Get("Accept-Language"))
+	}
+	ip, aerr := h.clientIP(r)
+	if aerr != nil {
+		h.writeError(w, r, envPortal, aerr)
+		return
+	}
+	err := h.svc.SendLink(r.Context(), magiclink.SendRequest{
+		Email: email, CallbackOrigin: origin, Next: relativeNext(next), Locale: locale, ClientIP: ip,
+	})
+	if err != nil {
+		h.writeError(w, r, envPortal, fromError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		OK bool `json:"ok"`
+	}{true})
+}
+
+// callbackOrigin picks the callback origin in seed 001's order: body
+// callback_origin, X-AppHandoff-Callback-Origin, Origin, Referer. The first
+// one present decides: a present but disallowed value is an error, never a
+// reason to try the next source, so an attacker cannot steer the choice by
+// sending a bad value in front of a good one. Empty values count as absent.
+func (h *Handler) callbackOrigin(r *http.Request, bodyOrigin string) (string, *apiError) {
+	type source struct{ field, value string }
+	sources := []source{
+		{"callback_origin", bodyOrigin},
+		{headerCallbackOrigin, r.Header.Get(headerCallbackOrigin)},
+		{"Origin", r.Header.Get("Origin")},
+		{"Referer", r.Header.Get("Referer")},
+	}
+	for _, s := range sources {
+		if s.value == "" {
+			continue
+		}
+		value := s.value
+		if s.field == "Referer" {
+			o, ok := magiclink.OriginOf(value)
+			if !ok {
+				return "", originNotAllowed(s.field, "the Referer is not an http(s) URL with an allowed origin")
+			}
+			value = o
+		}
+		canon, ok := h.svc.Origins().Allow(value)
+		if !ok {
+			return "", originNotAllowed(s.field, s.field+" is not an allowed origin")
+		}
+		return canon, nil
+	}
+	return "", originNotAllowed("callback_origin",
+		"a callback origin is required: send callback_origin, "+headerCallbackOrigin+", Origin or Referer")
+}
+
+func originNotAllowed(field, msg string) *apiError {
+	e := newAPIError(http.StatusBadRequest, magiclink.CodeOriginNotAllowed, msg)
+	e.issues = []issue{{Path: field, Message: msg}}
+	return e
+}
+
+// relativeNext reads a next without a leading slash, such as seed 001's own
+// example "example", as relative to the root ("/example"). Only a bare
+// relative path gets the slash — anything that could be a scheme, host or
+// other trick ("//", "\", "https:", "?", "#") is passed on unchanged for
+// the Service to judge, and the result is still checked by SafeNext.
+func relativeNext(next string) string {
+	if next == "" || strings.Contains(next, "://") {
+		return next
+	}
+	c := next[0]
+	if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '~') {
+		return next
+	}
+	// A colon before the first "/" would make "/"+next look harmless while
+	// the original reads as a scheme ("javascript:…"); refuse to guess.
+	firstSeg, _, _ := strings.Cut(next, "/")
+	if strings.ContainsAny(firstSeg, ":") {
+		return next
+	}
+	return "/" + next
+}
+
+// validLanguageTag accepts the shape of a BCP 47 tag: 1–8 letter primary
+// subtag, then 1–8 alphanumeric subtags, at most 35 bytes. The mailer falls
+// back to English for tags it has no template for.
+func validLanguageTag(s string) bool {
+	if len(s) == 0 || len(s) > 35 {
+		return false
+	}
+	for i, sub := range strings.Split(s, "-") {
+		if len(sub) == 0 || len(sub) > 8 {
+			return false
+		}
+		for j := 0; j < len(sub); j++ {
+			c := sub[j]
+			letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+			if !(letter || (i > 0 && '0' <= c && c <= '9')) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// acceptLanguage returns the first usable tag of an Accept-Language header.
+// Browsers list the preferred language first, so q-values are not sorted.
+func acceptLanguage(h string) string {
+	if len(h) > 512 {
+		h = h[:512]
+	}
+	for part := range strings.SplitSeq(h, ",") {
+		tag, _, _ := strings.Cut(part, ";")
+		tag = strings.TrimSpace(tag)
+		if tag != "*" && validLanguageTag(tag) {
+			return tag
+		}
+	}
+	return ""
+}

@@ -1,0 +1,266 @@
+package httpadapter
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// tokenHashLen is the length of an encoded link secret (32 bytes,
+// base64url without padding).
+const tokenHashLen = 43
+
+// wellFormedToken reports whether s could be a link secret, so that the
+// confirm page can show the expired state for garbage without asking the
+// store anything.
+func wellFormedToken(s string) bool {
+	if len(s) != tokenHashLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// verifyPage serves GET and HEAD /auth/verify: the confirm page. It never
+// consumes or even looks up the token — mail scanners fetch every link, and
+// a GET that signed in would burn the link before the user clicks it. The
+// button POSTs the token back to this path.
+func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	token := q.Get("token_hash")
+	if q.Get("type") != "magiclink" || !wellFormedToken(token) {
+		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
+		return
+	}
+	h.renderPage(w, r, http.StatusOK, pageData{Title: "Confirm sign-in", Confirm: true, TokenHash: token}, 0)
+}
+
+// verify serves POST /auth/verify: a form from the confirm page or the
+// code form (answered with a redirect or the page), or JSON from an app
+// (answered with a session token).
+func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case isMediaType(r, "application/json"):
+		h.verifyJSON(w, r)
+	case isMediaType(r, "application/x-www-form-urlencoded"):
+		h.verifyForm(w, r)
+	default:
+		h.writeError(w, r, envPortal, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
+	}
+}
+
+func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
+	if !h.sameSite(r) {
+		h.renderPage(w, r, http.StatusForbidden, pageData{Title: "Sign-in blocked", Message: msgForbidden}, 0)
+		return
+	}
+	body, aerr := readBody(w, r)
+	if aerr != nil {
+		h.renderPage(w, r, aerr.status, pageData{Title: "Sign-in failed", Message: "The request was too large."}, 0)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		h.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: msgExpired, CodeForm: true}, 0)
+		return
+	}
+	ip, aerr := h.clientIP(r)
+	if aerr != nil {
+		h.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: "Your network address could not be determined. Try again from another network."}, 0)
+		return
+	}
+	token, email, code := form.Get("token_hash"), form.Get("email"), form.Get("code")
+	var id magiclink.Identity
+	switch {
+	case token != "":
+		if t := form.Get("type"); t != "" && t != "magiclink" {
+			err = magiclink.ErrInvalidToken
+			break
+		}
+		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
+	case email != "" || code != "":
+		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
+	default:
+		err = magiclink.ErrInvalidToken
+	}
+	if err != nil {
+		h.formFailure(w, r, err, email)
+		return
+	}
+	h.login(w, r, id)
+}
+
+// formFailure re-renders the page after a failed form sign-in, with the
+// code form, so a scanner-burned or expired link still leads somewhere.
+func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error, email string) {
+	e := fromError(err)
+	d := pageData{Title: "Sign-in failed", CodeForm: true}
+	if len(email) <= magiclink.MaxEmailLength && !hasControl(email) {
+		d.Email = email
+	}
+	switch {
+	case e.code == magiclink.CodeRateLimited:
+		d.Message = "Too many sign-in attempts. Wait " + time.Duration(retrySeconds(e.retryAfter)*int(time.Second)).String() + " and try again."
+	case e.status == http.StatusServiceUnavailable:
+		d.Message = "Sign-in is temporarily unavailable. Try again in a moment."
+		d.CodeForm = false
+	case e.status >= 500:
+		d.Message = "Something went wrong. Try again, or request a new link."
+		d.CodeForm = false
+	case e.code == magiclink.CodeCodeInvalid || (e.code == magiclink.CodeValidationFailed && email != ""):
+		d.Message = msgBadCode
+	default:
+		d.Message = msgExpired
+	}
+	h.renderPage(w, r, e.status, d, e.retryAfter)
+}
+
+// login finishes a form sign-in: the host's OnLogin hook or the default
+// session cookie, then 303 to where the link was meant to land.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Identity) {
+	target := id.Origin + id.Next
+	if h.onLogin != nil {
+		rw := &responseRecorder{ResponseWriter: w}
+		if err := h.onLogin(rw, r, id); err != nil {
+			h.log.ErrorContext(r.Context(), "httpadapter: OnLogin failed", "email", maskEmail(id.Email), "error", err.Error())
+			if !rw.wrote {
+				h.renderPage(w, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: "Something went wrong. Try again, or request a new link."}, 0)
+			}
+			return
+		}
+		if !rw.wrote {
+			seeOther(w, target)
+		}
+		return
+	}
+	sess, err := h.svc.IssueSession(id)
+	if err != nil {
+		h.formFailure(w, r, err, "")
+		return
+	}
+	h.setSessionCookie(w, r, sess)
+	h.log.InfoContext(r.Context(), "httpadapter: signed in", "email", maskEmail(id.Email), "method", id.Method)
+	seeOther(w, target)
+}
+
+func seeOther(w http.ResponseWriter, target string) {
+	w.Header().Set("Location", target)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// tokenResponse is the JSON answer of a successful verify.
+type tokenResponse struct {
+	AccessToken string       `json:"access_token"`
+	TokenType   string       `json:"token_type"`
+	ExpiresIn   int64        `json:"expires_in"`
+	User        userResponse `json:"user"`
+	Next        string       `json:"next"`
+}
+
+type userResponse struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
+// verifyJSON answers an app's verify with a bearer session token and no
+// cookie: an app that posts JSON keeps the token itself, and a cookie set
+// on a cross-origin fetch would only surprise it.
+func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
+	f, aerr := decodeJSON(w, r)
+	if aerr != nil {
+		h.writeError(w, r, envPortal, aerr)
+		return
+	}
+	var issues []issue
+	token, tk := f.str("token_hash")
+	typ, yk := f.str("type")
+	email, ek := f.str("email")
+	code, ck := f.str("code")
+	for _, m := range []struct {
+		name string
+		k    fieldKind
+	}{{"token_hash", tk}, {"type", yk}, {"email", ek}, {"code", ck}} {
+		if m.k == fieldWrongType {
+			issues = append(issues, issue{m.name, m.name + " must be a string"})
+		}
+	}
+	byToken := tk == fieldOK && token != ""
+	switch {
+	case len(issues) > 0:
+	case byToken && yk == fieldOK && typ != "magiclink":
+		issues = append(issues, issue{"type", "type must be \"magiclink\""})
+	case !byToken && (email == "" || code == ""):
+		if email == "" {
+			issues = append(issues, issue{"email", "send token_hash, or email and code"})
+		}
+		if code == "" {
+			issues = append(issues, issue{"code", "send token_hash, or email and code"})
+		}
+	}
+	if len(issues) > 0 {
+		h.writeError(w, r, envPortal, validation(issues...))
+		return
+	}
+	ip, aerr := h.clientIP(r)
+	if aerr != nil {
+		h.writeError(w, r, envPortal, aerr)
+		return
+	}
+	var id magiclink.Identity
+	var err error
+	if byToken {
+		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
+	} else {
+		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
+	}
+	if err != nil {
+		h.writeError(w, r, envPortal, fromError(err))
+		return
+	}
+	sess, err := h.svc.IssueSession(id)
+	if err != nil {
+		h.writeError(w, r, envPortal, fromError(err))
+		return
+	}
+	expiresIn := int64(sess.ExpiresAt.Sub(h.svc.Now()) / time.Second)
+	if expiresIn < 0 {
+		expiresIn = 0
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: sess.Token, TokenType: "bearer", ExpiresIn: expiresIn,
+		User: userResponse{ID: id.UserID, Email: id.Email}, Next: id.Origin + id.Next})
+}
+
+// errForbidden is the JSON answer to a cross-site form post.
+var errForbidden = newAPIError(http.StatusForbidden, codeForbidden, "cross-site request blocked")
+
+// sameSite is the login-CSRF defence for form posts: a browser that sends
+// Sec-Fetch-Site must say same-origin, and an Origin header, when present,
+// must be this server's origin or an allowed callback origin. Without it,
+// another site could post its own attacker's link and sign the victim in
+// to the attacker's account.
+func (h *Handler) sameSite(r *http.Request) bool {
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if _, ok := h.svc.Origins().Allow(origin); ok {
+		return true
+	}
+	self := h.selfOrigin(r)
+	if canon, ok := magiclink.OriginOf(origin); ok {
+		if selfCanon, ok := magiclink.OriginOf(self); ok && canon == selfCanon {
+			return true
+		}
+	}
+	return false
+}
