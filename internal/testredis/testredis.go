@@ -181,15 +181,17 @@ func (s *Server) kill() {
 // from our process) with a growing backoff until it answers, the process
 // exits or startTimeout passes.
 func waitReady(addr string, p *process) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
-		DialerRetries: 1, ReadTimeout: time.Second, PoolSize: 1})
-	defer c.Close()
 	deadline := time.Now().Add(startTimeout)
 	backoff := 2 * time.Millisecond
 	for {
+		// A fresh client per attempt: a client whose dials failed may hold
+		// back new dials for a while, which would only slow the start.
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
+			DialerRetries: 1, ReadTimeout: time.Second, PoolSize: 1})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		info, err := c.Info(ctx, "server").Result()
 		cancel()
+		_ = c.Close()
 		if err == nil {
 			// Another process may have bound the port between freePort and
 			// this server's bind; only our own process counts as ready.
@@ -200,11 +202,11 @@ func waitReady(addr string, p *process) error {
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("exited before answering PING: %v", p.err)
+			return fmt.Errorf("exited before answering: %v", p.err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no PING answer within %v: %w", startTimeout, err)
+			return fmt.Errorf("no answer within %v: %w", startTimeout, err)
 		}
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 100*time.Millisecond)

@@ -1,0 +1,218 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+func TestConsumeTokenThousandConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, testredis.Start(t).Client(t))
+	tok := newToken("thousand@example.com", true, time.Minute)
+	if err := s.PutToken(ctx, tok); err != nil {
+		t.Fatalf("PutToken: %v", err)
+	}
+	var wins, notFound atomic.Int32
+	parallel(1000, func(int) {
+		_, err := s.ConsumeToken(ctx, tok.Hash)
+		switch {
+		case err == nil:
+			wins.Add(1)
+		case errors.Is(err, store.ErrNotFound):
+			notFound.Add(1)
+		default:
+			t.Errorf("ConsumeToken: unexpected error %v", err)
+		}
+	})
+	if wins.Load() != 1 || notFound.Load() != 999 {
+		t.Fatalf("1000 concurrent consumes: %d succeeded, %d not found; want 1 and 999", wins.Load(), notFound.Load())
+	}
+}
+
+func TestRedisExpiresRecordsItself(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	raw := srv.Client(t)
+	s := newStore(t, srv.Client(t))
+	tok := newToken("ttl@example.com", true, 50*time.Millisecond)
+	if err := s.PutToken(ctx, tok); err != nil {
+		t.Fatalf("PutToken: %v", err)
+	}
+	keys := []string{s.tokenKey(tok.Hash), s.codeKey(tok.Email)}
+	for _, k := range keys {
+		pttl, err := raw.PTTL(ctx, k).Result()
+		if err != nil || pttl <= 0 || pttl > 50*time.Millisecond {
+			t.Fatalf("PTTL %s = %v, %v; want a TTL of at most 50ms", k, pttl, err)
+		}
+	}
+	// Poll the server until it has dropped both records on its own.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := raw.Exists(ctx, keys...).Result()
+		if err != nil {
+			t.Fatalf("EXISTS: %v", err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the token and code keys still exist 5s after ExpiresAt", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testredis.Start(t).Client(t)
+	var rt roundTrips
+	rdb.AddHook(&rt)
+	s := newStore(t, rdb)
+	rate := magiclink.Rate{Limit: 10, Period: time.Minute, Burst: 10}
+
+	// Load every script once: the first EVALSHA of a script on a server
+	// answers NOSCRIPT and go-redis falls back to EVAL.
+	warm := newToken("warm@example.com", true, time.Minute)
+	_ = s.PutToken(ctx, warm)
+	_, _ = s.ConsumeCode(ctx, warm.Email, warm.CodeMAC, 5)
+	_, _ = s.Allow(ctx, "warm", rate)
+
+	tok := newToken("rt@example.com", true, time.Minute)
+	plain := newToken("rt2@example.com", false, time.Minute)
+	coded := newToken("rt3@example.com", true, time.Minute)
+	guessed := newToken("rt4@example.com", true, time.Minute)
+	if err := s.PutToken(ctx, guessed); err != nil {
+		t.Fatalf("PutToken: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		want int64
+		call func() error
+	}{
+		{"PutToken with a code", 1, func() error { return s.PutToken(ctx, tok) }},
+		{"PutToken without a code", 1, func() error { return s.PutToken(ctx, plain) }},
+		{"ConsumeToken", 1, func() error { _, err := s.ConsumeToken(ctx, tok.Hash); return err }},
+		{"PutToken", 1, func() error { return s.PutToken(ctx, coded) }},
+		{"ConsumeCode", 2, func() error { _, err := s.ConsumeCode(ctx, coded.Email, coded.CodeMAC, 5); return err }},
+		{"ConsumeCode with a wrong code", 1, func() error {
+			_, err := s.ConsumeCode(ctx, guessed.Email, randomDigest(), 5)
+			if errors.Is(err, store.ErrCodeMismatch) {
+				return nil
+			}
+			return err
+		}},
+		{"Allow", 1, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", rate); return err }},
+		{"Allow with Limit 0", 0, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", magiclink.Rate{}); return err }},
+		{"CreateUser", 2, func() error { return s.CreateUser(ctx, &store.User{ID: "u_rt", Email: "rt@example.com"}) }},
+		{"UserByEmail", 1, func() error { _, err := s.UserByEmail(ctx, "", "rt@example.com"); return err }},
+		{"UserByID", 1, func() error { _, err := s.UserByID(ctx, "u_rt"); return err }},
+	} {
+		var err error
+		n := rt.count(func() { err = c.call() })
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if n != c.want {
+			t.Errorf("%s took %d round trips, want %d", c.name, n, c.want)
+		}
+	}
+}
+
+func TestHostileInputs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	raw := srv.Client(t)
+	s := newStore(t, srv.Client(t))
+	hostile := []string{
+		"a{b}c@example.com",
+		"}{@example.com",
+		"{}@example.com",
+		"line\nbreak@example.com",
+		"crlf\r\n*1\r\n$4\r\nPING@example.com",
+		strings.Repeat("x", 10_000) + "@example.com",
+		"",
+		"\x00{\x00}",
+	}
+	for i, email := range hostile {
+		tok := newToken(email, true, time.Minute)
+		if err := s.PutToken(ctx, tok); err != nil {
+			t.Fatalf("PutToken for hostile address %d: %v", i, err)
+		}
+		got, err := s.ConsumeCode(ctx, email, tok.CodeMAC, 5)
+		if err != nil || got.Email != email {
+			t.Fatalf("ConsumeCode for hostile address %d: %v, %v", i, got, err)
+		}
+		u := &store.User{ID: email, OrgID: email, Email: email}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatalf("CreateUser with hostile ID and address %d: %v", i, err)
+		}
+		if got, err := s.UserByEmail(ctx, email, email); err != nil || got.ID != email {
+			t.Fatalf("UserByEmail for hostile address %d: %v, %v", i, got, err)
+		}
+		if got, err := s.UserByID(ctx, email); err != nil || got.Email != email {
+			t.Fatalf("UserByID for hostile ID %d: %v, %v", i, got, err)
+		}
+		if err := s.PutCustomer(ctx, &store.Customer{ID: email, Email: email}); err != nil {
+			t.Fatalf("PutCustomer with hostile ID %d: %v", i, err)
+		}
+		r := magiclink.Rate{Limit: 1, Period: time.Hour, Burst: 1}
+		if d, err := s.Allow(ctx, email, r); err != nil || !d.Allowed {
+			t.Fatalf("first Allow for hostile key %d: %+v, %v", i, d, err)
+		}
+		if d, err := s.Allow(ctx, email, r); err != nil || d.Allowed {
+			t.Fatalf("second Allow for hostile key %d: %+v, %v; want denied", i, d, err)
+		}
+	}
+	// Every key the store wrote has exactly one well-formed hash tag.
+	wellFormed := regexp.MustCompile(`^` + s.prefix + `:\{(#[0-9a-f]{64}|[0-9a-f]{64}|[A-Za-z0-9_.:@/+=-]{1,64})\}:(t|c|ue|u|cus|rl)$`)
+	keys, err := raw.Keys(ctx, s.prefix+":*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("the store wrote no keys")
+	}
+	for _, k := range keys {
+		if !wellFormed.MatchString(k) {
+			t.Errorf("key %q is not of the form prefix:{tag}:kind with a safe tag", k)
+		}
+	}
+}
+
+func TestIDTag(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in     string
+		hashed bool
+	}{
+		{"u_123", false},
+		{"ip:2001:db8::/64", false},
+		{"email:a+b@example.com", false},
+		{strings.Repeat("a", 64), false},
+		{strings.Repeat("a", 65), true},
+		{"", true},
+		{"a{b}", true},
+		{"a b", true},
+		{"a\nb", true},
+		{"#abc", true},
+		{"ü", true},
+	} {
+		got := idTag(c.in)
+		if hashed := strings.HasPrefix(got, "#"); hashed != c.hashed {
+			t.Errorf("idTag(%q) = %q; hashed %v, want %v", c.in, got, hashed, c.hashed)
+		}
+	}
+}
