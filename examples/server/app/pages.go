@@ -180,4 +180,3 @@ func requestOrigin(r *http.Request) string {
 	}
 	return scheme + "://" + r.Host
 }
-

@@ -1,0 +1,107 @@
+package magiclinktest
+
+import (
+	"bytes"
+	"errors"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/html"
+)
+
+// confirmForm finds the confirm button's form on a page: the form that
+// posts a token_hash. It returns the form's action and the values a browser
+// would submit: every named input with its value attribute.
+func confirmForm(page []byte) (action string, fields url.Values, err error) {
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		return "", nil, err
+	}
+	form := find(doc, func(n *html.Node) bool {
+		return n.Type == html.ElementNode && n.Data == "form" && strings.EqualFold(attr(n, "method"), "post") &&
+			find(n, func(in *html.Node) bool { return in.Data == "input" && attr(in, "name") == "token_hash" }) != nil
+	})
+	if form == nil {
+		return "", nil, errors.New("no confirm form (a form posting token_hash)")
+	}
+	fields = url.Values{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" {
+			if name := attr(n, "name"); name != "" {
+				fields.Add(name, attr(n, "value"))
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(form)
+	return attr(form, "action"), fields, nil
+}
+
+// summary describes an HTML page in one line for a failure message: its
+// heading and its alert, if any, instead of the whole markup.
+func summary(page []byte) string {
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		return string(page)
+	}
+	var parts []string
+	if h1 := find(doc, func(n *html.Node) bool { return n.Type == html.ElementNode && n.Data == "h1" }); h1 != nil {
+		parts = append(parts, text(h1))
+	}
+	if alert := find(doc, func(n *html.Node) bool { return n.Type == html.ElementNode && attr(n, "role") == "alert" }); alert != nil {
+		parts = append(parts, text(alert))
+	}
+	if len(parts) == 0 {
+		s := strings.Join(strings.Fields(text(doc)), " ")
+		if len(s) > 300 {
+			s = s[:300] + "…"
+		}
+		return s
+	}
+	return strings.Join(parts, ": ")
+}
+
+// text is the text content of n.
+func text(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		if n.Type == html.ElementNode && (n.Data == "style" || n.Data == "script") {
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return strings.TrimSpace(b.String())
+}
+
+// find returns the first node under n, in document order, that match
+// accepts.
+func find(n *html.Node, match func(*html.Node) bool) *html.Node {
+	if match(n) {
+		return n
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if m := find(c, match); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
