@@ -11,6 +11,7 @@ package testredis
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -177,28 +178,15 @@ func (s *Server) kill() {
 	<-p.exited
 }
 
-// waitReady polls the server with INFO (which also proves the answer comes
-// from our process) with a growing backoff until it answers, the process
-// exits or startTimeout passes.
+// waitReady probes the server with a growing backoff until it answers, the
+// process exits or startTimeout passes.
 func waitReady(addr string, p *process) error {
 	deadline := time.Now().Add(startTimeout)
 	backoff := 2 * time.Millisecond
 	for {
-		// A fresh client per attempt: a client whose dials failed may hold
-		// back new dials for a while, which would only slow the start.
-		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
-			DialerRetries: 1, ReadTimeout: time.Second, PoolSize: 1})
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := c.Info(ctx, "server").Result()
-		cancel()
-		_ = c.Close()
-		if err == nil {
-			// Another process may have bound the port between freePort and
-			// this server's bind; only our own process counts as ready.
-			if !strings.Contains(info, "process_id:"+strconv.Itoa(p.cmd.Process.Pid)+"\r\n") {
-				return fmt.Errorf("port %s answered by another process", addr)
-			}
-			return nil
+		err := probe(addr, p.cmd.Process.Pid)
+		if err == nil || errors.Is(err, errForeign) {
+			return err
 		}
 		select {
 		case <-p.exited:
@@ -211,6 +199,35 @@ func waitReady(addr string, p *process) error {
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 100*time.Millisecond)
 	}
+}
+
+// errForeign means that another process answered on the server's port.
+var errForeign = errors.New("port answered by another process")
+
+// probe dials addr plainly until the port accepts (go-redis would log every
+// refused dial), then asks INFO with a fresh client (one whose dials failed
+// may hold back new dials for a while) and checks that the answer comes from
+// process pid: another process may have bound the port between freePort and
+// the server's own bind.
+func probe(addr string, pid int) error {
+	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	_ = conn.Close()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
+		DialerRetries: 1, ReadTimeout: time.Second, PoolSize: 1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "process_id:"+strconv.Itoa(pid)+"\r\n") {
+		return fmt.Errorf("%s: %w", addr, errForeign)
+	}
+	return nil
 }
 
 // Cluster is a running three-master Redis Cluster without replicas.
