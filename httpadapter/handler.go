@@ -93,12 +93,13 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	if h.cookie, err = validateCookieName(cfg.SessionCookie); err != nil {
 		return nil, err
 	}
-	if svc.LinkPath() != PathVerify {
-		// Links point at svc.LinkPath(); the page must be served there.
-		h.log.Warn("httpadapter: the Service's LinkPath differs from the verify route; mount the verify route there",
-			"link_path", svc.LinkPath(), "verify_path", h.prefix+PathVerify)
-	}
 	h.verifyAt = h.prefix + PathVerify
+	if svc.LinkPath() != h.verifyAt {
+		// Links point at svc.LinkPath(); unless the host routes that path
+		// here itself, links would land on a 404.
+		h.log.Warn("httpadapter: the Service's LinkPath is not the verify route; set magiclink.Config.LinkPath to it",
+			"link_path", svc.LinkPath(), "verify_path", h.verifyAt)
+	}
 	h.csp = pageCSP()
 	for _, p := range cfg.TrustedProxies {
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {

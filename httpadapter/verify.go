@@ -91,7 +91,7 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 		err = magiclink.ErrInvalidToken
 	}
 	if err != nil {
-		h.formFailure(w, r, err, email)
+		h.formFailure(w, r, err, email, token == "" && (email != "" || code != ""))
 		return
 	}
 	h.login(w, r, id)
@@ -99,7 +99,7 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 
 // formFailure re-renders the page after a failed form sign-in, with the
 // code form, so a scanner-burned or expired link still leads somewhere.
-func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error, email string) {
+func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error, email string, codeAttempt bool) {
 	e := fromError(err)
 	d := pageData{Title: "Sign-in failed", CodeForm: true}
 	if len(email) <= magiclink.MaxEmailLength && !hasControl(email) {
@@ -114,7 +114,7 @@ func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error,
 	case e.status >= 500:
 		d.Message = "Something went wrong. Try again, or request a new link."
 		d.CodeForm = false
-	case e.code == magiclink.CodeCodeInvalid || (e.code == magiclink.CodeValidationFailed && email != ""):
+	case codeAttempt:
 		d.Message = msgBadCode
 	default:
 		d.Message = msgExpired
@@ -142,7 +142,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Ide
 	}
 	sess, err := h.svc.IssueSession(id)
 	if err != nil {
-		h.formFailure(w, r, err, "")
+		h.formFailure(w, r, err, "", false)
 		return
 	}
 	h.setSessionCookie(w, r, sess)

@@ -1,0 +1,102 @@
+package httpadapter_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/httpadapter"
+)
+
+// The whole flow works the same on a ServeMux, on chi, and under a prefix.
+func TestMounting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		prefix string
+		mount  func(h *httpadapter.Handler, prefix string) http.Handler
+	}{
+		{"ServeMux", "", func(h *httpadapter.Handler, _ string) http.Handler {
+			mux := http.NewServeMux()
+			h.Register(mux)
+			return mux
+		}},
+		{"ServeMux with prefix", "/auth-service", func(h *httpadapter.Handler, _ string) http.Handler {
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("host home")) })
+			h.Register(mux)
+			return mux
+		}},
+		{"Handler itself", "", func(h *httpadapter.Handler, _ string) http.Handler { return h }},
+		{"chi at root", "", func(h *httpadapter.Handler, _ string) http.Handler {
+			r := chi.NewRouter()
+			r.Mount("/", h)
+			return r
+		}},
+		{"chi with prefix", "/auth-service", func(h *httpadapter.Handler, prefix string) http.Handler {
+			r := chi.NewRouter()
+			r.Get("/", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("host home")) })
+			r.Mount(prefix, h)
+			return r
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, func(c *magiclink.Config, hc *httpadapter.Config) {
+				c.LinkPath = tt.prefix + "/auth/verify"
+				hc.Prefix = tt.prefix
+			})
+			srv := tt.mount(e.h, tt.prefix)
+			do := func(r *http.Request) *httptest.ResponseRecorder { return serve(t, srv, r, tt.prefix) }
+			p := tt.prefix
+
+			wantStatus(t, do(jsonReq(p+sendPath, `{"email":"a@example.com","callback_origin":"https://app.example.com","callback_next":"/x"}`)), http.StatusOK)
+			m, _ := e.inbox.Last("a@example.com")
+			if !strings.HasPrefix(m.Link, "https://app.example.com"+p+"/auth/verify?token_hash=") {
+				t.Fatalf("link = %q", m.Link)
+			}
+			u, _ := url.Parse(m.Link)
+			page := do(newReq(http.MethodGet, m.Link, "", ""))
+			wantStatus(t, page, http.StatusOK)
+			if !strings.Contains(page.Body.String(), `action="`+p+`/auth/verify"`) {
+				t.Fatal("form action is not under the prefix")
+			}
+			rec := do(formReq("https://app.example.com"+p+verifyPath, url.Values{"token_hash": {u.Query().Get("token_hash")}}))
+			wantStatus(t, rec, http.StatusSeeOther)
+			if rec.Header().Get("Location") != "https://app.example.com/x" {
+				t.Fatalf("Location = %q", rec.Header().Get("Location"))
+			}
+
+			// Method mismatches answer in each endpoint's envelope.
+			admin405 := do(newReq(http.MethodGet, p+adminPath, "", ""))
+			adminResult(t, admin405, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+			send405 := do(newReq(http.MethodGet, p+sendPath, "", ""))
+			wantPortalError(t, send405, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+			if send405.Header().Get("Allow") != "OPTIONS, POST" {
+				t.Fatalf("Allow = %q", send405.Header().Get("Allow"))
+			}
+			verify405 := do(newReq(http.MethodDelete, p+verifyPath, "", ""))
+			wantPortalError(t, verify405, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+			if verify405.Header().Get("Allow") != "GET, HEAD, OPTIONS, POST" {
+				t.Fatalf("Allow = %q", verify405.Header().Get("Allow"))
+			}
+			partnerResult(t, do(newReq(http.MethodPut, p+createPath, "", "")), http.StatusMethodNotAllowed)
+			opt := do(newReq(http.MethodOptions, p+sendPath, "", ""))
+			if opt.Code != http.StatusNoContent || opt.Header().Get("Allow") != "OPTIONS, POST" {
+				t.Fatalf("OPTIONS = %d, Allow %q", opt.Code, opt.Header().Get("Allow"))
+			}
+
+			spec := do(newReq(http.MethodGet, p+"/openapi.yaml", "", ""))
+			wantStatus(t, spec, http.StatusOK)
+			if !strings.HasPrefix(spec.Body.String(), "# ") && !strings.HasPrefix(spec.Body.String(), "openapi:") {
+				t.Fatalf("openapi.yaml body: %.60s", spec.Body)
+			}
+		})
+	}
+}
