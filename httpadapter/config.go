@@ -64,9 +64,9 @@ type Config struct {
 	// GET {Prefix}/openapi.yaml.
 	ServeOpenAPI bool
 
-	// Logger receives operational logs (default: the Service's logger is
-	// not reachable, so slog.Default()). Nothing secret is ever logged:
-	// addresses are masked, tokens, codes, keys and JWTs never appear.
+	// Logger receives operational logs (default slog.Default()). Nothing
+	// secret is ever logged: addresses are masked; tokens, codes, keys and
+	// JWTs never appear.
 	Logger *slog.Logger
 }
 

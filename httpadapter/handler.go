@@ -109,6 +109,11 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	}
 	h.mux = http.NewServeMux()
 	h.Register(h.mux)
+	// Only for ServeHTTP: a router that hands every path to h (chi's
+	// Mount("/", h)) still gets X-Request-Id and a JSON body on a 404.
+	h.mux.Handle(h.prefix+"/", h.wrap(envPortal, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, envPortal, newAPIError(http.StatusNotFound, codeNotFound, "no such endpoint"))
+	})))
 	return h, nil
 }
 

@@ -100,3 +100,18 @@ func TestMounting(t *testing.T) {
 		})
 	}
 }
+
+// Paths the Handler does not serve answer 404 with a request ID and a JSON
+// body when the Handler is mounted as a whole (chi's Mount("/", h)).
+func TestUnknownPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := chi.NewRouter()
+	r.Mount("/", e.h)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
+	wantPortalError(t, rec, http.StatusNotFound, "NOT_FOUND")
+	if rec.Header().Get("X-Request-Id") == "" {
+		t.Fatal("404 without X-Request-Id")
+	}
+}

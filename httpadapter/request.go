@@ -95,21 +95,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request) (jsonFields, *apiError) 
 	if !utf8.Valid(body) {
 		return nil, validation(issue{Path: "", Message: "request body is not valid UTF-8"})
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return nil, malformed(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, validation(issue{Path: "", Message: "request body has data after the JSON value"})
-	}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, validation(issue{Path: "", Message: "request body must be a JSON object"})
-	}
+	// json.Unmarshal checks the whole input, so data after the value is a
+	// syntax error here, and its nesting limit stops deeply nested input.
 	var f jsonFields
-	if err := json.Unmarshal(trimmed, &f); err != nil {
+	if err := json.Unmarshal(body, &f); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, validation(issue{Path: "", Message: "request body must be a JSON object"})
+		}
 		return nil, malformed(err)
+	}
+	if f == nil {
+		return nil, validation(issue{Path: "", Message: "request body must be a JSON object"})
 	}
 	return f, nil
 }
@@ -160,8 +157,16 @@ func (f jsonFields) str(name string) (string, fieldKind) {
 	if !ok {
 		return "", fieldMissing
 	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", fieldWrongType
+	}
+	// Most values have no escapes; the body is already checked to be valid
+	// JSON and UTF-8, so their bytes are the string.
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), fieldOK
+	}
 	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return "", fieldWrongType
 	}
 	return s, fieldOK
