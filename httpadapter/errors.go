@@ -197,8 +197,15 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelop
 		body := portalError{Error: e.message, Code: e.code}
 		if len(e.issues) > 0 {
 			body.Issues = e.issues
-			body.FieldErrors = make(map[string]string, len(e.issues))
+			// Like Zod's flatten(), fieldErrors holds field paths only; an
+			// issue with the whole body (path "") is in issues alone.
 			for _, is := range e.issues {
+				if is.Path == "" {
+					continue
+				}
+				if body.FieldErrors == nil {
+					body.FieldErrors = make(map[string]string, len(e.issues))
+				}
 				if _, seen := body.FieldErrors[is.Path]; !seen {
 					body.FieldErrors[is.Path] = is.Message
 				}

@@ -1,19 +1,3 @@
-// Package httpadapter serves magiclink over net/http: the three sign-in
-// link APIs it reproduces (send-magic-link for browsers, the partner API
-// CreateMagicLink with API keys, the admin magic_link endpoint with bearer
-// JWTs), the scanner-safe confirm page at /auth/verify, sign-out, and a
-// session middleware.
-//
-// Mount it on a standard mux with Register, or on any router as an
-// http.Handler:
-//
-//	h, err := httpadapter.New(svc, httpadapter.Config{})
-//	h.Register(mux)             // net/http ServeMux
-//	r.Mount("/", h)             // chi
-//	mux.Handle("/app", h.Authenticate(app))
-//
-// Every response carries X-Request-Id and Cache-Control: no-store; every
-// error answers in the envelope of the endpoint's own contract.
 package httpadapter
 
 import (

@@ -397,3 +397,31 @@ func mustPrefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// wantComponentResponse validates a response the Handler gives outside its
+// operations (the Authenticate middleware, unmatched paths) against a
+// response of the document's components.
+func wantComponentResponse(t *testing.T, rec *httptest.ResponseRecorder, name string) {
+	t.Helper()
+	sb, err := loadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := sb.doc.Components.Responses[name]
+	if ref == nil || ref.Value == nil {
+		t.Fatalf("openapi.yaml has no response %s", name)
+	}
+	var v any
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("body is not JSON: %v", err)
+	}
+	mt := ref.Value.Content.Get("application/json")
+	if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+		t.Fatalf("body does not match components.responses.%s: %v", name, err)
+	}
+	for h, hr := range ref.Value.Headers {
+		if hr.Value.Required && rec.Header().Get(h) == "" {
+			t.Fatalf("header %s missing (components.responses.%s)", h, name)
+		}
+	}
+}

@@ -111,6 +111,7 @@ func TestUnknownPath(t *testing.T) {
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/nope", nil))
 	wantPortalError(t, rec, http.StatusNotFound, "NOT_FOUND")
+	wantComponentResponse(t, rec, "NotFound")
 	if rec.Header().Get("X-Request-Id") == "" {
 		t.Fatal("404 without X-Request-Id")
 	}

@@ -81,6 +81,7 @@ func TestAuthenticate(t *testing.T) {
 				return
 			}
 			wantStatus(t, rec, http.StatusUnauthorized)
+			wantComponentResponse(t, rec, "SessionRequired")
 			if got := strings.TrimSpace(rec.Body.String()); got != `{"error":"sign-in required","code":"UNAUTHORIZED"}` {
 				t.Fatalf("body = %s", got)
 			}
