@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -150,7 +151,6 @@ func TestCreateMagicLinkAuth(t *testing.T) {
 			partnerResult(t, e.do(tt.req), http.StatusUnauthorized)
 		})
 	}
-	// An API key of another organisation sees none of this org's users.
 }
 
 func TestCreateMagicLinkValidation(t *testing.T) {
@@ -243,4 +243,24 @@ func TestCreateMagicLinkEnvelopeOnEveryError(t *testing.T) {
 		e.store.down.Store(true)
 		partnerResult(t, e.do(partnerReq(seed002Body)), http.StatusServiceUnavailable)
 	})
+}
+
+// Each API key works in its own organisation: the same address is a
+// separate user per key, and one org's SecretKey is no good in another.
+func TestCreateMagicLinkOrganisations(t *testing.T) {
+	t.Parallel()
+	const otherKey = "pk_live_other_org_0123456789"
+	e := newEnv(t, withHTTP(func(c *httpadapter.Config) {
+		c.APIKeys = append(c.APIKeys, httpadapter.APIKey{ID: "partner-2", Key: otherKey, OrgID: "org_other", PortalOrigin: appOrigin, Next: "/start"})
+	}))
+	first := partnerResult(t, e.do(partnerReq(seed002Body)), http.StatusOK)
+	rec := e.do(jsonReq(createPath, seed002Body, "X-Api-Key", otherKey))
+	second := partnerResult(t, rec, http.StatusOK)
+	if first["SecretKey"] == second["SecretKey"] {
+		t.Fatal("two organisations share a SecretKey")
+	}
+	if link := second["MagicLink"].(string); !strings.HasPrefix(link, appOrigin+"/auth/verify?") || !strings.HasSuffix(link, "next=/start") {
+		t.Fatalf("link = %q, want the second key's portal and next", link)
+	}
+	partnerResult(t, e.do(jsonReq(createPath, seed002Body, "X-Api-Key", otherKey, "X-User-Secret-Key", first["SecretKey"].(string))), http.StatusUnauthorized)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -359,8 +360,8 @@ func wantPortalError(t *testing.T, rec *httptest.ResponseRecorder, status int, c
 		}
 	}
 	if status == http.StatusTooManyRequests {
-		if ra, _ := m["retryAfter"].(float64); ra < 1 {
-			t.Fatalf("retryAfter = %v, want ≥ 1", m["retryAfter"])
+		if ra, _ := m["retryAfter"].(float64); ra < 1 || strconv.Itoa(int(ra)) != rec.Header().Get("Retry-After") {
+			t.Fatalf("retryAfter = %v, Retry-After = %q; want the same whole seconds ≥ 1", m["retryAfter"], rec.Header().Get("Retry-After"))
 		}
 	}
 	return m

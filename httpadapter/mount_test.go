@@ -116,3 +116,19 @@ func TestUnknownPath(t *testing.T) {
 		t.Fatal("404 without X-Request-Id")
 	}
 }
+
+// Under a prefix the Handler leaves every other path to the host.
+func TestPrefixLeavesOtherPathsAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *magiclink.Config, hc *httpadapter.Config) {
+		c.LinkPath = "/auth-service/auth/verify"
+		hc.Prefix = "/auth-service"
+	})
+	for _, path := range []string{sendPath, "/auth-service", "/auth-servicex" + sendPath} {
+		rec := httptest.NewRecorder()
+		e.mux.ServeHTTP(rec, jsonReq(path, `{"email":"a@example.com"}`, "Origin", appOrigin))
+		if rec.Code != http.StatusNotFound || rec.Header().Get("X-Request-Id") != "" {
+			t.Errorf("%s: %d, want the host mux's own 404", path, rec.Code)
+		}
+	}
+}

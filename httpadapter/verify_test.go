@@ -518,3 +518,33 @@ func TestVerifyConcurrentSingleUse(t *testing.T) {
 		t.Fatalf("%d posts signed in, want exactly 1", ok)
 	}
 }
+
+// Behind a trusted TLS-terminating proxy the page shows the https origin
+// and the cookie is Secure; from an untrusted peer X-Forwarded-Proto is
+// ignored.
+func TestVerifyBehindProxy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withHTTP(func(c *httpadapter.Config) { c.TrustedProxies = mustPrefixes(t, "10.0.0.0/8") }))
+	page := func(remote string) string {
+		r := httptest.NewRequest(http.MethodGet, "http://app.example.com"+verifyPath, nil)
+		r.Header.Set("X-Forwarded-Proto", "https")
+		r.RemoteAddr = remote
+		return e.do(r).Body.String()
+	}
+	if body := page("10.0.0.1:1"); !strings.Contains(body, "https://app.example.com") {
+		t.Fatal("trusted proxy: https origin not shown")
+	}
+	if body := page("203.0.113.9:1"); strings.Contains(body, "https://app.example.com") || !strings.Contains(body, "http://app.example.com") {
+		t.Fatal("untrusted peer: X-Forwarded-Proto was believed")
+	}
+	body := `{"email":"a@example.com","callback_origin":"http://localhost:8080"}`
+	wantStatus(t, e.do(jsonReq(sendPath, body)), http.StatusOK)
+	tok, _ := e.lastMail("a@example.com")
+	r := formReq("http://localhost:8080"+verifyPath, url.Values{"token_hash": {tok}}, "X-Forwarded-Proto", "https")
+	r.RemoteAddr = "10.0.0.1:1"
+	rec := e.do(r)
+	wantStatus(t, rec, http.StatusSeeOther)
+	if !sessionCookie(t, rec).Secure {
+		t.Fatal("cookie not Secure behind a TLS-terminating proxy")
+	}
+}
