@@ -5,9 +5,12 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
@@ -132,10 +135,33 @@ func TestRoundTrips(t *testing.T) {
 
 func TestHostileInputs(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srv := testredis.Start(t)
 	raw := srv.Client(t)
-	s := newStore(t, srv.Client(t))
+	testHostileInputs(t, newStore(t, srv.Client(t)), func(ctx context.Context, pattern string) ([]string, error) {
+		return raw.Keys(ctx, pattern).Result()
+	})
+}
+
+func TestHostileInputsCluster(t *testing.T) {
+	t.Parallel()
+	cl := testredis.StartCluster(t)
+	raw := cl.Client(t)
+	testHostileInputs(t, newStore(t, cl.Client(t)), func(ctx context.Context, pattern string) ([]string, error) {
+		var mu sync.Mutex
+		var all []string
+		err := raw.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			keys, err := c.Keys(ctx, pattern).Result()
+			mu.Lock()
+			all = append(all, keys...)
+			mu.Unlock()
+			return err
+		})
+		return all, err
+	})
+}
+
+func testHostileInputs(t *testing.T, s *Store, keys func(ctx context.Context, pattern string) ([]string, error)) {
+	ctx := context.Background()
 	hostile := []string{
 		"a{b}c@example.com",
 		"}{@example.com",
@@ -178,14 +204,14 @@ func TestHostileInputs(t *testing.T) {
 	}
 	// Every key the store wrote has exactly one well-formed hash tag.
 	wellFormed := regexp.MustCompile(`^` + s.prefix + `:\{(#[0-9a-f]{64}|[0-9a-f]{64}|[A-Za-z0-9_.:@/+=-]{1,64})\}:(t|c|ue|u|cus|rl)$`)
-	keys, err := raw.Keys(ctx, s.prefix+":*").Result()
+	written, err := keys(ctx, s.prefix+":*")
 	if err != nil {
 		t.Fatalf("KEYS: %v", err)
 	}
-	if len(keys) == 0 {
+	if len(written) == 0 {
 		t.Fatal("the store wrote no keys")
 	}
-	for _, k := range keys {
+	for _, k := range written {
 		if !wellFormed.MatchString(k) {
 			t.Errorf("key %q is not of the form prefix:{tag}:kind with a safe tag", k)
 		}
