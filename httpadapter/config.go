@@ -91,11 +91,11 @@ type APIKey struct {
 type AdminConfig struct {
 	// Keys verify tokens by their "kid" header: []byte for HS256/384/512,
 	// *rsa.PublicKey for RS*/PS*, *ecdsa.PublicKey for ES*,
-	// ed25519.PublicKey for EdDSA. A token with a kid not in Keys is
-	// rejected.
+	// ed25519.PublicKey for EdDSA. When Keys is set, a token with a kid not
+	// in it is rejected.
 	Keys map[string]any
-	// Key verifies tokens without a "kid" header. Tokens without a kid are
-	// rejected when Key is nil.
+	// Key verifies tokens without a "kid" header, and every token when Keys
+	// is empty. Tokens without a kid are rejected when Key is nil.
 	Key any
 	// Methods lists the accepted "alg" values, such as ["HS256"] or
 	// ["EdDSA"]. Required: pinning them is what stops algorithm confusion.

@@ -51,6 +51,8 @@ type apiError struct {
 	allow string
 	// authenticate is the WWW-Authenticate header of a 401.
 	authenticate string
+	// cause is logged for 5xx answers; it never reaches the client.
+	cause error
 }
 
 func newAPIError(status int, code, message string) *apiError {
@@ -82,11 +84,11 @@ func fromError(err error) *apiError {
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return &apiError{status: http.StatusServiceUnavailable, code: magiclink.CodeStoreUnavailable,
-				message: "the service is busy; retry shortly", retryAfter: time.Second}
+				message: "the service is busy; retry shortly", retryAfter: time.Second, cause: err}
 		}
-		return errInternal
+		return &apiError{status: errInternal.status, code: errInternal.code, message: errInternal.message, cause: err}
 	}
-	ae := &apiError{code: e.Code, message: e.Message, retryAfter: e.RetryAfter}
+	ae := &apiError{code: e.Code, message: e.Message, retryAfter: e.RetryAfter, cause: err}
 	switch e.Code {
 	case magiclink.CodeValidationFailed, magiclink.CodeOriginNotAllowed, magiclink.CodeNextNotAllowed,
 		magiclink.CodeTokenInvalid, magiclink.CodeCodeInvalid:
@@ -96,7 +98,7 @@ func fromError(err error) *apiError {
 	case magiclink.CodeStoreUnavailable, magiclink.CodeMailUnavailable:
 		ae.status = http.StatusServiceUnavailable
 	default:
-		return errInternal
+		return &apiError{status: errInternal.status, code: errInternal.code, message: errInternal.message, cause: err}
 	}
 	if ae.status != http.StatusTooManyRequests && ae.status != http.StatusServiceUnavailable {
 		ae.retryAfter = 0
@@ -180,8 +182,13 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelop
 		hdr.Set("WWW-Authenticate", e.authenticate)
 	}
 	if e.status >= 500 {
-		h.log.WarnContext(r.Context(), "httpadapter: request failed", "status", e.status, "code", e.code,
-			"method", r.Method, "path", r.URL.Path, "request_id", requestIDFrom(r.Context()))
+		attrs := []any{"status", e.status, "code", e.code, "method", r.Method, "path", r.URL.Path, "request_id", requestIDFrom(r.Context())}
+		if e.cause != nil {
+			// Causes come from the Service, the store and the mailer, whose
+			// errors never carry a secret.
+			attrs = append(attrs, "error", e.cause.Error())
+		}
+		h.log.WarnContext(r.Context(), "httpadapter: request failed", attrs...)
 	}
 	switch env {
 	case envPartner:

@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -196,7 +197,7 @@ func (h *Handler) wrap(env envelope, next http.Handler) http.Handler {
 			// The panic value and stack may hold request data; log only
 			// where it happened, never the body or headers.
 			h.log.ErrorContext(r.Context(), "httpadapter: panic serving request", "method", r.Method, "path", r.URL.Path,
-				"request_id", id, "stack", string(debug.Stack()))
+				"request_id", id, "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
 			if !rw.wrote {
 				h.writeError(rw, r, env, errInternal)
 			}

@@ -1,0 +1,82 @@
+package httpadapter_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/httpadapter"
+)
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// No log line of a whole session of requests — successes, failures,
+// outages and a panic — contains a token, code, key, JWT or full address.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEnv(t, func(c *magiclink.Config, hc *httpadapter.Config) {
+		c.Logger = logger
+		hc.Logger = logger
+	})
+	e.putCustomer("cus_1", "customer@example.com", "")
+
+	var secrets []string
+	tok, code := e.issue("ada@example.com", "/")
+	secrets = append(secrets, tok, code)
+	rec := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}}))
+	secrets = append(secrets, sessionCookie(t, rec).Value)
+	e.do(formReq("https://app.example.com"+verifyPath, url.Values{"email": {"ada@example.com"}, "code": {"999999"}}))
+
+	data := partnerResult(t, e.do(partnerReq(seed002Body)), http.StatusOK)
+	secrets = append(secrets, data["SecretKey"].(string), tokenOf(t, data["MagicLink"].(string)), partnerKey)
+	e.do(partnerReq(seed002Body, "X-User-Secret-Key", "wrong-secret-key"))
+
+	jwtTok := hs(t, claims())
+	secrets = append(secrets, jwtTok)
+	rec = e.do(adminReq(jwtTok, `{"customerId":"cus_1"}`))
+	secrets = append(secrets, tokenOf(t, decode(t, rec)["link"].(string)))
+	e.do(adminReq(tamper(jwtTok), `{"customerId":"cus_1"}`))
+
+	e.store.down.Store(true)
+	e.do(jsonReq(sendPath, `{"email":"ada@example.com","callback_origin":"https://app.example.com"}`))
+	e.do(partnerReq(seed002Body))
+	e.do(adminReq(jwtTok, `{"customerId":"cus_1"}`))
+
+	out := logs.String()
+	if out == "" {
+		t.Fatal("nothing was logged; the test proves nothing")
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(out, s) {
+			t.Errorf("logs contain a secret %.12q…", s)
+		}
+	}
+	for _, addr := range []string{"ada@example.com", "kaan@example.com", "customer@example.com"} {
+		if strings.Contains(out, addr) {
+			t.Errorf("logs contain the full address %s", addr)
+		}
+	}
+}
