@@ -37,3 +37,12 @@ for round in $(seq "$count"); do
 done
 echo
 go run -mod=mod ./benchtable <"$work/raw.txt"
+
+# Whole flow over loopback HTTP (DESIGN §10): send then verify through the
+# HTTP adapter with the Redis store and limiter, 16 connections.
+if command -v redis-server >/dev/null 2>&1; then
+	echo
+	go run -mod=mod ./flowload -conns 16 -duration "${FLOW_DURATION:-5s}"
+else
+	echo "flowload skipped: redis-server not on PATH" >&2
+fi
