@@ -24,6 +24,10 @@ const (
 	envPartner
 	// envAdmin is seed 003: {code, message, requestId, docs}.
 	envAdmin
+	// envPage is envPortal for the routes a browser navigates to (the
+	// confirm page, its forms, sign-out): a crash on a page request
+	// answers with the page rather than JSON.
+	envPage
 )
 
 // Codes the adapter adds to magiclink's for the seed-001 envelope.

@@ -114,8 +114,8 @@ func (h *Handler) routes() []route {
 		{PathSendMagicLink, envPortal, map[string]http.HandlerFunc{http.MethodPost: h.sendMagicLink}},
 		{PathCreateMagicLink, envPartner, map[string]http.HandlerFunc{http.MethodPost: h.createMagicLink}},
 		{PathAdminMagicLink, envAdmin, map[string]http.HandlerFunc{http.MethodPost: h.adminMagicLink}},
-		{PathVerify, envPortal, map[string]http.HandlerFunc{http.MethodGet: h.verifyPage, http.MethodPost: h.verify}},
-		{PathSignOut, envPortal, map[string]http.HandlerFunc{http.MethodPost: h.signOut}},
+		{PathVerify, envPage, map[string]http.HandlerFunc{http.MethodGet: h.verifyPage, http.MethodPost: h.verify}},
+		{PathSignOut, envPage, map[string]http.HandlerFunc{http.MethodPost: h.signOut}},
 	}
 	if h.openapi {
 		rs = append(rs, route{PathOpenAPI, envPortal, map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}})
@@ -198,7 +198,11 @@ func (h *Handler) wrap(env envelope, next http.Handler) http.Handler {
 			// where it happened, never the body or headers.
 			h.log.ErrorContext(r.Context(), "httpadapter: panic serving request", "method", r.Method, "path", r.URL.Path,
 				"request_id", id, "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
-			if !rw.wrote {
+			switch {
+			case rw.wrote:
+			case env == envPage && (r.Method == http.MethodGet || r.Method == http.MethodHead || isMediaType(r, "application/x-www-form-urlencoded")):
+				h.renderPage(rw, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
+			default:
 				h.writeError(rw, r, env, errInternal)
 			}
 		}()

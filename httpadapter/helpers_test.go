@@ -64,9 +64,15 @@ func (c *clock) Advance(d time.Duration) {
 type flakyStore struct {
 	store.Store
 	down atomic.Bool
+	// panics makes every method panic, standing in for any bug below the
+	// handlers.
+	panics atomic.Bool
 }
 
 func (s *flakyStore) err() error {
+	if s.panics.Load() {
+		panic("store bug")
+	}
 	if s.down.Load() {
 		return store.ErrUnavailable
 	}

@@ -132,3 +132,27 @@ func TestPrefixLeavesOtherPathsAlone(t *testing.T) {
 		}
 	}
 }
+
+// A panic anywhere below a handler is a 500 in that endpoint's envelope.
+func TestPanicAnswersInEnvelope(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.store.panics.Store(true)
+	wantPortalError(t, e.do(jsonReq(sendPath, `{"email":"a@example.com","callback_origin":"https://app.example.com"}`)), 500, "INTERNAL")
+	wantPortalError(t, e.do(jsonReq(verifyPath, `{"token_hash":"`+strings.Repeat("A", 43)+`"}`)), 500, "INTERNAL")
+	partnerResult(t, e.do(partnerReq(seed002Body)), 500)
+	adminResult(t, e.do(adminReq(hs(t, claims()), `{"customerId":"cus_1"}`)), 500, "INTERNAL_SERVER_ERROR")
+}
+
+// A crash during a browser's form sign-in answers with the page, not JSON.
+func TestPanicOnFormAnswersWithPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.store.panics.Store(true)
+	rec := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {strings.Repeat("A", 43)}}))
+	wantStatus(t, rec, http.StatusInternalServerError)
+	wantPageHeaders(t, rec)
+	if !strings.Contains(rec.Body.String(), "Something went wrong") {
+		t.Fatal("500 page lacks its message")
+	}
+}

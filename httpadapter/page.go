@@ -91,6 +91,7 @@ const (
 	msgExpired   = "This link has expired or was already used — enter the code from the e-mail, or request a new link."
 	msgBadCode   = "That code is not valid or has expired — check the e-mail and try again, or request a new link."
 	msgForbidden = "This sign-in request did not come from this site, so it was blocked. Open the link from your e-mail again."
+	msgInternal  = "Something went wrong. Try again, or request a new link."
 )
 
 // pageCSP is the confirm page's Content-Security-Policy: nothing may load,

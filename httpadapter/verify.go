@@ -112,7 +112,7 @@ func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error,
 		d.Message = "Sign-in is temporarily unavailable. Try again in a moment."
 		d.CodeForm = false
 	case e.status >= 500:
-		d.Message = "Something went wrong. Try again, or request a new link."
+		d.Message = msgInternal
 		d.CodeForm = false
 	case codeAttempt:
 		d.Message = msgBadCode
@@ -131,7 +131,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Ide
 		if err := h.onLogin(rw, r, id); err != nil {
 			h.log.ErrorContext(r.Context(), "httpadapter: OnLogin failed", "email", maskEmail(id.Email), "error", err.Error())
 			if !rw.wrote {
-				h.renderPage(w, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: "Something went wrong. Try again, or request a new link."}, 0)
+				h.renderPage(w, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
 			}
 			return
 		}

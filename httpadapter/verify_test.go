@@ -408,7 +408,8 @@ func TestVerifyOnLogin(t *testing.T) {
 		}))
 		tok, _ := e.issue("a@example.com", "/home")
 		rec := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}}))
-		wantPortalError(t, rec, http.StatusInternalServerError, "INTERNAL")
+		wantStatus(t, rec, http.StatusInternalServerError)
+		wantPageHeaders(t, rec)
 	})
 }
 
