@@ -33,7 +33,9 @@
 // 1 (a pipeline of SET NX PX and, with a code, HSET and PEXPIRE). ConsumeCode:
 // 2 — a Lua script on the code key, then one on the token key; the two keys
 // live in different cluster slots, so one script cannot hold both.
-// CreateUser: 2. Every lookup: 1.
+// CreateUser: 2. Every lookup: 1. On a Cluster, PutToken's pipeline is split
+// between the two nodes that own its keys and sent to both at once, so it
+// still costs one round trip of latency.
 //
 // # Time
 //
@@ -49,7 +51,11 @@
 // timeout, closed client, exhausted pool or a server that is loading, read
 // only or down yields an error matching store.ErrUnavailable that keeps the
 // go-redis error as its cause; go-redis reconnects by itself when the server
-// comes back, and this package keeps no connection state of its own.
+// comes back, and this package keeps no connection state of its own. A
+// caller's own cancellation is returned as is. Should go-redis retry a
+// GETDEL whose reply was lost (Options.MaxRetries), the retry finds nothing
+// and reports store.ErrNotFound: a link can be lost to an outage, never used
+// twice.
 package redisstore
 
 import (
