@@ -289,11 +289,8 @@ func (h *Harness) Follow(link string) *http.Client {
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Follow: %v", err)
 	}
-	// What a browser sends with a same-origin form post; the endpoint
-	// refuses cross-site posts.
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", h.URL)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	setFormHeaders(req.Header, resp.Header.Get("Referrer-Policy"), h.URL)
 	resp, err = noFollow.Do(req)
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Follow: POST the confirm form: %v", err)
@@ -327,6 +324,28 @@ func (h *Harness) hasSession(c *http.Client) bool {
 		}
 	}
 	return false
+}
+
+// setFormHeaders sets what Chromium, Firefox and Safari send with a
+// same-origin form post from a page served with the given Referrer-Policy:
+// Fetch Metadata, and an Origin that is "null" under no-referrer (Fetch
+// standard, "serializing a request origin"). The verify endpoint's
+// cross-site checks then see exactly what they see from a real browser.
+func setFormHeaders(hdr http.Header, referrerPolicy, origin string) {
+	hdr.Set("Sec-Fetch-Site", "same-origin")
+	hdr.Set("Sec-Fetch-Mode", "navigate")
+	hdr.Set("Sec-Fetch-Dest", "document")
+	// With several comma-separated policies the last one is in force.
+	policy := ""
+	for _, p := range strings.Split(referrerPolicy, ",") {
+		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+			policy = p
+		}
+	}
+	if policy == "no-referrer" {
+		origin = "null"
+	}
+	hdr.Set("Origin", origin)
 }
 
 // clock is the fake clock shared by every part of the harness.

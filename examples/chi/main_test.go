@@ -40,7 +40,9 @@ func TestMountedApp(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Transport: srv.Client().Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	do := func(method, path, contentType, body string) (int, http.Header, string) {
+	// do sends a request; a non-empty pageOrigin is the Origin header a
+	// browser sends with a post from the page the request comes from.
+	do := func(method, path, contentType, pageOrigin, body string) (int, http.Header, string) {
 		t.Helper()
 		if strings.HasPrefix(path, "/") {
 			path = origin + path
@@ -51,7 +53,10 @@ func TestMountedApp(t *testing.T) {
 		}
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
-			req.Header.Set("Origin", origin) // as a browser on the app's page sends it
+		}
+		if pageOrigin != "" {
+			req.Header.Set("Origin", pageOrigin)
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
 		}
 		resp, err := c.Do(req)
 		if err != nil {
@@ -62,17 +67,17 @@ func TestMountedApp(t *testing.T) {
 		return resp.StatusCode, resp.Header, string(data)
 	}
 
-	if status, _, body := do("GET", "/", "", ""); status != http.StatusOK || !strings.Contains(body, "chi example") {
+	if status, _, body := do("GET", "/", "", "", ""); status != http.StatusOK || !strings.Contains(body, "chi example") {
 		t.Fatalf("GET / = %d %q: the app's own page is gone", status, body)
 	}
-	if status, _, _ := do("GET", "/healthz", "", ""); status != http.StatusOK {
+	if status, _, _ := do("GET", "/healthz", "", "", ""); status != http.StatusOK {
 		t.Fatalf("GET /healthz = %d", status)
 	}
-	if status, _, _ := do("GET", "/account", "", ""); status != http.StatusUnauthorized {
+	if status, _, _ := do("GET", "/account", "", "", ""); status != http.StatusUnauthorized {
 		t.Fatalf("GET /account signed out = %d, want 401", status)
 	}
 
-	status, _, body := do("POST", "/auth/send-magic-link", "application/json", `{"email":"ada@example.com","callback_next":"/account"}`)
+	status, _, body := do("POST", "/auth/send-magic-link", "application/json", origin, `{"email":"ada@example.com","callback_next":"/account"}`)
 	if status != http.StatusOK || body != `{"ok":true}`+"\n" {
 		t.Fatalf("send-magic-link = %d %q", status, body)
 	}
@@ -80,24 +85,26 @@ func TestMountedApp(t *testing.T) {
 	if !ok {
 		t.Fatal("no mail captured")
 	}
-	status, _, page := do("GET", m.Link, "", "")
+	status, _, page := do("GET", m.Link, "", "", "")
 	token := regexp.MustCompile(`name="token_hash" value="([^"]+)"`).FindStringSubmatch(page)
 	if status != http.StatusOK || token == nil {
 		t.Fatalf("GET the link = %d, no confirm form:\n%s", status, page)
 	}
+	// The confirm page is served with Referrer-Policy: no-referrer, so a
+	// browser posts its form with "Origin: null".
 	form := url.Values{"token_hash": {token[1]}, "type": {"magiclink"}}.Encode()
-	status, hdr, _ := do("POST", "/auth/verify", "application/x-www-form-urlencoded", form)
+	status, hdr, _ := do("POST", "/auth/verify", "application/x-www-form-urlencoded", "null", form)
 	if status != http.StatusSeeOther || hdr.Get("Location") != origin+"/account" {
 		t.Fatalf("confirm = %d to %q, want 303 to %s/account", status, hdr.Get("Location"), origin)
 	}
-	if status, _, body := do("GET", "/account", "", ""); status != http.StatusOK || !strings.HasPrefix(body, "Signed in as ada@example.com") {
+	if status, _, body := do("GET", "/account", "", "", ""); status != http.StatusOK || !strings.HasPrefix(body, "Signed in as ada@example.com") {
 		t.Fatalf("GET /account signed in = %d %q", status, body)
 	}
 
-	if status, _, _ := do("POST", "/auth/sign-out", "application/x-www-form-urlencoded", ""); status != http.StatusSeeOther {
+	if status, _, _ := do("POST", "/auth/sign-out", "application/x-www-form-urlencoded", origin, ""); status != http.StatusSeeOther {
 		t.Fatalf("sign-out = %d, want 303", status)
 	}
-	if status, _, _ := do("GET", "/account", "", ""); status != http.StatusUnauthorized {
+	if status, _, _ := do("GET", "/account", "", "", ""); status != http.StatusUnauthorized {
 		t.Fatalf("GET /account after sign-out = %d, want 401", status)
 	}
 }

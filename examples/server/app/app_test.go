@@ -79,6 +79,9 @@ type browser struct {
 	t    *testing.T
 	base string
 	c    *http.Client
+	// policy is the Referrer-Policy of the last HTML page, whose forms
+	// the next POST submits.
+	policy string
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -108,8 +111,14 @@ func (b *browser) do(method, target string, form url.Values) (*http.Response, st
 		b.t.Fatal(err)
 	}
 	if form != nil {
+		// What a browser sends with a form post from the last page: under
+		// no-referrer (the confirm page) the Origin is "null".
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
 		req.Header.Set("Origin", b.base)
+		if b.policy == "no-referrer" {
+			req.Header.Set("Origin", "null")
+		}
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -119,6 +128,9 @@ func (b *browser) do(method, target string, form url.Values) (*http.Response, st
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		b.t.Fatalf("%s %s: reading the body: %v", method, target, err)
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		b.policy = resp.Header.Get("Referrer-Policy")
 	}
 	return resp, string(data)
 }

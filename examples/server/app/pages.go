@@ -146,14 +146,17 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 }
 
 // render writes a page with headers that keep it out of caches and frames
-// and allow no script at all.
+// and allow no script at all. The referrer policy is same-origin, not
+// no-referrer: under no-referrer browsers send "Origin: null" with form
+// posts, and the verify and sign-out endpoints rightly refuse posts whose
+// origin they cannot check. No page URL here holds a secret.
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	if err := pages[name].ExecuteTemplate(w, "layout", d); err != nil {
