@@ -32,7 +32,8 @@
 // ConsumeToken: 1 (GETDEL). A limiter decision: 1 (one Lua script). PutToken:
 // 1 (a pipeline of SET NX PX and, with a code, HSET and PEXPIRE). ConsumeCode:
 // 2 — a Lua script on the code key, then one on the token key; the two keys
-// live in different cluster slots, so one script cannot hold both.
+// live in different cluster slots, so one script cannot hold both. A wrong
+// code costs 1.
 // CreateUser: 2. Every lookup: 1. On a Cluster, PutToken's pipeline is split
 // between the two nodes that own its keys and sent to both at once, so it
 // still costs one round trip of latency.
