@@ -185,15 +185,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelop
 	if e.authenticate != "" {
 		hdr.Set("WWW-Authenticate", e.authenticate)
 	}
-	if e.status >= 500 {
-		attrs := []any{"status", e.status, "code", e.code, "method", r.Method, "path", r.URL.Path, "request_id", requestIDFrom(r.Context())}
-		if e.cause != nil {
-			// Causes come from the Service, the store and the mailer, whose
-			// errors never carry a secret.
-			attrs = append(attrs, "error", e.cause.Error())
-		}
-		h.log.WarnContext(r.Context(), "httpadapter: request failed", attrs...)
-	}
+	h.logFailure(r, e)
 	switch env {
 	case envPartner:
 		msg := e.message
@@ -228,6 +220,21 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelop
 		}
 		writeJSON(w, e.status, body)
 	}
+}
+
+// logFailure logs a 5xx answer with its cause; client errors are not
+// worth an operator's attention.
+func (h *Handler) logFailure(r *http.Request, e *apiError) {
+	if e.status < 500 {
+		return
+	}
+	attrs := []any{"status", e.status, "code", e.code, "method", r.Method, "path", r.URL.Path, "request_id", requestIDFrom(r.Context())}
+	if e.cause != nil {
+		// Causes come from the Service, the store and the mailer, whose
+		// errors never carry a secret.
+		attrs = append(attrs, "error", e.cause.Error())
+	}
+	h.log.WarnContext(r.Context(), "httpadapter: request failed", attrs...)
 }
 
 // writeJSON answers v as JSON. Encoding the adapter's own types cannot fail.

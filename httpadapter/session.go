@@ -49,11 +49,15 @@ func (h *Handler) fromTrustedProxy(r *http.Request) bool {
 	if len(h.trusted) == 0 {
 		return false
 	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	// RemoteAddr is host:port from net/http, a bare address from some
+	// servers and tests.
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(r.RemoteAddr); err != nil {
 		return false
 	}
-	a := ap.Addr().Unmap()
+	a = a.Unmap().WithZone("")
 	for _, p := range h.trusted {
 		if p.Contains(a) {
 			return true

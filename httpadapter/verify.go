@@ -3,6 +3,7 @@ package httpadapter
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
@@ -63,7 +64,11 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 	}
 	body, aerr := readBody(w, r)
 	if aerr != nil {
-		h.renderPage(w, r, aerr.status, pageData{Title: "Sign-in failed", Message: "The request was too large."}, 0)
+		msg := "The request could not be read. Open the link from your e-mail again."
+		if aerr.status == http.StatusRequestEntityTooLarge {
+			msg = "The request was too large."
+		}
+		h.renderPage(w, r, aerr.status, pageData{Title: "Sign-in failed", Message: msg}, 0)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
@@ -101,13 +106,14 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 // code form, so a scanner-burned or expired link still leads somewhere.
 func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error, email string, codeAttempt bool) {
 	e := fromError(err)
+	h.logFailure(r, e)
 	d := pageData{Title: "Sign-in failed", CodeForm: true}
 	if len(email) <= magiclink.MaxEmailLength && !hasControl(email) {
 		d.Email = email
 	}
 	switch {
 	case e.code == magiclink.CodeRateLimited:
-		d.Message = "Too many sign-in attempts. Wait " + time.Duration(retrySeconds(e.retryAfter)*int(time.Second)).String() + " and try again."
+		d.Message = "Too many sign-in attempts. Wait " + humanWait(retrySeconds(e.retryAfter)) + " and try again."
 	case e.status == http.StatusServiceUnavailable:
 		d.Message = "Sign-in is temporarily unavailable. Try again in a moment."
 		d.CodeForm = false
@@ -263,4 +269,17 @@ func (h *Handler) sameSite(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// humanWait words a wait for the page: seconds up to two minutes, then
+// minutes, rounded up.
+func humanWait(seconds int) string {
+	switch {
+	case seconds == 1:
+		return "1 second"
+	case seconds < 120:
+		return strconv.Itoa(seconds) + " seconds"
+	default:
+		return strconv.Itoa((seconds+59)/60) + " minutes"
+	}
 }
