@@ -117,6 +117,7 @@ type Server struct {
 	base    string
 	portal  string
 	ips     *clientip.Resolver
+	log     *slog.Logger
 	svc     *magiclink.Service
 	auth    *httpadapter.Handler
 	inbox   *mailer.Memory // nil with SMTP
@@ -128,7 +129,7 @@ type Server struct {
 // "http://127.0.0.1:8080": the default allowed origin. It connects to Redis
 // (with a bounded ping) when cfg.Redis is set. Close releases what it made.
 func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, base: base, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, base: base, mux: http.NewServeMux(), log: logger}
 	defer func() {
 		if err != nil {
 			s.Close()

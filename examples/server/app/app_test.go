@@ -393,6 +393,67 @@ func TestPartnerAndAdminEndpoints(t *testing.T) {
 	}
 }
 
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	post := func(base, xff string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/signin", strings.NewReader("email=proxy%40example.com"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Without trusted proxies the header is ignored: the client is the
+	// TCP peer.
+	if status := post(start(t, nil).base, "not-an-address"); status != http.StatusOK {
+		t.Fatalf("untrusted X-Forwarded-For: %d, want 200 (header ignored)", status)
+	}
+	// From a trusted proxy the header is read, and a garbage entry where
+	// the client should be is refused rather than guessed.
+	trusted := start(t, map[string]string{"MAGICLINK_TRUSTED_PROXIES": "127.0.0.0/8"}).base
+	if status := post(trusted, "not-an-address"); status != http.StatusBadRequest {
+		t.Fatalf("trusted proxy, garbage X-Forwarded-For: %d, want 400", status)
+	}
+	if status := post(trusted, "203.0.113.9"); status != http.StatusOK {
+		t.Fatalf("trusted proxy, good X-Forwarded-For: %d, want 200", status)
+	}
+}
+
+func TestPortalOrigin(t *testing.T) {
+	t.Parallel()
+	ts := start(t, map[string]string{
+		"MAGICLINK_ALLOWED_ORIGINS": "https://www.example.com, https://*.example.com",
+		"MAGICLINK_PORTAL_ORIGIN":   "https://portal.example.com",
+		"MAGICLINK_API_KEY":         "dev-key-0123456789",
+	})
+	req, _ := http.NewRequest(http.MethodPost, ts.base+"/api/v1/Auth/CreateMagicLink", strings.NewReader(
+		`{"firstName":"A","lastName":"B","email":"portal@example.com","phone":"+905555555555","languageCode":"en","mailPermission":false}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", "dev-key-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"MagicLink":"https://portal.example.com/auth/verify?`) {
+		t.Fatalf("CreateMagicLink = %d %s, want a link to the portal origin", resp.StatusCode, body)
+	}
+}
+
+func TestFirstOriginPatternNeedsPortal(t *testing.T) {
+	t.Parallel()
+	var stderr syncBuffer
+	code := Main(context.Background(), nil, env(map[string]string{"ADDR": "127.0.0.1:0", "MAGICLINK_ALLOWED_ORIGINS": "https://*.example.com"}), io.Discard, &stderr)
+	if want := "magiclink: MAGICLINK_PORTAL_ORIGIN is required when the first allowed origin is a pattern (https://*.example.com)\n"; code != 1 || stderr.String() != want {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+	}
+}
+
 func TestBadEnvironmentExitsWithOneLine(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

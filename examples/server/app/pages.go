@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -110,7 +109,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 			"Sign-in is temporarily unavailable. Please try again in a moment.")
 		return
 	default:
-		slog.ErrorContext(r.Context(), "example: sending a sign-in link failed", "error", err.Error())
+		s.log.ErrorContext(r.Context(), "example: sending a sign-in link failed", "error", err.Error())
 		s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The sign-in mail could not be sent.")
 		return
 	}
@@ -160,7 +159,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, d pageDa
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	if err := pages[name].ExecuteTemplate(w, "layout", d); err != nil {
-		slog.Error("example: rendering a page failed", "page", name, "error", err.Error())
+		s.log.Error("example: rendering a page failed", "page", name, "error", err.Error())
 	}
 }
 
