@@ -21,7 +21,7 @@ const MaxEmailLength = 254
 // MaxEmailLength. Lowercasing the local part is what users expect of a
 // sign-in form even though RFC 5321 leaves it to the receiving server.
 func NormalizeEmail(s string) (string, error) {
-	s = strings.TrimSpace(s)
+	s = strings.Trim(s, " \t") // only blanks: a CR, LF or Unicode line separator is refused, never trimmed away
 	if s == "" {
 		return "", newError(ErrInvalidEmail, "email", "email is required", nil)
 	}
