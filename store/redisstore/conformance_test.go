@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, clock func() time.Time) storetest.Harness {
 		// A client per subtest, so that one subtest's outage leaves no
 		// dial-failure state in the next subtest's pool.
-		s := newStore(t, srv.Client(t), WithClock(clock), WithTimeout(300*time.Millisecond))
+		s := newStore(t, fastFailClient(t, srv.Addr()), WithClock(clock))
 		return storetest.Harness{
 			Store: s,
 			Break: func(t *testing.T) {

@@ -30,6 +30,16 @@ func newStore(t testing.TB, rdb redis.UniversalClient, opts ...Option) *Store {
 	return s
 }
 
+// fastFailClient is a client that gives up at once when the server is
+// gone (no command retries, one dial attempt), so that outage tests need
+// not wait for the store's timeout on every call.
+func fastFailClient(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func randomDigest() store.Digest {
 	var d store.Digest
 	_, _ = rand.Read(d[:])
