@@ -251,20 +251,30 @@ var errForbidden = newAPIError(http.StatusForbidden, codeForbidden, "cross-site 
 // must be this server's origin or an allowed callback origin. Without it,
 // another site could post its own attacker's link and sign the victim in
 // to the attacker's account.
+//
+// The confirm page is served with Referrer-Policy: no-referrer, under
+// which browsers send "Origin: null" with its form post (Fetch standard,
+// "serializing a request origin"). A null Origin is therefore accepted,
+// but only together with Sec-Fetch-Site: same-origin, which the browser
+// sets itself: a sandboxed frame or data: URL on another site also posts
+// "Origin: null", and is told apart by Sec-Fetch-Site: cross-site.
 func (h *Handler) sameSite(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" {
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	switch origin {
+	case "":
 		return true
+	case "null":
+		return site == "same-origin"
 	}
 	if _, ok := h.svc.Origins().Allow(origin); ok {
 		return true
 	}
-	self := h.selfOrigin(r)
 	if canon, ok := magiclink.OriginOf(origin); ok {
-		if selfCanon, ok := magiclink.OriginOf(self); ok && canon == selfCanon {
+		if self, ok := magiclink.OriginOf(h.selfOrigin(r)); ok && canon == self {
 			return true
 		}
 	}

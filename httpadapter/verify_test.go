@@ -161,7 +161,9 @@ func TestVerifyScannerSafety(t *testing.T) {
 		opt := e.do(pageReq(http.MethodOptions, "?token_hash="+tok+"&type=magiclink"))
 		wantStatus(t, opt, http.StatusNoContent)
 	}
-	first := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}, "type": {"magiclink"}}))
+	// The post carries what a browser sends from the no-referrer page.
+	first := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}, "type": {"magiclink"}},
+		"Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "navigate", "Origin", "null"))
 	wantStatus(t, first, http.StatusSeeOther)
 	if first.Header().Get("Location") != "https://app.example.com/inbox" {
 		t.Fatalf("Location = %q", first.Header().Get("Location"))
@@ -268,7 +270,10 @@ func TestVerifyFormFailures(t *testing.T) {
 		{"cross-site fetch", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Sec-Fetch-Site", "cross-site"}, 403, "blocked"},
 		{"same-site fetch", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Sec-Fetch-Site", "same-site"}, 403, "blocked"},
 		{"foreign Origin", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Origin", "https://evil.example.net"}, 403, "blocked"},
-		{"null Origin", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Origin", "null"}, 403, "blocked"},
+		{"null Origin without fetch metadata", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Origin", "null"}, 403, "blocked"},
+		{"null Origin from a cross-site sandbox", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Origin", "null", "Sec-Fetch-Site", "cross-site"}, 403, "blocked"},
+		// What browsers send from our own no-referrer page passes the check.
+		{"null Origin from our page", url.Values{"token_hash": {strings.Repeat("A", 43)}}, []string{"Origin", "null", "Sec-Fetch-Site", "same-origin"}, 400, "expired or was already used"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
