@@ -60,7 +60,10 @@ func (h *Handler) adminAuth(r *http.Request) (*adminClaims, *apiError) {
 	if h.admin == nil {
 		return nil, unauthorized("the admin API is not enabled on this server", "Bearer")
 	}
-	auth := r.Header.Get("Authorization")
+	auth, single := singleHeader(r, "Authorization")
+	if !single {
+		return nil, unauthorized("send one Authorization header", `Bearer error="invalid_request"`)
+	}
 	if auth == "" {
 		return nil, unauthorized("an Authorization: Bearer token is required", "Bearer")
 	}

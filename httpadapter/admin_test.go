@@ -189,6 +189,12 @@ func TestAdminJWTCorpus(t *testing.T) {
 		{"huge", "", strings.Repeat("a", 9000), false},
 		{"tampered payload", "", tamper(hs(t, claims())), false},
 	}
+	t.Run("repeated Authorization header", func(t *testing.T) {
+		for _, pair := range [][2]string{{hs(t, claims()), "garbage"}, {"garbage", hs(t, claims())}, {hs(t, claims()), hs(t, claims())}} {
+			r := jsonReq(adminPath, body, "Authorization", "Bearer "+pair[0], "Authorization", "Bearer "+pair[1])
+			adminResult(t, e.do(r), http.StatusUnauthorized, "UNAUTHORIZED")
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r *http.Request

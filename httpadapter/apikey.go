@@ -57,8 +57,9 @@ type partnerRequest struct {
 // handing out a link for an existing account needs that account's key.
 // With the header it checks the key and returns a fresh link.
 func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
-	key, ok := h.findAPIKey(r.Header.Get(headerAPIKey))
-	if !ok {
+	rawKey, single := singleHeader(r, headerAPIKey)
+	key, ok := h.findAPIKey(rawKey)
+	if !ok || !single {
 		h.writeError(w, r, envPartner, newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-Api-Key is missing or not valid"))
 		return
 	}
@@ -78,7 +79,11 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	secret := r.Header.Get(headerUserSecretKey)
+	secret, single := singleHeader(r, headerUserSecretKey)
+	if !single {
+		h.writeError(w, r, envPartner, newAPIError(http.StatusUnauthorized, codeUnauthorized, "send X-User-Secret-Key once"))
+		return
+	}
 	u, err := h.svc.Store().UserByEmail(ctx, key.orgID, req.email)
 	switch {
 	case err == nil:
@@ -181,14 +186,18 @@ func parsePartnerRequest(f jsonFields) (partnerRequest, *apiError) {
 		if !ok {
 			return ""
 		}
+		// Checked before trimming: "Kaan\r\n" is an injection attempt,
+		// not a name with trailing space.
+		if hasControl(s) {
+			issues = append(issues, issue{field, field + " must not contain control characters or line separators"})
+			return ""
+		}
 		s = strings.TrimSpace(s)
 		switch {
 		case s == "":
 			issues = append(issues, issue{field, field + " must not be empty"})
 		case utf8.RuneCountInString(s) > maxNameLen:
 			issues = append(issues, issue{field, field + " must be at most 100 characters"})
-		case hasControl(s):
-			issues = append(issues, issue{field, field + " must not contain control characters"})
 		}
 		return s
 	}

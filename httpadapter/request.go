@@ -187,10 +187,30 @@ func (f jsonFields) boolean(name string) (bool, fieldKind) {
 	return false, fieldWrongType
 }
 
-// hasControl reports control characters, including NUL, CR and LF, which
-// have no place in a name, address or path and could inject headers.
+// hasControl reports characters that have no place in a name or address:
+// C0 and C1 controls (NUL, CR, LF, NEL…), DEL, the Unicode line and
+// paragraph separators, which some mail and log software treat as line
+// breaks, and the bidirectional overrides that make text display other
+// than it reads.
 func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) })
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' ||
+			(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+	})
+}
+
+// singleHeader returns the one value of a header a credential comes in,
+// and false when the header is repeated: two Authorization headers leave
+// it open which one a proxy in front of us checked.
+func singleHeader(r *http.Request, name string) (string, bool) {
+	v := r.Header.Values(name)
+	switch len(v) {
+	case 0:
+		return "", true
+	case 1:
+		return v[0], true
+	}
+	return "", false
 }
 
 func contextWithRequestID(ctx context.Context, id string) context.Context {

@@ -88,19 +88,24 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// sessionToken returns the session JWT of r: the Authorization bearer token
-// when there is one, else the session cookie.
-func (h *Handler) sessionToken(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); a != "" {
-		if scheme, tok, ok := strings.Cut(a, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
-		}
-		return ""
+// sessionToken returns the session JWT of r: the Authorization bearer
+// token when there is one, else the session cookie. presented reports
+// whether r carried a credential at all, for the 401 challenge. Another
+// Authorization scheme (such as Basic auth in front of a staging site)
+// leaves the cookie in charge; a repeated Authorization header is refused,
+// since it is ambiguous which one a proxy in front of us checked.
+func (h *Handler) sessionToken(r *http.Request) (token string, presented bool) {
+	a, single := singleHeader(r, "Authorization")
+	if !single {
+		return "", true
 	}
-	if c, err := r.Cookie(h.cookie); err == nil {
-		return c.Value
+	if scheme, tok, ok := strings.Cut(a, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok), true
 	}
-	return ""
+	if c, err := r.Cookie(h.cookie); err == nil && c.Value != "" {
+		return c.Value, true
+	}
+	return "", false
 }
 
 // Identity returns who is signed in on r, reading the session from the
@@ -111,7 +116,7 @@ func (h *Handler) Identity(r *http.Request) (magiclink.Identity, bool) {
 	if id, ok := magiclink.IdentityFrom(r.Context()); ok {
 		return id, true
 	}
-	tok := h.sessionToken(r)
+	tok, _ := h.sessionToken(r)
 	if tok == "" {
 		return magiclink.Identity{}, false
 	}
@@ -140,7 +145,7 @@ func (h *Handler) Authenticate(next http.Handler) http.Handler {
 			}
 			w.Header().Set("Cache-Control", "no-store")
 			challenge := "Bearer"
-			if h.sessionToken(r) != "" {
+			if _, presented := h.sessionToken(r); presented {
 				challenge = `Bearer error="invalid_token"`
 			}
 			w.Header().Set("WWW-Authenticate", challenge)

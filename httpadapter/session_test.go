@@ -57,6 +57,7 @@ func TestAuthenticate(t *testing.T) {
 		{"other secret", foreign, "", "", false},
 		{"garbage", "garbage", "", "", false},
 		{"basic auth", "", "", "Basic YTpi", false},
+		{"basic auth in front, session cookie", token, "", "Basic YTpi", true},
 		{"bad bearer beats good cookie", token, "garbage", "", false},
 	}
 	for _, tt := range tests {
@@ -178,4 +179,18 @@ func TestSignOut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Two Authorization headers are ambiguous: refused even when both are good.
+func TestAuthenticateRepeatedAuthorization(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	token := e.signIn("a@example.com")
+	protected := e.h.Authenticate(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest(http.MethodGet, "/me", nil)
+	r.Header.Add("Authorization", "Bearer "+token)
+	r.Header.Add("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	protected.ServeHTTP(rec, r)
+	wantStatus(t, rec, http.StatusUnauthorized)
 }
