@@ -211,3 +211,42 @@ type redisError string
 func (e redisError) Error() string { return string(e) }
 
 func (redisError) RedisError() {}
+
+// TestClusterNodeDown stops one of three masters: calls for keys on the
+// live masters keep working (until the cluster declares itself down), calls
+// for keys on the dead one fail with store.ErrUnavailable, all within the
+// bound.
+func TestClusterNodeDown(t *testing.T) {
+	t.Parallel()
+	const timeout = 500 * time.Millisecond
+	cl := testredis.StartCluster(t)
+	s := newStore(t, cl.Client(t), WithTimeout(timeout))
+	ctx := context.Background()
+	rate := magiclink.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
+	for i := range 30 {
+		if _, err := s.Allow(ctx, fmt.Sprintf("k%d", i), rate); err != nil {
+			t.Fatalf("Allow before the outage: %v", err)
+		}
+	}
+	cl.Nodes()[0].Stop(t)
+	var ok, down int
+	for i := range 30 {
+		start := time.Now()
+		_, err := s.Allow(ctx, fmt.Sprintf("k%d", i), rate)
+		if took := time.Since(start); took > 3*timeout {
+			t.Errorf("Allow with a master down took %v, want under %v", took, 3*timeout)
+		}
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrUnavailable):
+			down++
+		default:
+			t.Errorf("Allow with a master down: %v, want success or store.ErrUnavailable", err)
+		}
+	}
+	if down == 0 {
+		t.Fatalf("no call failed with a master down (%d succeeded)", ok)
+	}
+	t.Logf("with one of three masters down: %d calls succeeded, %d unavailable", ok, down)
+}
