@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"runtime"
 	"sort"
@@ -37,7 +36,7 @@ func checkGoroutines(t *testing.T, base int) {
 	}
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
 type syncBuffer struct {
