@@ -72,10 +72,24 @@ func validation(issues ...issue) *apiError {
 	return &apiError{status: http.StatusBadRequest, code: magiclink.CodeValidationFailed, message: msg, issues: issues}
 }
 
-var (
-	errPayloadTooLarge = newAPIError(http.StatusRequestEntityTooLarge, magiclink.CodePayloadTooLarge, "request body is larger than 64 KiB")
-	errInternal        = newAPIError(http.StatusInternalServerError, magiclink.CodeInternal, "internal error")
-)
+// payloadTooLarge is the 413 of a body over MaxBodyBytes. Like every
+// constructor here it returns a fresh value, since endpoints adjust
+// messages in place.
+func payloadTooLarge() *apiError {
+	return newAPIError(http.StatusRequestEntityTooLarge, magiclink.CodePayloadTooLarge, "request body is larger than 64 KiB")
+}
+
+// internalError is a 500 whose cause is logged and never shown.
+func internalError(cause error) *apiError {
+	e := newAPIError(http.StatusInternalServerError, magiclink.CodeInternal, "internal error")
+	e.cause = cause
+	return e
+}
+
+// forbidden is the JSON answer to a cross-site post.
+func forbidden() *apiError {
+	return newAPIError(http.StatusForbidden, codeForbidden, "cross-site request blocked")
+}
 
 func unsupportedMediaType(want string) *apiError {
 	return newAPIError(http.StatusUnsupportedMediaType, magiclink.CodeUnsupportedMediaType, "Content-Type must be "+want)
@@ -90,7 +104,7 @@ func fromError(err error) *apiError {
 			return &apiError{status: http.StatusServiceUnavailable, code: magiclink.CodeStoreUnavailable,
 				message: "the service is busy; retry shortly", retryAfter: time.Second, cause: err}
 		}
-		return &apiError{status: errInternal.status, code: errInternal.code, message: errInternal.message, cause: err}
+		return internalError(err)
 	}
 	ae := &apiError{code: e.Code, message: e.Message, retryAfter: e.RetryAfter, cause: err}
 	switch e.Code {
@@ -102,7 +116,7 @@ func fromError(err error) *apiError {
 	case magiclink.CodeStoreUnavailable, magiclink.CodeMailUnavailable:
 		ae.status = http.StatusServiceUnavailable
 	default:
-		return &apiError{status: errInternal.status, code: errInternal.code, message: errInternal.message, cause: err}
+		return internalError(err)
 	}
 	if ae.status != http.StatusTooManyRequests && ae.status != http.StatusServiceUnavailable {
 		ae.retryAfter = 0
@@ -243,8 +257,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"INTERNAL"}`)
 	}
+	writeJSONBytes(w, status, append(b, '\n'))
+}
+
+// writeJSONBytes answers an encoded JSON body.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }

@@ -203,7 +203,7 @@ func (h *Handler) wrap(env envelope, next http.Handler) http.Handler {
 			case env == envPage && (r.Method == http.MethodGet || r.Method == http.MethodHead || isMediaType(r, "application/x-www-form-urlencoded")):
 				h.renderPage(rw, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
 			default:
-				h.writeError(rw, r, env, errInternal)
+				h.writeError(rw, r, env, internalError(fmt.Errorf("panic: %T", v)))
 			}
 		}()
 		next.ServeHTTP(rw, r)

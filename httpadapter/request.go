@@ -73,6 +73,9 @@ func isMediaType(r *http.Request, want string) bool {
 	if ct == "" {
 		return false
 	}
+	if ct == want {
+		return true // the common case, without ParseMediaType's allocations
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == want
 }
@@ -114,13 +117,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request) (jsonFields, *apiError) 
 // readBody reads the whole body under the size limit.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	if r.ContentLength > MaxBodyBytes {
-		return nil, errPayloadTooLarge
+		return nil, payloadTooLarge()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errPayloadTooLarge
+			return nil, payloadTooLarge()
 		}
 		return nil, validation(issue{Path: "", Message: "request body could not be read"})
 	}

@@ -7,6 +7,9 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
+// okJSON is seed 001's success answer.
+const okJSON = `{"ok":true}` + "\n"
+
 // headerCallbackOrigin is seed 001's header for the callback origin.
 const headerCallbackOrigin = "X-AppHandoff-Callback-Origin"
 
@@ -72,9 +75,7 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envPortal, fromError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		OK bool `json:"ok"`
-	}{true})
+	writeJSONBytes(w, http.StatusOK, []byte(okJSON))
 }
 
 // callbackOrigin picks the callback origin in seed 001's order: body

@@ -76,7 +76,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 			h.renderPage(w, r, http.StatusForbidden, pageData{Title: "Sign-out blocked", Message: "This request did not come from this site, so it was blocked."}, 0)
 			return
 		}
-		h.writeError(w, r, envPortal, errForbidden)
+		h.writeError(w, r, envPortal, forbidden())
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cookie, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0).UTC(),

@@ -243,9 +243,6 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 		User: userResponse{ID: id.UserID, Email: id.Email}, Next: id.Origin + id.Next})
 }
 
-// errForbidden is the JSON answer to a cross-site form post.
-var errForbidden = newAPIError(http.StatusForbidden, codeForbidden, "cross-site request blocked")
-
 // sameSite is the login-CSRF defence for form posts: a browser that sends
 // Sec-Fetch-Site must say same-origin, and an Origin header, when present,
 // must be this server's origin or an allowed callback origin. Without it,
