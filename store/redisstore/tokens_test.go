@@ -244,3 +244,41 @@ func TestIDTag(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicatePutLeavesNoLiveCode pins what PutToken does when the token
+// already exists: store.ErrExists, and the code it wrote in the same round
+// trip neither stays nor could ever sign anyone in.
+func TestDuplicatePutLeavesNoLiveCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	raw := srv.Client(t)
+	s := newStore(t, srv.Client(t))
+
+	first := newToken("dup@example.com", true, time.Minute)
+	if err := s.PutToken(ctx, first); err != nil {
+		t.Fatalf("PutToken: %v", err)
+	}
+	again := *first
+	again.CodeMAC = randomDigest()
+	if err := s.PutToken(ctx, &again); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("PutToken of an existing hash: %v, want ErrExists", err)
+	}
+	if n, _ := raw.Exists(ctx, s.codeKey(first.Email)).Result(); n != 0 {
+		t.Fatal("the code of a PutToken that failed with ErrExists is still stored")
+	}
+
+	// The window before that removal: a code record naming a token whose
+	// own CodeMAC differs must not consume it.
+	stray := randomDigest()
+	if err := raw.HSet(ctx, s.codeKey(first.Email), "m", stray[:], "t", first.Hash[:], "n", 0,
+		"e", nanos20(first.ExpiresAt)).Err(); err != nil {
+		t.Fatalf("HSET: %v", err)
+	}
+	if _, err := s.ConsumeCode(ctx, first.Email, stray, 5); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a stray code record consumed a token: %v, want ErrNotFound", err)
+	}
+	if _, err := s.ConsumeToken(ctx, first.Hash); err != nil {
+		t.Fatalf("the token must survive a stray code: %v", err)
+	}
+}
