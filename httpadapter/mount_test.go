@@ -156,3 +156,23 @@ func TestPanicOnFormAnswersWithPage(t *testing.T) {
 		t.Fatal("500 page lacks its message")
 	}
 }
+
+func TestMethodNotAllowedEverywhere(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tests := []struct {
+		method, path, allow string
+	}{
+		{http.MethodGet, "/auth/sign-out", "OPTIONS, POST"},
+		{http.MethodPost, "/openapi.yaml", "GET, HEAD, OPTIONS"},
+		{http.MethodPut, verifyPath, "GET, HEAD, OPTIONS, POST"},
+		{http.MethodPatch, sendPath, "OPTIONS, POST"},
+	}
+	for _, tt := range tests {
+		rec := e.do(newReq(tt.method, tt.path, "", ""))
+		wantPortalError(t, rec, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+		if rec.Header().Get("Allow") != tt.allow {
+			t.Errorf("%s %s: Allow = %q, want %q", tt.method, tt.path, rec.Header().Get("Allow"), tt.allow)
+		}
+	}
+}
