@@ -253,7 +253,7 @@ func (d *Dispatcher) fail(msg *Message, attempts int, err error) {
 	if msg.To != "" {
 		text = replaceFold(text, msg.To, masked)
 	}
-	for _, secret := range []string{msg.Link, msg.Code} {
+	for _, secret := range []string{msg.Link, msg.Code, spaceCode(msg.Code)} { // the mail shows the code spaced
 		if secret != "" {
 			text = strings.ReplaceAll(text, secret, "[redacted]")
 		}
