@@ -28,6 +28,13 @@
 // application/json (parameters such as charset allowed), one object, with
 // nothing after it. A store outage is 503, never 500.
 //
+// Form posts to verify and sign-out are refused with 403 unless they come
+// from this site (login-CSRF defence): Sec-Fetch-Site must be absent or
+// same-origin, and Origin, when present, this server's origin, an allowed
+// callback origin, or "null" together with Sec-Fetch-Site: same-origin —
+// what browsers send from the confirm page under its
+// Referrer-Policy: no-referrer.
+//
 // The client address for rate limits comes from internal/clientip: the
 // forwarded header is read, from the right, only when RemoteAddr is one of
 // Config.TrustedProxies. A request whose address cannot be determined is

@@ -105,6 +105,7 @@ func TestAuthenticate(t *testing.T) {
 		rec := httptest.NewRecorder()
 		protected.ServeHTTP(rec, r)
 		wantStatus(t, rec, http.StatusUnauthorized)
+		wantComponentResponse(t, rec, "SessionRequired")
 	})
 }
 
@@ -193,4 +194,5 @@ func TestAuthenticateRepeatedAuthorization(t *testing.T) {
 	rec := httptest.NewRecorder()
 	protected.ServeHTTP(rec, r)
 	wantStatus(t, rec, http.StatusUnauthorized)
+	wantComponentResponse(t, rec, "SessionRequired")
 }
