@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -253,7 +254,8 @@ func (d *Dispatcher) fail(msg *Message, attempts int, err error) {
 	if msg.To != "" {
 		text = replaceFold(text, msg.To, masked)
 	}
-	for _, secret := range []string{msg.Link, msg.Code, spaceCode(msg.Code)} { // the mail shows the code spaced
+	// The HTML part holds the link escaped ("&amp;") and the code spaced.
+	for _, secret := range []string{msg.Link, html.EscapeString(msg.Link), msg.Code, spaceCode(msg.Code)} {
 		if secret != "" {
 			text = strings.ReplaceAll(text, secret, "[redacted]")
 		}
