@@ -1,7 +1,7 @@
 // Package testredis starts real redis-server processes for tests: a single
-// server (Start) or a three-master Cluster (StartCluster), each on free
-// loopback ports in a temporary directory, without persistence, stopped by
-// the test's cleanup.
+// server (Start), a master watched by a Sentinel (StartSentinel) or a
+// three-master Cluster (StartCluster), each on free loopback ports in a
+// temporary directory, without persistence, stopped by the test's cleanup.
 //
 // When redis-server (or, for a cluster, redis-cli) is not on PATH the test is
 // skipped with a clear message, unless the environment sets
@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +40,10 @@ type Server struct {
 	port int
 	// busPort is the cluster bus port, or 0 for a standalone server.
 	busPort int
-	dir     string
+	// monitors is the address of the master this server watches as a
+	// Sentinel, or "" for a data server.
+	monitors string
+	dir      string
 
 	mu   sync.Mutex
 	proc *process
@@ -64,15 +68,23 @@ func Start(t testing.TB) *Server {
 
 func start(t testing.TB, bin string, cluster bool) *Server {
 	t.Helper()
-	var lastErr error
-	// A port found free can be taken by another process before the server
-	// binds it; a few attempts make that race harmless.
-	for range 5 {
-		s := &Server{bin: bin, dir: t.TempDir()}
-		s.port = freePort(t)
+	return startServer(t, func() *Server {
+		s := &Server{bin: bin, dir: t.TempDir(), port: freePort(t)}
 		if cluster {
 			s.busPort = freePort(t)
 		}
+		return s
+	})
+}
+
+// startServer launches servers made by newServer until one starts: a port
+// found free can be taken by another process before the server binds it; a
+// few attempts make that race harmless.
+func startServer(t testing.TB, newServer func() *Server) *Server {
+	t.Helper()
+	var lastErr error
+	for range 5 {
+		s := newServer()
 		if lastErr = s.launch(); lastErr == nil {
 			t.Cleanup(func() { s.kill() })
 			return s
@@ -135,7 +147,18 @@ func (s *Server) launch() error {
 		"--daemonize", "no",
 		"--logfile", "",
 	}
-	if s.busPort != 0 {
+	if s.monitors != "" {
+		// Sentinel rewrites its configuration file, so it gets a fresh one
+		// on every launch.
+		host, port, _ := net.SplitHostPort(s.monitors)
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s %s %s 1\n"+
+			"sentinel down-after-milliseconds %s 5000\n", s.port, s.dir, SentinelMaster, host, port, SentinelMaster)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			return err
+		}
+		args = []string{conf, "--sentinel"}
+	} else if s.busPort != 0 {
 		args = append(args,
 			"--cluster-enabled", "yes",
 			"--cluster-port", strconv.Itoa(s.busPort),
@@ -228,6 +251,59 @@ func probe(addr string, pid int) error {
 		return fmt.Errorf("%s: %w", addr, errForeign)
 	}
 	return nil
+}
+
+// SentinelMaster is the master name a Sentinel from StartSentinel monitors.
+const SentinelMaster = "mymaster"
+
+// Sentinel is a master watched by one Sentinel process.
+type Sentinel struct {
+	master   *Server
+	sentinel *Server
+}
+
+// StartSentinel starts a master and a Sentinel that monitors it as
+// SentinelMaster, waits until the Sentinel knows the master, and stops both
+// when the test ends. It skips (or fails, under MAGICLINK_REQUIRE_REDIS=1)
+// when redis-server is not on PATH.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	bin := lookPath(t, "redis-server")
+	st := &Sentinel{master: start(t, bin, false)}
+	st.sentinel = startServer(t, func() *Server {
+		return &Server{bin: bin, dir: t.TempDir(), port: freePort(t), monitors: st.master.Addr()}
+	})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: st.sentinel.Addr()})
+	defer sc.Close()
+	deadline := time.Now().Add(startTimeout)
+	for backoff := 2 * time.Millisecond; ; backoff = min(backoff*2, 100*time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addr, err := sc.GetMasterAddrByName(ctx, SentinelMaster).Result()
+		cancel()
+		if err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == st.master.Addr() {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testredis: sentinel does not report the master within %v: %v %v", startTimeout, addr, err)
+		}
+		time.Sleep(backoff)
+	}
+}
+
+// Master returns the monitored master.
+func (st *Sentinel) Master() *Server { return st.master }
+
+// Addr returns the Sentinel's address.
+func (st *Sentinel) Addr() string { return st.sentinel.Addr() }
+
+// Client returns a failover client that finds the master through the
+// Sentinel, closed when the test ends. It honours context deadlines.
+func (st *Sentinel) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: SentinelMaster,
+		SentinelAddrs: []string{st.Addr()}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // Cluster is a running three-master Redis Cluster without replicas.

@@ -65,3 +65,16 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("PING every master: %v", err)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testredis.StartSentinel(t)
+	c := st.Client(t)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the Sentinel: %v", err)
+	}
+	if v, err := st.Master().Client(t).Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("the write did not reach the master: %q, %v", v, err)
+	}
+}

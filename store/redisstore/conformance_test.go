@@ -33,3 +33,17 @@ func TestConformanceCluster(t *testing.T) {
 		return storetest.Harness{Store: newStore(t, rdb, WithClock(clock))}
 	})
 }
+
+func TestConformanceSentinel(t *testing.T) {
+	t.Parallel()
+	st := testredis.StartSentinel(t)
+	storetest.Run(t, func(t *testing.T, clock func() time.Time) storetest.Harness {
+		return storetest.Harness{
+			Store: newStore(t, st.Client(t), WithClock(clock), WithTimeout(500*time.Millisecond)),
+			Break: func(t *testing.T) {
+				st.Master().Stop(t)
+				t.Cleanup(func() { st.Master().Restart(t) })
+			},
+		}
+	})
+}
