@@ -254,6 +254,7 @@ func TestAdminKeysByKid(t *testing.T) {
 		// pointing at the RSA kid. The RSA key cannot act as an HMAC secret.
 		{"HS256 with the RSA key's kid", sign(t, jwt.SigningMethodHS256, k.rsaPE, claims(), "rsa-1"), false},
 		{"PS256 not allowed", sign(t, jwt.SigningMethodPS256, k.rsa, claims(), "rsa-1"), false},
+		{"HS256 with the Ed25519 key's bytes and kid", sign(t, jwt.SigningMethodHS256, []byte(k.ed.Public().(ed25519.PublicKey)), claims(), "ed-1"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
