@@ -2,7 +2,9 @@ package reliability
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -216,3 +218,11 @@ func TestAdminJWTCorpus(t *testing.T) {
 }
 
 func edKey() (ed25519.PublicKey, ed25519.PrivateKey, error) { return ed25519.GenerateKey(rand.Reader) }
+
+// signHS256 builds an HS256 JWT from raw header and payload by hand.
+func signHS256(header, payload map[string]any, key []byte) string {
+	unsigned := strings.TrimSuffix(rawJWT(header, payload, nil), ".")
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(unsigned))
+	return unsigned + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}

@@ -1,0 +1,341 @@
+package reliability
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/mailer"
+)
+
+// The tests in this file each pin one promise of SECURITY.md's threat
+// model that the attack and fault tests do not already cover.
+
+// fakeClock is a clock the test moves forward.
+type fakeClock struct{ off atomic.Int64 }
+
+func (c *fakeClock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *fakeClock) advance(d time.Duration) { c.off.Add(int64(d)) }
+
+func sendFor(t *testing.T, r *rig, email string) *mailer.Message {
+	t.Helper()
+	rec := r.do(jsonRequest(sendPath, map[string]string{"email": email, "callback_origin": appOrigin}))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("send %s: %d %s", email, rec.Code, rec.Body)
+	}
+	m, ok := r.mail.Last(email)
+	if !ok {
+		t.Fatalf("no mail to %s", email)
+	}
+	return m
+}
+
+func verifyToken(r *rig, tok string) *httptest.ResponseRecorder {
+	return r.do(jsonRequest(verifyPath, map[string]string{"token_hash": tok, "type": "magiclink"}))
+}
+
+// TestClaimScannerCannotBurnLink: GET, HEAD and OPTIONS of the link, as
+// often as a scanner likes, leave it usable; the confirm page carries the
+// promised headers and no script.
+func TestClaimScannerCannotBurnLink(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	m := sendFor(t, r, "scanned@example.com")
+	u, _ := url.Parse(m.Link)
+	for i := range 5 {
+		for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
+			rec := r.do(httptest.NewRequest(method, u.Path+"?"+u.RawQuery, nil))
+			if rec.Code >= 300 {
+				t.Fatalf("%s #%d of the link: %d", method, i, rec.Code)
+			}
+			if method == http.MethodGet {
+				h := rec.Header()
+				csp := h.Get("Content-Security-Policy")
+				if h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Frame-Options") != "DENY" ||
+					h.Get("Cache-Control") != "no-store" || !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
+					t.Errorf("confirm page headers: %v", h)
+				}
+				if strings.Contains(strings.ToLower(rec.Body.String()), "<script") {
+					t.Error("the confirm page contains a script")
+				}
+			}
+		}
+	}
+	if rec := verifyToken(r, tokenOf(m.Link)); rec.Code != http.StatusOK {
+		t.Fatalf("after 15 scanner fetches the link no longer works: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestClaimCodeDiesAfterFiveWrongTries: five wrong codes kill the code —
+// the right one fails afterwards — and the same mail's link still works
+// (the link is only consumed with a correct code).
+func TestClaimCodeDiesAfterFiveWrongTries(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	m := sendFor(t, r, "guess@example.com")
+	for i := range 5 {
+		wrong := fmt.Sprintf("%06d", (mustAtoi(m.Code)+1+i)%1_000_000)
+		rec := r.do(jsonRequest(verifyPath, map[string]string{"email": "guess@example.com", "code": wrong}))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), magiclink.CodeCodeInvalid) {
+			t.Fatalf("wrong code %d: %d %s", i+1, rec.Code, rec.Body)
+		}
+	}
+	rec := r.do(jsonRequest(verifyPath, map[string]string{"email": "guess@example.com", "code": m.Code}))
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("the right code after five wrong ones: %d %s, want 400", rec.Code, rec.Body)
+	}
+}
+
+func mustAtoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// TestClaimOneAnswerForEveryBadLink: unknown, expired, used and malformed
+// links all get the same TOKEN_INVALID answer.
+func TestClaimOneAnswerForEveryBadLink(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{}
+	r := newRig(t, rigOptions{svc: magiclink.Config{Clock: clock.now}})
+	used := tokenOf(sendFor(t, r, "used@example.com").Link)
+	if rec := verifyToken(r, used); rec.Code != http.StatusOK {
+		t.Fatalf("first use: %d", rec.Code)
+	}
+	expired := tokenOf(sendFor(t, r, "expired@example.com").Link)
+	clock.advance(16 * time.Minute)
+	unknown := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	var bodies []string
+	for name, tok := range map[string]string{"used": used, "expired": expired, "unknown": unknown,
+		"malformed": "not-a-token", "truncated": unknown[:42], "padded": unknown + "="} {
+		rec := verifyToken(r, tok)
+		_, e, _ := decodePortal(rec.Body.Bytes())
+		if rec.Code != http.StatusBadRequest || e.Code != magiclink.CodeTokenInvalid {
+			t.Errorf("%s link: %d %s, want 400 TOKEN_INVALID", name, rec.Code, rec.Body)
+		}
+		bodies = append(bodies, e.Error)
+	}
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Errorf("bad links are told apart: %q vs %q", bodies[0], b)
+		}
+	}
+}
+
+// TestClaimAddressLimitHoldsAcrossIPs: with the default limits, an address
+// gets its burst of 2 mails however many IPs ask (a botnet cannot
+// mail-bomb it).
+func TestClaimAddressLimitHoldsAcrossIPs(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{svc: magiclink.Config{Limits: magiclink.DefaultLimits()}})
+	ok := 0
+	for i := range 200 {
+		req := jsonRequest(sendPath, map[string]string{"email": "target@example.com", "callback_origin": appOrigin})
+		req.RemoteAddr = fmt.Sprintf("198.51.%d.%d:1234", i/250, 1+i%250)
+		switch rec := r.do(req); rec.Code {
+		case http.StatusOK:
+			ok++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if ok != 2 || r.mail.Len() != 2 {
+		t.Errorf("200 IPs got %d answers 200 and %d mails for one address; want exactly 2 (the default burst)", ok, r.mail.Len())
+	}
+}
+
+// TestClaimLeakedAPIKey: a partner key cannot get a link for an existing
+// user without that user's secret key, cannot reach another organisation's
+// user, and cannot choose the link's origin.
+func TestClaimLeakedAPIKey(t *testing.T) {
+	t.Parallel()
+	const otherKey = "pk_other_0123456789abcdef0123"
+	r := newRig(t, rigOptions{http: httpadapter.Config{APIKeys: []httpadapter.APIKey{
+		{ID: "a", Key: partnerAPIKey, OrgID: "orgA", PortalOrigin: appOrigin},
+		{ID: "b", Key: otherKey, OrgID: "orgB", PortalOrigin: "https://b.tenant.example.com"},
+	}}})
+	create := func(key, secret, extra string) (int, string) {
+		req := jsonRequest(createPath, `{"firstName":"A","lastName":"B","email":"shared@example.com","phone":"+905555555555","languageCode":"en","mailPermission":true`+extra+`}`)
+		req.Header.Set("X-Api-Key", key)
+		if secret != "" {
+			req.Header.Set("X-User-Secret-Key", secret)
+		}
+		rec := r.do(req)
+		return rec.Code, rec.Body.String()
+	}
+	code, body := create(otherKey, "", "")
+	if code != http.StatusOK {
+		t.Fatalf("org B creates its user: %d %s", code, body)
+	}
+	secretB := body[strings.Index(body, `"SecretKey":"`)+13:]
+	secretB = secretB[:strings.IndexByte(secretB, '"')]
+	if code, body := create(otherKey, "", ""); code != http.StatusConflict {
+		t.Errorf("existing user without the secret key: %d %s, want 409", code, body)
+	}
+	if code, body := create(otherKey, strings.Repeat("x", 44), ""); code != http.StatusUnauthorized {
+		t.Errorf("existing user with a wrong secret key: %d %s, want 401", code, body)
+	}
+	// Key A and org B's user secret: another organisation is unreachable.
+	if code, body := create(partnerAPIKey, secretB, ""); code != http.StatusUnauthorized {
+		t.Errorf("org A's key with org B's user secret: %d %s, want 401", code, body)
+	}
+	// Key A may create its own user with the same address, and its link
+	// goes to A's portal whatever the body asks for.
+	code, body = create(partnerAPIKey, "", `,"callback_origin":"https://evil.com","origin":"https://evil.com","next":"//evil.com"`)
+	if code != http.StatusOK || !strings.Contains(body, `"MagicLink":"https://app.example.com/auth/verify?`) || strings.Contains(body, "evil") {
+		t.Errorf("org A's user with origin fields in the body: %d %s", code, body)
+	}
+	if code, body := create("pk_unknown_0123456789abcdef", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("unknown API key: %d %s", code, body)
+	}
+}
+
+// TestClaimStoreDumpHoldsNoSecret: after links are issued, nothing in
+// Redis — keys or values — contains a link secret (raw or encoded) or a
+// code.
+func TestClaimStoreDumpHoldsNoSecret(t *testing.T) {
+	rs := testredis.Start(t)
+	rdb := rs.Client(t)
+	mem := mailer.NewMemory()
+	r := newRedisRig(t, rdb, "dump", mem, magiclink.Limits{})
+	r.mail = mem
+	var msgs []*mailer.Message
+	for i := range 5 {
+		msgs = append(msgs, sendFor(t, r, fmt.Sprintf("dump%d@example.com", i)))
+	}
+	var dump bytes.Buffer
+	iter := rdb.Scan(ctxBG, 0, "*", 1000).Iterator()
+	keys := 0
+	for iter.Next(ctxBG) {
+		k := iter.Val()
+		keys++
+		dump.WriteString(k + "\n")
+		switch typ := rdb.Type(ctxBG, k).Val(); typ {
+		case "string":
+			dump.WriteString(rdb.Get(ctxBG, k).Val() + "\n")
+		case "hash":
+			for f, v := range rdb.HGetAll(ctxBG, k).Val() {
+				dump.WriteString(f + "=" + v + "\n")
+			}
+		case "none":
+			// A limiter key that expired since the scan.
+		default:
+			t.Errorf("unexpected key type %s for %s", typ, k)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if keys == 0 {
+		t.Fatal("Redis holds no keys; the test proves nothing")
+	}
+	for _, m := range msgs {
+		tok := tokenOf(m.Link)
+		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		for what, needle := range map[string][]byte{"encoded secret": []byte(tok), "raw secret": raw, "code": []byte(m.Code)} {
+			if bytes.Contains(dump.Bytes(), needle) {
+				t.Errorf("the Redis dump contains a %s", what)
+			}
+		}
+	}
+	t.Logf("Redis dump: %d keys, %d bytes, no link secret or code in it", keys, dump.Len())
+}
+
+// TestClaimSessionCookieFlags: the session cookie is HttpOnly and
+// SameSite=Lax, and Secure unless the request is plain http to loopback.
+func TestClaimSessionCookieFlags(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	for _, host := range []string{"app.example.com", "127.0.0.1:8080"} {
+		m := sendFor(t, r, "cookie@example.com")
+		req := httptest.NewRequest(http.MethodPost, "http://"+host+verifyPath,
+			strings.NewReader(url.Values{"token_hash": {tokenOf(m.Link)}, "type": {"magiclink"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := r.do(req)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("%s: form verify: %d %s", host, rec.Code, rec.Body)
+		}
+		resp := http.Response{Header: rec.Header()}
+		var c *http.Cookie
+		for _, ck := range resp.Cookies() {
+			if ck.Name == httpadapter.DefaultSessionCookie {
+				c = ck
+			}
+		}
+		if c == nil {
+			t.Fatalf("%s: no session cookie", host)
+		}
+		wantSecure := !strings.HasPrefix(host, "127.")
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != wantSecure {
+			t.Errorf("%s: cookie HttpOnly=%v SameSite=%v Secure=%v; want true, Lax, %v", host, c.HttpOnly, c.SameSite, c.Secure, wantSecure)
+		}
+	}
+}
+
+// TestClaimSessionHeaderAmbiguity: a protected route refuses a request
+// with two Authorization headers, even when one of them holds a valid
+// session, and a forged session.
+func TestClaimSessionHeaderAmbiguity(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	m := sendFor(t, r, "amb@example.com")
+	rec := verifyToken(r, tokenOf(m.Link))
+	body := rec.Body.String()
+	i := strings.Index(body, `"access_token":"`)
+	if rec.Code != http.StatusOK || i < 0 {
+		t.Fatalf("verify: %d %s", rec.Code, body)
+	}
+	tok := body[i+16:]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	protected := r.h.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	call := func(auth ...string) int {
+		req := httptest.NewRequest(http.MethodGet, "/me", nil)
+		for _, a := range auth {
+			req.Header.Add("Authorization", a)
+		}
+		rec := httptest.NewRecorder()
+		protected.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if c := call("Bearer " + tok); c != http.StatusNoContent {
+		t.Fatalf("control: valid session got %d", c)
+	}
+	parts := strings.Split(tok, ".")
+	for name, auth := range map[string][]string{
+		"valid first, garbage second":   {"Bearer " + tok, "Bearer garbage"},
+		"garbage first, valid second":   {"Bearer garbage", "Bearer " + tok},
+		"alg none":                      {"Bearer " + rawJWT(map[string]any{"alg": "none"}, map[string]any{"sub": "usr_x", "iss": "magiclink", "exp": 9999999999}, nil)},
+		"payload swapped":               {"Bearer " + parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"usr_admin","iss":"magiclink","exp":9999999999}`)) + "." + parts[2]},
+		"signature stripped":            {"Bearer " + parts[0] + "." + parts[1] + "."},
+		"HS256 with the session pubkey": {"Bearer " + hs256WithSessionKey(t, r)},
+	} {
+		if c := call(auth...); c != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, c)
+		}
+	}
+}
+
+// hs256WithSessionKey forges a session signed HS256 with the service's
+// public session key: algorithm confusion.
+func hs256WithSessionKey(t *testing.T, r *rig) string {
+	t.Helper()
+	for kid, pub := range r.svc.SessionPublicKeys() {
+		return signHS256(map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid},
+			map[string]any{"sub": "usr_admin", "iss": "magiclink", "exp": time.Now().Add(time.Hour).Unix()}, pub)
+	}
+	t.Fatal("no session key")
+	return ""
+}
