@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -205,7 +206,7 @@ func TestClaimLeakedAPIKey(t *testing.T) {
 
 // TestClaimStoreDumpHoldsNoSecret: after links are issued, nothing in
 // Redis — keys or values — contains a link secret (raw or encoded) or a
-// code.
+// code, and every key expires on its own.
 func TestClaimStoreDumpHoldsNoSecret(t *testing.T) {
 	rs := testredis.Start(t)
 	rdb := rs.Client(t)
@@ -222,6 +223,11 @@ func TestClaimStoreDumpHoldsNoSecret(t *testing.T) {
 	for iter.Next(ctxBG) {
 		k := iter.Val()
 		keys++
+		// Every key expires on its own: limiter keys once they carry no
+		// information, tokens and codes with the link.
+		if ttl := rdb.PTTL(ctxBG, k).Val(); ttl == -1 {
+			t.Errorf("key %s has no expiry", k)
+		}
 		dump.WriteString(k + "\n")
 		switch typ := rdb.Type(ctxBG, k).Val(); typ {
 		case "string":
@@ -338,4 +344,64 @@ func hs256WithSessionKey(t *testing.T, r *rig) string {
 	}
 	t.Fatal("no session key")
 	return ""
+}
+
+// TestClaimConfigRefusesUnsafeOrigins: http origins other than loopback and
+// wildcards over a public suffix fail at New, not at request time.
+func TestClaimConfigRefusesUnsafeOrigins(t *testing.T) {
+	t.Parallel()
+	for _, o := range []string{"http://app.example.com", "https://*.com", "https://*.co.uk", "https://*.github.io",
+		"null", "https://user@app.example.com", "https://app.example.com/path", "https://*", "https://app.*.example.com"} {
+		if _, err := magiclink.New(magiclink.Config{Origins: []string{o}, Secret: testSecret, Logger: discardLogger()}); err == nil {
+			t.Errorf("New accepted the origin %q", o)
+		}
+	}
+	for _, o := range []string{"http://localhost:3000", "http://127.0.0.1:8080", "http://[::1]:8080"} {
+		svc, err := magiclink.New(magiclink.Config{Origins: []string{o}, Secret: testSecret, Logger: discardLogger()})
+		if err != nil {
+			t.Errorf("New refused the loopback origin %q: %v", o, err)
+			continue
+		}
+		_ = svc.Close()
+	}
+}
+
+// TestClaimIPv6LimitedPerSlash64: addresses of one IPv6 /64 share the
+// per-IP limit; another /64 has its own. Garbage in the walked part of a
+// forwarded header is an error, never an empty or shared key.
+func TestClaimIPv6LimitedPerSlash64(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{
+		svc:  magiclink.Config{Limits: magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 2, Period: time.Hour, Burst: 2}}},
+		http: httpadapter.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+	})
+	send := func(remote, xff string, i int) int {
+		req := jsonRequest(sendPath, map[string]string{"email": fmt.Sprintf("v6-%d@example.com", i), "callback_origin": appOrigin})
+		req.RemoteAddr = remote
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		return r.do(req).Code
+	}
+	ok := 0
+	for i := range 50 {
+		if send(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1), "", i) == http.StatusOK {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Errorf("50 addresses of one /64 got %d answers 200, want 2", ok)
+	}
+	if c := send("[2001:db8:1:3::1]:443", "", 99); c != http.StatusOK {
+		t.Errorf("another /64 got %d, want 200", c)
+	}
+	for _, xff := range []string{"garbage", "198.51.100.1, garbage", "1.2.3.4:99999", "[::1", "unknown"} {
+		c := send("10.0.0.1:1000", xff, 100)
+		if c != http.StatusBadRequest && c != http.StatusTooManyRequests {
+			t.Errorf("X-Forwarded-For %q from a trusted proxy: %d, want 400", xff, c)
+		}
+		if c == http.StatusOK {
+			t.Errorf("X-Forwarded-For %q was accepted with some fallback key", xff)
+		}
+	}
 }
