@@ -278,6 +278,9 @@ func (s *Service) AppName() string { return s.appName }
 // LinkPath returns the path sign-in links point to.
 func (s *Service) LinkPath() string { return s.linkPath }
 
+// Logger returns the Service's logger, for adapters that log alongside it.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
 // Now returns the Service clock's current time.
 func (s *Service) Now() time.Time { return s.now() }
 
@@ -330,18 +333,29 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	if err != nil {
 		return err
 	}
-	msg, err := s.templates.Render(mailer.LinkData{To: email, AppName: s.appName, Origin: origin, Link: link.URL, Code: link.Code,
-		TTL: s.linkTTL, ExpiresAt: link.ExpiresAt, Locale: req.Locale})
-	if err != nil {
-		return newError(&Error{Code: CodeInternal}, "", "rendering the mail failed", err)
+	data := mailer.LinkData{To: email, AppName: s.appName, Origin: origin, Link: link.URL, Code: link.Code,
+		TTL: s.linkTTL, ExpiresAt: link.ExpiresAt, Locale: req.Locale}
+	// A mailer.Dispatcher renders in its worker, off the request path;
+	// rendering is most of a send's CPU time.
+	deferred, async := s.mailer.(mailer.LinkSender)
+	var msg *mailer.Message
+	if !async {
+		if msg, err = s.templates.Render(data); err != nil {
+			return newError(&Error{Code: CodeInternal}, "", "rendering the mail failed", err)
+		}
 	}
-	// Rendered even when it is not sent: rendering is most of a send's
-	// work, and skipping it would make unknown addresses answer faster.
+	// Rendered (when rendering is synchronous) even when it is not sent:
+	// skipping it would make unknown addresses answer faster.
 	if userID == "" && s.disableSignup {
 		s.log.DebugContext(ctx, "magiclink: no mail for an address without a user (signup disabled)", "email", maskEmail(email))
 		return nil
 	}
-	if err := s.mailer.Send(ctx, msg); err != nil {
+	if async {
+		err = deferred.SendLinkMail(ctx, s.templates, data)
+	} else {
+		err = s.mailer.Send(ctx, msg)
+	}
+	if err != nil {
 		s.log.WarnContext(ctx, "magiclink: mail not accepted", "email", maskEmail(email), "error", err.Error())
 		return newError(ErrMailUnavailable, "", "", err)
 	}

@@ -614,3 +614,38 @@ func TestErrorMatching(t *testing.T) {
 		t.Fatal("the cause must stay reachable")
 	}
 }
+
+func TestSendLinkThroughDispatcherRendersLater(t *testing.T) {
+	t.Parallel()
+	inbox := mailer.NewMemory()
+	d := mailer.NewDispatcher(inbox, mailer.DispatcherOptions{})
+	f := newFixture(t, func(c *magiclink.Config) { c.Mailer = d })
+	ctx := context.Background()
+	if err := f.svc.SendLink(ctx, magiclink.SendRequest{Email: "later@example.com", CallbackOrigin: "https://app.example.com", Locale: "fr"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := inbox.Last("later@example.com")
+	if !ok || m.Locale != "fr" || !strings.Contains(m.Text, m.Link) || len(m.Code) != 6 {
+		t.Fatalf("mail through the Dispatcher: %+v", m)
+	}
+	u, _ := url.Parse(m.Link)
+	if _, err := f.svc.Verify(ctx, u.Query().Get("token_hash")); err != nil {
+		t.Fatalf("the link rendered in the worker does not verify: %v", err)
+	}
+}
+
+func TestWellFormedToken(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if tok := f.link(t, "a@example.com").Token; !magiclink.WellFormedToken(tok) {
+		t.Fatalf("an issued token %q is not well formed", tok)
+	}
+	for _, s := range []string{"", strings.Repeat("A", 42), strings.Repeat("A", 44), strings.Repeat("+", 43), strings.Repeat("A", 42) + "B"} {
+		if magiclink.WellFormedToken(s) {
+			t.Errorf("WellFormedToken(%q) = true", s)
+		}
+	}
+}

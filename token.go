@@ -38,6 +38,15 @@ func parseSecret(encoded string) (store.Digest, bool) {
 	return sha256.Sum256(raw[:]), true
 }
 
+// WellFormedToken reports whether s has the shape of a link token (43
+// characters of unpadded base64url encoding 32 bytes). It does not say
+// whether the token exists; the confirm page uses it to avoid offering a
+// button for a link that cannot work, without touching the store.
+func WellFormedToken(s string) bool {
+	_, ok := parseSecret(s)
+	return ok
+}
+
 // digestEqual compares two digests in constant time.
 func digestEqual(a, b store.Digest) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1

@@ -64,7 +64,7 @@ type Config struct {
 	// GET {Prefix}/openapi.yaml.
 	ServeOpenAPI bool
 
-	// Logger receives operational logs (default slog.Default()). Nothing
+	// Logger receives operational logs (default: the Service's). Nothing
 	// secret is ever logged: addresses are masked; tokens, codes, keys and
 	// JWTs never appear.
 	Logger *slog.Logger

@@ -53,7 +53,7 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	}
 	h := &Handler{svc: svc, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: svc.AppName()}
 	if h.log == nil {
-		h.log = slog.Default()
+		h.log = svc.Logger()
 	}
 	var err error
 	if h.prefix, err = validatePrefix(cfg.Prefix); err != nil {

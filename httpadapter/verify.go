@@ -9,26 +9,6 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
-// tokenHashLen is the length of an encoded link secret (32 bytes,
-// base64url without padding).
-const tokenHashLen = 43
-
-// wellFormedToken reports whether s could be a link secret, so that the
-// confirm page can show the expired state for garbage without asking the
-// store anything.
-func wellFormedToken(s string) bool {
-	if len(s) != tokenHashLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // verifyPage serves GET and HEAD /auth/verify: the confirm page. It never
 // consumes or even looks up the token — mail scanners fetch every link, and
 // a GET that signed in would burn the link before the user clicks it. The
@@ -36,7 +16,7 @@ func wellFormedToken(s string) bool {
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token_hash")
-	if q.Get("type") != "magiclink" || !wellFormedToken(token) {
+	if q.Get("type") != "magiclink" || !magiclink.WellFormedToken(token) {
 		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
 		return
 	}

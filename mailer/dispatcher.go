@@ -66,7 +66,21 @@ type Dispatcher struct {
 type job struct {
 	seq uint64
 	msg *Message
+	// render and data are set instead of msg for SendLinkMail: the worker
+	// renders the mail.
+	render Renderer
+	data   LinkData
 }
+
+// LinkSender is implemented by mailers that accept a sign-in mail before it
+// is rendered, so that rendering, the costliest part of a send, happens off
+// the caller's path. The Dispatcher implements it; magiclink.Service uses
+// it when its Mailer has it and renders first otherwise.
+type LinkSender interface {
+	SendLinkMail(ctx context.Context, r Renderer, d LinkData) error
+}
+
+var _ LinkSender = (*Dispatcher)(nil)
 
 // NewDispatcher starts a Dispatcher delivering through m.
 func NewDispatcher(m Mailer, opts DispatcherOptions) *Dispatcher {
@@ -128,14 +142,32 @@ func (d *Dispatcher) Send(ctx context.Context, msg *Message) error {
 		return err
 	}
 	c := *msg
+	return d.enqueue(job{msg: &c})
+}
+
+// SendLinkMail queues d to be rendered with r and sent by a worker; it
+// returns like Send. A rendering failure is a final failure of that mail,
+// reported like a permanent delivery error.
+func (d *Dispatcher) SendLinkMail(ctx context.Context, r Renderer, data LinkData) error {
+	if r == nil {
+		return Permanent(errors.New("mailer: nil renderer"))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.enqueue(job{render: r, data: data})
+}
+
+func (d *Dispatcher) enqueue(j job) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return ErrClosed
 	}
 	d.seq++
+	j.seq = d.seq
 	select {
-	case d.queue <- job{seq: d.seq, msg: &c}:
+	case d.queue <- j:
 		d.outstanding[d.seq] = struct{}{}
 		return nil
 	default:
@@ -199,7 +231,16 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 func (d *Dispatcher) work() {
 	defer d.wg.Done()
 	for j := range d.queue {
-		d.deliver(j.msg)
+		msg := j.msg
+		if j.render != nil {
+			var err error
+			if msg, err = j.render.Render(j.data); err != nil {
+				d.fail(&Message{To: j.data.To, Link: j.data.Link, Code: j.data.Code}, 0, Permanent(fmt.Errorf("mailer: rendering: %w", err)))
+				d.finish(j.seq)
+				continue
+			}
+		}
+		d.deliver(msg)
 		d.finish(j.seq)
 	}
 }

@@ -46,3 +46,6 @@ type Discard struct{}
 
 // Send implements Mailer and does nothing.
 func (Discard) Send(context.Context, *Message) error { return nil }
+
+// SendLinkMail implements LinkSender: a discarded mail need not be rendered.
+func (Discard) SendLinkMail(context.Context, Renderer, LinkData) error { return nil }
