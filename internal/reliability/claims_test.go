@@ -405,3 +405,22 @@ func TestClaimIPv6LimitedPerSlash64(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimCodeAfterScannerSubmitsForm: SECURITY.md says that if a scanner
+// does submit the confirm form (burning the link), "the 6-digit code in the
+// same mail still signs the user in on any device".
+func TestClaimCodeAfterScannerSubmitsForm(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	m := sendFor(t, r, "burned@example.com")
+	form := url.Values{"token_hash": {tokenOf(m.Link)}, "type": {"magiclink"}}.Encode()
+	req := httptest.NewRequest(http.MethodPost, verifyPath, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if rec := r.do(req); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the scanner's form post: %d", rec.Code)
+	}
+	rec := r.do(jsonRequest(verifyPath, map[string]string{"email": "burned@example.com", "code": m.Code}))
+	if rec.Code != http.StatusOK {
+		t.Errorf("the mail's code after a scanner burned its link: %d %s; SECURITY.md promises it still signs in", rec.Code, rec.Body)
+	}
+}
