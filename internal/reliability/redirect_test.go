@@ -188,6 +188,9 @@ func TestOpenRedirectCorpus(t *testing.T) {
 		before := r.mail.Len()
 		rec := r.do(req)
 		requests++
+		if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("X-Request-Id") == "" {
+			t.Errorf("%s: answer without Cache-Control: no-store or X-Request-Id: %v", name, rec.Header())
+		}
 		_, e, err := decodePortal(rec.Body.Bytes())
 		switch {
 		case err != nil:

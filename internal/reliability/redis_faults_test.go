@@ -85,8 +85,13 @@ func tokenOf(link string) string {
 // high enough never to deny in these tests but on, so every request makes
 // limiter round trips.
 func newRedisRig(t *testing.T, rdb redis.UniversalClient, prefix string, mail mailer.Mailer, limits magiclink.Limits) *rig {
+	return newRedisRigTimeout(t, rdb, prefix, mail, limits, time.Second)
+}
+
+// newRedisRigTimeout is newRedisRig with the store's per-call timeout.
+func newRedisRigTimeout(t *testing.T, rdb redis.UniversalClient, prefix string, mail mailer.Mailer, limits magiclink.Limits, timeout time.Duration) *rig {
 	t.Helper()
-	st, err := redisstore.New(rdb, redisstore.WithPrefix(prefix), redisstore.WithTimeout(time.Second))
+	st, err := redisstore.New(rdb, redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
 	if err != nil {
 		t.Fatal(err)
 	}
