@@ -165,10 +165,20 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	verify := func(tok string) {
+	// verify redeems a mail by its link, or by its code when email and
+	// code are given; either way the token is what was redeemed.
+	verify := func(tok, email, code string) {
 		p := phase.Load()
-		rp := srv.postJSON(verifyPath, map[string]string{"token_hash": tok, "type": "magiclink"})
-		record(p, "verify", rp)
+		body := map[string]string{"token_hash": tok, "type": "magiclink"}
+		what := "verify"
+		if code != "" {
+			body, what = map[string]string{"email": email, "code": code}, "verify-code"
+		}
+		rp := srv.postJSON(verifyPath, body)
+		if rp.status == http.StatusBadRequest && rp.code == magiclink.CodeCodeInvalid {
+			rp.code = magiclink.CodeTokenInvalid // the code's mail was already redeemed
+		}
+		record(p, what, rp)
 		if rp.status != http.StatusOK {
 			return
 		}
@@ -214,15 +224,16 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 					continue
 				}
 				tok := tokenOf(m.Link)
-				// Two verifies race for the token, then a replay: at most
-				// one of the three may succeed.
+				// Two link verifies and a code verify race for the mail,
+				// then a replay: at most one of the four may succeed.
 				var inner sync.WaitGroup
-				inner.Add(2)
+				inner.Add(3)
 				for range 2 {
-					go func() { defer inner.Done(); verify(tok) }()
+					go func() { defer inner.Done(); verify(tok, "", "") }()
 				}
+				go func() { defer inner.Done(); verify(tok, email, m.Code) }()
 				inner.Wait()
-				verify(tok)
+				verify(tok, "", "")
 			}
 		}()
 	}
