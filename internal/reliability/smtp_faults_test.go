@@ -40,6 +40,10 @@ const (
 type ctlBackend struct {
 	mode     atomic.Int32
 	failLeft atomic.Int32
+	// mailFailLeft and rcptFailLeft make MAIL FROM answer 450 and RCPT TO
+	// answer 452 that many times, in any mode.
+	mailFailLeft atomic.Int32
+	rcptFailLeft atomic.Int32
 
 	mu        sync.Mutex
 	hold      chan struct{}
@@ -92,10 +96,21 @@ func (b *ctlBackend) counts() (accepted int, byMarker map[string]int, byID map[s
 
 type ctlSession struct{ b *ctlBackend }
 
-func (s *ctlSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *ctlSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *ctlSession) Reset()                               {}
-func (s *ctlSession) Logout() error                        { return nil }
+func (s *ctlSession) Mail(string, *smtp.MailOptions) error {
+	if s.b.mailFailLeft.Add(-1) >= 0 {
+		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}
+	}
+	return nil
+}
+
+func (s *ctlSession) Rcpt(string, *smtp.RcptOptions) error {
+	if s.b.rcptFailLeft.Add(-1) >= 0 {
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "insufficient storage"}
+	}
+	return nil
+}
+func (s *ctlSession) Reset()        {}
+func (s *ctlSession) Logout() error { return nil }
 
 var errTempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 
@@ -409,17 +424,21 @@ func TestSMTPSlowBeyondTimeout(t *testing.T) {
 	checkGoroutines(t, base)
 }
 
-// TestSMTPTemporaryFailuresThenRecovery: the server answers 451 to the
-// first DATA commands; every mail is still delivered exactly once, within
+// TestSMTPTemporaryFailuresThenRecovery: the server answers 4xx to the
+// first MAIL, RCPT and DATA commands; every mail is still delivered exactly once, within
 // MaxAttempts, and none is reported as failed.
 func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
 	base := goroutines()
 	be := newCtlBackend()
 	// More attempts than failures: even if one mail drew every 451 it would
 	// still be delivered, so the test is deterministic.
-	const mails, failures, maxAttempts = 20, 6, 8
+	const mails, maxAttempts = 20, 8
+	const dataFails, mailFails, rcptFails = 3, 2, 2
+	const failures = dataFails + mailFails + rcptFails
 	be.mode.Store(int32(smtpTempFail))
-	be.failLeft.Store(failures)
+	be.failLeft.Store(dataFails)
+	be.mailFailLeft.Store(mailFails)
+	be.rcptFailLeft.Store(rcptFails)
 	srv := startSMTPServer(t, be)
 
 	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 2*time.Second)}
@@ -441,9 +460,9 @@ func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
 	}
 	requireExactlyOnce(t, be, mails)
 	if a := inner.attempts.Load(); a != mails+failures {
-		t.Errorf("attempts = %d, want %d (one per mail plus one per 451)", a, mails+failures)
+		t.Errorf("attempts = %d, want %d (one per mail plus one per 4xx)", a, mails+failures)
 	}
-	t.Logf("SMTP 451 x%d then recovery: %d mails delivered once each in %d attempts", failures, mails, inner.attempts.Load())
+	t.Logf("SMTP 4xx x%d (MAIL 450, RCPT 452, DATA 451) then recovery: %d mails delivered once each in %d attempts", failures, mails, inner.attempts.Load())
 	srv.stop()
 	checkGoroutines(t, base)
 }
