@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -13,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/redisstore"
 )
 
@@ -313,6 +317,125 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 		restartedAt.Sub(killedAt).Round(time.Millisecond), firstBack.Round(time.Millisecond), downN.Load(), len(verified), dups)
 
 	srv.close()
+	_ = rdb.Close()
+	checkGoroutines(t, base)
+}
+
+// TestRedisDownEveryEndpoint: with Redis down, every endpoint that needs
+// the store answers 503 with Retry-After in its own envelope — never 500 —
+// while a session issued before keeps working (it needs no store); after a
+// restart on the same port every endpoint works again.
+func TestRedisDownEveryEndpoint(t *testing.T) {
+	rs := testredis.Start(t)
+	base := goroutines()
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, MaxRetries: 1, DialTimeout: 500 * time.Millisecond})
+	pub, priv, _ := edKey()
+	st, err := redisstore.New(rdb, redisstore.WithPrefix("down"), redisstore.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := mailer.NewMemory()
+	high := magiclink.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
+	r := newRig(t, rigOptions{
+		svc: magiclink.Config{Store: st, Limiter: st, Mailer: mem, Limits: magiclink.Limits{SendPerIP: high, SendPerEmail: high,
+			VerifyPerIP: high, CreatePerAPIKey: high, AdminPerSubject: high}},
+		http: httpadapter.Config{
+			APIKeys: []httpadapter.APIKey{{ID: "p", Key: partnerAPIKey, OrgID: "org1", PortalOrigin: appOrigin}},
+			Admin:   &httpadapter.AdminConfig{Keys: map[string]any{"k": pub}, Methods: []string{"EdDSA"}, PortalOrigin: appOrigin},
+		},
+	})
+	r.mail = mem
+	s := serve(r)
+	adminTok := func() string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "ops", "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["kid"] = "k"
+		v, _ := tok.SignedString(priv)
+		return v
+	}()
+	if err := st.PutCustomer(ctxBG, &store.Customer{ID: "cus_1", Email: "c@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	m := sendFor(t, r, "before@example.com")
+	rec := verifyToken(r, tokenOf(m.Link))
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &tr)
+	if tr.AccessToken == "" {
+		t.Fatalf("no session before the fault: %d %s", rec.Code, rec.Body)
+	}
+	pending := sendFor(t, r, "pending@example.com")
+
+	type call struct {
+		name string
+		req  func() *http.Request
+	}
+	jsonReq := func(path, body string, hdr ...string) func() *http.Request {
+		return func() *http.Request {
+			req := mustRequest(http.MethodPost, s.ts.URL+path, body)
+			req.Header.Set("Content-Type", "application/json")
+			for i := 0; i+1 < len(hdr); i += 2 {
+				req.Header.Set(hdr[i], hdr[i+1])
+			}
+			return req
+		}
+	}
+	calls := []call{
+		{"send-magic-link", jsonReq(sendPath, `{"email":"x@example.com","callback_origin":"https://app.example.com"}`)},
+		{"verify JSON (link)", jsonReq(verifyPath, `{"token_hash":"`+tokenOf(pending.Link)+`","type":"magiclink"}`)},
+		{"verify JSON (code)", jsonReq(verifyPath, `{"email":"pending@example.com","code":"`+pending.Code+`"}`)},
+		{"verify form", func() *http.Request {
+			req := mustRequest(http.MethodPost, s.ts.URL+verifyPath, url.Values{"token_hash": {tokenOf(pending.Link)}, "type": {"magiclink"}}.Encode())
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return req
+		}},
+		{"CreateMagicLink", jsonReq(createPath, `{"firstName":"A","lastName":"B","email":"new@example.com","phone":"+905555555555","languageCode":"en","mailPermission":true}`, "X-Api-Key", partnerAPIKey)},
+		{"admin magic_link", jsonReq(adminPath, `{"customerId":"cus_1"}`, "Authorization", "Bearer "+adminTok)},
+	}
+	rs.Stop(t)
+	for _, c := range calls {
+		resp, err := s.client.Do(c.req())
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		body := readAll(resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s with Redis down: %d (Retry-After %q) %s, want 503 with Retry-After", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	req := mustRequest(http.MethodGet, s.ts.URL+"/me", "")
+	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+	if resp, err := s.client.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a session issued before the fault stopped working: %v %v", err, resp)
+	} else {
+		readAll(resp)
+	}
+	rs.Restart(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := s.client.Do(calls[0].req())
+		if err == nil {
+			readAll(resp)
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("send-magic-link never recovered after the restart: %v %v", err, resp)
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for the client's reconnect to an external process
+	}
+	_ = st.PutCustomer(ctxBG, &store.Customer{ID: "cus_1", Email: "c@example.com"}) // the restart emptied Redis
+	for _, c := range []call{calls[4], calls[5]} {
+		resp, err := s.client.Do(c.req())
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("%s after the restart: %v %v", c.name, err, resp)
+		}
+		if resp != nil {
+			readAll(resp)
+		}
+	}
+	s.close()
 	_ = rdb.Close()
 	checkGoroutines(t, base)
 }
