@@ -394,11 +394,13 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 	}
 	rs.Stop(t)
 	for _, c := range calls {
+		start := time.Now()
 		resp, err := s.client.Do(c.req())
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		body := readAll(resp)
+		t.Logf("%s with Redis down: %d in %v", c.name, resp.StatusCode, time.Since(start).Round(time.Millisecond))
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("%s with Redis down: %d (Retry-After %q) %s, want 503 with Retry-After", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
@@ -411,6 +413,8 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 		readAll(resp)
 	}
 	rs.Restart(t)
+	restarted := time.Now()
+	defer func() { t.Logf("send-magic-link recovered %v after the restart", time.Since(restarted).Round(time.Millisecond)) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := s.client.Do(calls[0].req())
