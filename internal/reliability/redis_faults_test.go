@@ -414,7 +414,9 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 	}
 	rs.Restart(t)
 	restarted := time.Now()
-	defer func() { t.Logf("send-magic-link recovered %v after the restart", time.Since(restarted).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("send-magic-link recovered %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := s.client.Do(calls[0].req())
