@@ -542,7 +542,9 @@ type VerifyOption struct{ ip netip.Addr }
 func WithClientIP(ip netip.Addr) VerifyOption { return VerifyOption{ip: ip} }
 
 // Verify consumes a link token and returns who signed in. Of any number of
-// concurrent calls with one token exactly one succeeds. An unknown,
+// concurrent calls with one token exactly one succeeds. The code from the
+// same mail stays usable, so a mail scanner that pressed the confirm button
+// does not lock the user out. An unknown,
 // expired, used or malformed token is ErrInvalidToken, without telling
 // which.
 func (s *Service) Verify(ctx context.Context, token string, opts ...VerifyOption) (Identity, error) {

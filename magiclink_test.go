@@ -649,3 +649,26 @@ func TestWellFormedToken(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeAfterScannerUsedLink: a scanner that presses the confirm button
+// uses the link; the code in the same mail still signs the user in, once.
+func TestCodeAfterScannerUsedLink(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	l := f.link(t, "scanned@example.com")
+	scanner, err := f.svc.Verify(ctx, l.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := f.svc.VerifyCode(ctx, "scanned@example.com", l.Code)
+	if err != nil {
+		t.Fatalf("the code after the link was used: %v", err)
+	}
+	if user.UserID != scanner.UserID || user.Method != "code" || user.Next != "/overview" {
+		t.Fatalf("code sign-in %+v, want the same user and destination as the link", user)
+	}
+	if _, err := f.svc.VerifyCode(ctx, "scanned@example.com", l.Code); !errors.Is(err, magiclink.ErrInvalidCode) {
+		t.Fatalf("the code twice: got %v, want ErrInvalidCode", err)
+	}
+}

@@ -73,6 +73,9 @@ type memToken struct {
 	tries    uint8
 	hasCode  bool
 	codeDead bool
+	// linkUsed marks a record kept only for its code after the link was
+	// consumed (see Tokens).
+	linkUsed bool
 }
 
 const (
@@ -380,25 +383,22 @@ func (m *Memory) dropCode(email string, key uint64) {
 	cs.mu.Unlock()
 }
 
-// take removes and returns the live token with this key, or nil.
+// take consumes the link of the live token with this key and returns it,
+// or nil. A record whose code is still alive stays, marked linkUsed, for
+// ConsumeCode.
 func (m *Memory) take(key uint64, rest [24]byte, now int64) *Token {
 	s := m.tokenShard(key)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	p := s.get(key)
-	if p == nil || subtle.ConstantTimeCompare(p.rest[:], rest[:]) != 1 {
-		s.mu.Unlock()
+	if p == nil || p.linkUsed || p.expires <= now || subtle.ConstantTimeCompare(p.rest[:], rest[:]) != 1 {
 		return nil
 	}
-	t := s.remove(key)
-	out := s.unpack(key, t)
-	s.mu.Unlock()
-	if t.hasCode {
-		m.dropCode(out.Email, key)
+	if p.hasCode && !p.codeDead {
+		p.linkUsed = true
+		return s.unpack(key, *p)
 	}
-	if t.expires <= now {
-		return nil
-	}
-	return out
+	return s.unpack(key, s.remove(key))
 }
 
 // ConsumeToken implements Tokens.
@@ -440,6 +440,9 @@ func (m *Memory) ConsumeCode(ctx context.Context, email string, mac Digest, maxT
 		t.tries++
 		dead := int(t.tries) >= maxTries
 		t.codeDead = dead
+		if dead && t.linkUsed {
+			s.remove(key) // nothing left to use
+		}
 		s.mu.Unlock()
 		if dead {
 			m.dropCode(email, key)

@@ -47,8 +47,8 @@ func TestMemoryInlineTails(t *testing.T) {
 	}
 }
 
-// TestMemoryReleasesCodeIndex checks that consuming or sweeping a token
-// also drops its address's code entry, so the index cannot leak.
+// TestMemoryReleasesCodeIndex checks that expiry drops codes whose link
+// was used as well as unused ones, so neither records nor index can leak.
 func TestMemoryReleasesCodeIndex(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)
@@ -68,12 +68,12 @@ func TestMemoryReleasesCodeIndex(t *testing.T) {
 			}
 		}
 	}
-	if n := m.codeCount(); n != 200 {
-		t.Fatalf("%d code entries after 100 of 300 links were used, want 200", n)
+	if n := m.codeCount(); n != 300 {
+		t.Fatalf("%d code entries after 100 of 300 links were used, want 300 (codes outlive links)", n)
 	}
 	now = now.Add(time.Minute)
-	if n := m.Sweep(); n != 200 {
-		t.Fatalf("sweep removed %d tokens, want 200", n)
+	if n := m.Sweep(); n != 300 {
+		t.Fatalf("sweep removed %d records, want 300", n)
 	}
 	if n := m.codeCount(); n != 0 {
 		t.Fatalf("%d code entries left after every token expired, want 0", n)

@@ -66,23 +66,31 @@ type Token struct {
 
 // Tokens stores issued links and their codes.
 //
+// A link and its code are two single-use credentials from one mail. Using
+// the code consumes the link too; using the link leaves the code usable
+// until it expires, so that a mail scanner that presses the confirm button
+// cannot lock the user out: the code in the same mail still signs in, on
+// any device. Whoever holds the mail could use either anyway.
+//
 // A code belongs to an e-mail address: PutToken with a non-zero CodeMAC makes
 // that code the address's one active code, replacing any earlier one (earlier
-// links stay valid; only their codes die). The code record lives until the
-// token's ExpiresAt.
+// links stay valid; only their codes die). The code lives until the token's
+// ExpiresAt at the latest.
 type Tokens interface {
 	// PutToken stores t until t.ExpiresAt. ErrExists if t.Hash is present.
 	PutToken(ctx context.Context, t *Token) error
 	// ConsumeToken removes and returns the live token with this hash,
 	// atomically: of any number of concurrent calls exactly one succeeds.
-	// ErrNotFound when unknown, expired or already consumed.
+	// ErrNotFound when unknown, expired or already consumed (by the link or
+	// by its code).
 	ConsumeToken(ctx context.Context, hash Digest) (*Token, error)
 	// ConsumeCode checks mac against the active code of email. On a match it
-	// removes the code and consumes its token atomically with respect to
-	// ConsumeToken (one of them wins), returning the token. On a mismatch it
-	// counts a try and returns ErrCodeMismatch; the try that reaches maxTries
-	// also deletes the code. ErrNotFound when the address has no live code or
-	// the code's token is already consumed or expired.
+	// removes the code, consumes the token's link if it is still unused, and
+	// returns the token (also when its link was already used); of any number
+	// of concurrent calls with the right code exactly one succeeds. On a
+	// mismatch it counts a try and returns ErrCodeMismatch; the try that
+	// reaches maxTries also kills the code. ErrNotFound when the address has
+	// no live code.
 	ConsumeCode(ctx context.Context, email string, mac Digest, maxTries int) (*Token, error)
 }
 

@@ -12,18 +12,20 @@ import (
 )
 
 // consumeCodeScript judges one code attempt on the code hash KEYS[1]
-// (fields m: code MAC, t: token digest, n: wrong tries, e: expiry as
-// 20-digit Unix nanoseconds). ARGV: the presented MAC, now in the same
-// 20-digit form, maxTries. It returns nil when there is no live code, 0 on a
-// mismatch (the try is counted; the try reaching maxTries deletes the code)
-// and, on a match, deletes the code and returns the token digest.
+// (fields m: code MAC, t: token digest, d: the encoded token, n: wrong
+// tries, e: expiry as 20-digit Unix nanoseconds). ARGV: the presented MAC,
+// now in the same 20-digit form, maxTries. It returns nil when there is no
+// live code, 0 on a mismatch (the try is counted; the try reaching maxTries
+// deletes the code) and, on a match, deletes the code and returns the
+// encoded token, which the code record keeps so that the code still works
+// after its link was used (store.Tokens).
 //
 // Equal-length decimal strings compare like the numbers they spell, so the
 // expiry check is exact to the nanosecond without Lua's doubles. The MAC
 // comparison is Lua string equality, which compares interned strings by
 // identity after hashing, not byte by byte.
 const consumeCodeScript = `
-local c = redis.call('HMGET', KEYS[1], 'm', 't', 'e')
+local c = redis.call('HMGET', KEYS[1], 'm', 'd', 'e')
 if not c[1] or not c[2] or not c[3] then
   return false
 end
@@ -94,11 +96,12 @@ func (s *Store) PutToken(ctx context.Context, t *store.Token) error {
 	ttl := ttlUntil(t.ExpiresAt)
 	tokenKey := s.tokenKey(t.Hash)
 	pipe := s.rdb.Pipeline()
-	set := pipe.SetNX(ctx, tokenKey, encodeToken(t), ttl)
+	enc := encodeToken(t)
+	set := pipe.SetNX(ctx, tokenKey, enc, ttl)
 	var codeKey string
 	if !t.CodeMAC.IsZero() {
 		codeKey = s.codeKey(t.Email)
-		pipe.HSet(ctx, codeKey, "m", t.CodeMAC[:], "t", t.Hash[:], "n", 0, "e", nanos20(t.ExpiresAt))
+		pipe.HSet(ctx, codeKey, "m", t.CodeMAC[:], "t", t.Hash[:], "d", enc, "n", 0, "e", nanos20(t.ExpiresAt))
 		pipe.PExpire(ctx, codeKey, ttl)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -134,10 +137,12 @@ func (s *Store) ConsumeToken(ctx context.Context, hash store.Digest) (*store.Tok
 
 // ConsumeCode implements store.Tokens in two round trips: one script on the
 // address's code record judges the MAC, counts tries and, on a match, deletes
-// the code and yields its token digest; a second script on the token key then
-// consumes the token, which decides against a concurrent ConsumeToken of the
-// same link. If the second step fails (Redis down), the code is gone and the
-// link stays valid.
+// the code and yields its token; a second script then consumes the token's
+// link if it is still unused (the code consumes the link; a link used before
+// leaves the code working). The first step alone decides the code's single
+// use. If the second step fails (Redis went down in between), the sign-in
+// stands and the link stays usable until it expires, which gives nothing to
+// anyone who does not hold the mail.
 func (s *Store) ConsumeCode(ctx context.Context, email string, mac store.Digest, maxTries int) (*store.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, mapErr("consume code", err)
@@ -148,23 +153,30 @@ func (s *Store) ConsumeCode(ctx context.Context, email string, mac store.Digest,
 	if err != nil {
 		return nil, mapErr("consume code", err)
 	}
-	var hash store.Digest
+	var enc string
 	switch v := res.(type) {
 	case int64:
 		return nil, fmt.Errorf("redisstore: consume code: %w", store.ErrCodeMismatch)
 	case string:
-		if len(v) != len(hash) {
-			return nil, fmt.Errorf("redisstore: consume code: %w: code record", errCorrupt)
-		}
-		copy(hash[:], v)
+		enc = v
 	default:
 		return nil, fmt.Errorf("redisstore: consume code: %w: unexpected reply %T", errCorrupt, res)
 	}
-	v, err := s.takeToken.Run(ctx, s.rdb, []string{s.tokenKey(hash)}, mac[:]).Text()
+	t, err := decodeToken([]byte(enc))
 	if err != nil {
-		return nil, mapErr("consume code", err)
+		return nil, fmt.Errorf("redisstore: consume code: %w", err)
 	}
-	return s.liveToken([]byte(v), hash)
+	if t.CodeMAC != mac {
+		return nil, fmt.Errorf("redisstore: consume code: %w: code record", errCorrupt)
+	}
+	if !t.ExpiresAt.After(s.clock()) {
+		return nil, fmt.Errorf("redisstore: consume code: %w", store.ErrNotFound)
+	}
+	// The code's single use is decided; retire its link if still unused.
+	// redis.Nil (the link was used already) is the expected other outcome,
+	// and any failure leaves the link to expire (see above).
+	_ = s.takeToken.Run(ctx, s.rdb, []string{s.tokenKey(t.Hash)}, mac[:]).Err()
+	return t, nil
 }
 
 // liveToken decodes a consumed token and judges its expiry by the clock.
