@@ -475,17 +475,20 @@ func (s *Service) lookupUser(ctx context.Context, orgID, email string) (string, 
 
 // issue stores a new token with a code and returns its link.
 func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next string, ttl time.Duration) (*Link, error) {
-	var raw [secretLen]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go ≥ 1.24).
+	// One read for the secret and the code's bits. crypto/rand.Read never
+	// fails (Go ≥ 1.24).
+	var random [secretLen + 4]byte
+	_, _ = rand.Read(random[:])
+	raw := (*[secretLen]byte)(random[:secretLen])
 	digest := store.Digest(sha256.Sum256(raw[:]))
-	code := newCode()
+	code := codeFrom([4]byte(random[secretLen:]))
 	now := s.now()
 	t := store.Token{Hash: digest, UserID: userID, Email: email, OrgID: orgID, Origin: origin, Next: next,
 		CodeMAC: codeMAC(&s.codeKey, email, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := s.store.PutToken(ctx, &t); err != nil {
 		return nil, s.storeError(err)
 	}
-	u, tokenAt := s.linkURL(origin, &raw, next)
+	u, tokenAt := s.linkURL(origin, raw, next)
 	return &Link{URL: u, Token: u[tokenAt : tokenAt+encodedSecretLen], Code: code, ExpiresAt: t.ExpiresAt}, nil
 }
 

@@ -55,8 +55,14 @@ func digestEqual(a, b store.Digest) bool {
 // newCode returns a uniformly random 6-digit code.
 func newCode() string {
 	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return codeFrom(b)
+}
+
+// codeFrom turns 32 random bits into a uniformly random 6-digit code,
+// drawing fresh bits in the rare case the first ones are rejected.
+func codeFrom(b [4]byte) string {
 	for {
-		_, _ = rand.Read(b[:])
 		// Rejection sampling: 4294000000 is the largest multiple of 10^6
 		// below 2^32, so every code is equally likely.
 		v := binary.BigEndian.Uint32(b[:])
@@ -69,6 +75,7 @@ func newCode() string {
 			}
 			return string(d[:])
 		}
+		_, _ = rand.Read(b[:])
 	}
 }
 
