@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -45,8 +46,20 @@ import (
 func main() {
 	conns := flag.Int("conns", 16, "concurrent connections")
 	duration := flag.Duration("duration", 5*time.Second, "length of the send phase (the verify phase verifies what was sent, bounded by the same duration)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and client) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*conns, *duration); err != nil {
+		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }
@@ -235,4 +248,3 @@ func startRedis() (string, func(), error) {
 		time.Sleep(20 * time.Millisecond) // readiness poll of an external process
 	}
 }
-
