@@ -1,0 +1,93 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/mailer"
+)
+
+// TestServicesShareOneRedis runs two Services — two server instances —
+// against one Redis: 200 concurrent sends for one address under a limit of
+// 5 per hour (burst 5) yield exactly 5 mails in total, and every mailed link
+// works on the other instance, once.
+func TestServicesShareOneRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	prefix := uniquePrefix()
+	secret := []byte("0123456789abcdef0123456789abcdef-shared-secret")
+	const origin = "https://app.example.com"
+	mail := mailer.NewMemory()
+
+	newService := func() *magiclink.Service {
+		t.Helper()
+		s, err := New(srv.Client(t), WithPrefix(prefix))
+		if err != nil {
+			t.Fatalf("redisstore.New: %v", err)
+		}
+		svc, err := magiclink.New(magiclink.Config{
+			Origins: []string{origin},
+			Secret:  secret,
+			Store:   s,
+			Limiter: s,
+			Mailer:  mail,
+			Limits:  magiclink.Limits{SendPerEmail: magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}},
+			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatalf("magiclink.New: %v", err)
+		}
+		t.Cleanup(func() { _ = svc.Close() })
+		return svc
+	}
+	instances := []*magiclink.Service{newService(), newService()}
+
+	var sent, limited atomic.Int32
+	parallel(200, func(i int) {
+		err := instances[i%2].SendLink(ctx, magiclink.SendRequest{
+			Email:          "shared@example.com",
+			CallbackOrigin: origin,
+			Next:           "/welcome",
+			ClientIP:       netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}),
+		})
+		switch {
+		case err == nil:
+			sent.Add(1)
+		case errors.Is(err, magiclink.ErrRateLimited):
+			limited.Add(1)
+		default:
+			t.Errorf("SendLink: unexpected error %v", err)
+		}
+	})
+	msgs := mail.Messages()
+	if sent.Load() != 5 || limited.Load() != 195 || len(msgs) != 5 {
+		t.Fatalf("200 concurrent sends over two instances: %d sent, %d rate limited, %d mails; want 5, 195, 5",
+			sent.Load(), limited.Load(), len(msgs))
+	}
+
+	// Links are shared too: each one verifies on either instance, once.
+	for i, m := range msgs {
+		u, err := url.Parse(m.Link)
+		if err != nil {
+			t.Fatalf("mail %d has an unparsable link: %v", i, err)
+		}
+		token := u.Query().Get("token_hash")
+		id, err := instances[(i+1)%2].Verify(ctx, token)
+		if err != nil || id.Email != "shared@example.com" || id.Next != "/welcome" {
+			t.Fatalf("link %d on the other instance: %+v, %v", i, id, err)
+		}
+		if _, err := instances[i%2].Verify(ctx, token); !errors.Is(err, magiclink.ErrInvalidToken) {
+			t.Fatalf("link %d used twice: %v, want ErrInvalidToken", i, err)
+		}
+	}
+}
