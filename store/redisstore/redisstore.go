@@ -17,7 +17,7 @@
 // keys cannot move a key to another slot or collide with another key:
 //
 //	ml:{<hex sha256 of the link secret>}:t      token record (string)
-//	ml:{<hex sha256(email)>}:c                  the address's active code (hash: m, t, n, e)
+//	ml:{<hex sha256(email)>}:c                  the address's active code (hash: m, t, d, n, e)
 //	ml:{<hex sha256(org \x00 email)>}:ue        user, looked up by address (string)
 //	ml:{<id tag>}:u                             user, looked up by ID (string)
 //	ml:{<id tag>}:cus                           customer (string)
@@ -32,8 +32,9 @@
 // ConsumeToken: 1 (GETDEL). A limiter decision: 1 (one Lua script). PutToken:
 // 1 (a pipeline of SET NX PX and, with a code, HSET and PEXPIRE). ConsumeCode:
 // 2 — a Lua script on the code key, then one on the token key; the two keys
-// live in different cluster slots, so one script cannot hold both. A wrong
-// code costs 1.
+// live in different cluster slots, so one script cannot hold both. The code
+// record carries its encoded token (d), so a code still signs in after its
+// link was used, as store.Tokens requires. A wrong code costs 1.
 // CreateUser: 2. Every lookup: 1. On a Cluster, PutToken's pipeline is split
 // between the two nodes that own its keys and sent to both at once, so it
 // still costs one round trip of latency.

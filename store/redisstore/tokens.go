@@ -45,11 +45,11 @@ return c[2]
 `
 
 // takeTokenScript is GETDEL of the token KEYS[1], performed only when the
-// token's own CodeMAC equals ARGV[1]. A code record can only consume the
-// token it was issued with: a code left behind by a PutToken that failed with
-// ErrExists (its pipeline writes the code in the same round trip) names a
-// token whose CodeMAC differs, so it can never consume it.
-// The MAC sits at bytes 34–65 (tokenMACOffset) of the encoding.
+// token's own CodeMAC equals ARGV[1]. A code can only retire the link it was
+// issued with: a code left behind by a PutToken that failed with ErrExists
+// (its pipeline writes the code in the same round trip) names a link whose
+// CodeMAC differs, so it never consumes that link. The MAC sits at bytes
+// 34–65 (tokenMACOffset) of the encoding.
 const takeTokenScript = `
 local v = redis.call('GET', KEYS[1])
 if not v then
@@ -80,9 +80,11 @@ return 0
 // trip (the keys live in different cluster slots), so when the token already
 // exists PutToken returns store.ErrExists and removes the code it just wrote
 // in a second round trip, unless a newer code replaced it meanwhile. Until
-// then, and if that removal fails, the code is inert: ConsumeCode only
-// consumes a token whose own CodeMAC matches. The address's earlier code is
-// replaced either way, as a successful PutToken would have done.
+// then (or if that removal fails) the code would sign in as t — a token whose
+// caller was told ErrExists and so never mailed it — but it can never
+// consume the existing link under t.Hash (see takeTokenScript). The
+// address's earlier code is replaced either way, as a successful PutToken
+// would have done.
 func (s *Store) PutToken(ctx context.Context, t *store.Token) error {
 	if err := ctx.Err(); err != nil {
 		return mapErr("put token", err)
