@@ -119,7 +119,7 @@ const (
 // real handler on Redis, kills Redis, restarts it on the same port, and
 // checks: while it is down every answer is 503 STORE_UNAVAILABLE with
 // Retry-After; never a 500 or a panic; service returns after the restart;
-// no token is ever accepted twice; no goroutine is left behind.
+// no link and no code is ever accepted twice; no goroutine is left behind.
 func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 	rs := testredis.Start(t)
 	base := goroutines()
@@ -231,7 +231,9 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 				}
 				tok := tokenOf(m.Link)
 				// Two link verifies and a code verify race for the mail,
-				// then a replay: at most one of the four may succeed.
+				// then a link replay: the link is redeemed at most once
+				// and the code at most once (a used code also spends the
+				// link; a used link leaves the code alive).
 				var inner sync.WaitGroup
 				inner.Add(3)
 				for range 2 {
