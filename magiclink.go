@@ -325,9 +325,14 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	if err := s.Limit(ctx, "send-email", s.limits.SendPerEmail, email); err != nil {
 		return err
 	}
-	userID, err := s.lookupUser(ctx, req.OrgID, email)
-	if err != nil {
-		return err
+	// The user is resolved when the link is used, so a send costs one store
+	// round trip besides the limits. Only DisableSignup needs to know now
+	// whether to mail; both kinds of address still take the same path.
+	var userID string
+	if s.disableSignup {
+		if userID, err = s.lookupUser(ctx, req.OrgID, email); err != nil {
+			return err
+		}
 	}
 	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkTTL)
 	if err != nil {

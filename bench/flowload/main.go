@@ -72,7 +72,7 @@ func run(conns int, duration time.Duration) error {
 	}
 	defer stop()
 
-	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4 * conns})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4 * conns, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	rs, err := redisstore.New(rdb)
 	if err != nil {

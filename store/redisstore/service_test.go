@@ -91,3 +91,60 @@ func TestServicesShareOneRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceRoundTripBudget pins DESIGN §6's budget through the Service on
+// a real Redis: a send costs one round trip per rate-limit decision plus
+// one for the token, and a link verification one per decision plus one to
+// consume (plus one to resolve the user on a first sign-in).
+func TestServiceRoundTripBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	rdb := srv.Client(t)
+	var rt roundTrips
+	rdb.AddHook(&rt)
+	s, err := New(rdb, WithPrefix(uniquePrefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := mailer.NewMemory()
+	svc, err := magiclink.New(magiclink.Config{Origins: []string{"https://app.example.com"}, Secret: []byte("0123456789abcdef0123456789abcdef"),
+		Store: s, Limiter: s, Mailer: mail, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	ip := netip.MustParseAddr("192.0.2.10")
+	send := func() {
+		if err := svc.SendLink(ctx, magiclink.SendRequest{Email: "budget@example.com", CallbackOrigin: "https://app.example.com", ClientIP: ip}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Warm up: the first calls dial, say HELLO and load the scripts.
+	if err := svc.SendLink(ctx, magiclink.SendRequest{Email: "warmup@example.com", CallbackOrigin: "https://app.example.com", ClientIP: ip}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.VerifyCode(ctx, "warmup@example.com", "000000", magiclink.WithClientIP(ip)); err != nil && !errors.Is(err, magiclink.ErrInvalidCode) {
+		t.Fatal(err)
+	}
+	if n := rt.count(send); n != 3 {
+		t.Fatalf("SendLink made %d round trips, want 3 (two limits, one token)", n)
+	}
+	m, _ := mail.Last("budget@example.com")
+	u, _ := url.Parse(m.Link)
+	verify := func() {
+		if _, err := svc.Verify(ctx, u.Query().Get("token_hash"), magiclink.WithClientIP(ip)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// First sign-in: limit, consume, user lookup, and CreateUser's two.
+	if n := rt.count(verify); n != 5 {
+		t.Fatalf("first Verify made %d round trips, want 5", n)
+	}
+	send()
+	m, _ = mail.Last("budget@example.com")
+	u, _ = url.Parse(m.Link)
+	if n := rt.count(verify); n != 3 {
+		t.Fatalf("Verify of a known user made %d round trips, want 3 (limit, consume, user lookup)", n)
+	}
+}

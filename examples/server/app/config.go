@@ -231,6 +231,9 @@ func parseRedisURL(raw string) (*redis.Options, error) {
 		}
 		return nil, fmt.Errorf("REDIS_URL is invalid: %s", scrub(strings.TrimPrefix(err.Error(), "redis: "), raw))
 	}
+	// The store's per-call timeout bounds socket reads and writes only with
+	// this on; without it a hung Redis holds requests for the socket timeout.
+	opts.ContextTimeoutEnabled = true
 	return opts, nil
 }
 
