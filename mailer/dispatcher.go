@@ -2,6 +2,8 @@ package mailer
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -254,7 +256,13 @@ func (d *Dispatcher) finish(seq uint64) {
 }
 
 // deliver sends msg, retrying temporary errors, and reports a final failure.
+// Every attempt carries the same ID, so retries are recognisable duplicates.
 func (d *Dispatcher) deliver(msg *Message) {
+	if msg.ID == "" {
+		var b [16]byte
+		_, _ = crand.Read(b[:])
+		msg.ID = hex.EncodeToString(b[:])
+	}
 	for attempt := 1; ; attempt++ {
 		if err := d.ctx.Err(); err != nil {
 			d.fail(msg, attempt-1, fmt.Errorf("mailer: abandoned at close: %w", err))

@@ -19,6 +19,12 @@ type Message struct {
 	HTML    string
 	// Locale is the locale the message was rendered in, such as "de".
 	Locale string
+	// ID identifies this mail across delivery attempts: SMTP sends it as
+	// Message-ID <ID@domain>, so a receiving server can drop the duplicate
+	// when a retry follows a reply that was lost. Letters, digits, '.', '-'
+	// and '_' only. Empty means a fresh ID per attempt; a Dispatcher fills
+	// it in before the first attempt.
+	ID string
 
 	// Link and Code are the sign-in link and code the mail carries. They are
 	// kept beside the rendered parts for development inboxes and test kits;

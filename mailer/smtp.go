@@ -440,7 +440,11 @@ func (s *SMTP) build(m *Message) (*mail.Msg, error) {
 		}
 	}
 	msg.Subject(cleanHeader(m.Subject))
-	msg.SetMessageIDWithValue(newMessageID(s.msgDomain))
+	id := newMessageID(s.msgDomain)
+	if validMessageID(m.ID) {
+		id = m.ID + "@" + s.msgDomain
+	}
+	msg.SetMessageIDWithValue(id)
 	msg.SetDateWithValue(s.now())
 	msg.SetBodyString(mail.TypeTextPlain, m.Text)
 	if m.HTML != "" {
@@ -450,6 +454,21 @@ func (s *SMTP) build(m *Message) (*mail.Msg, error) {
 		msg.SetDKIM(s.dkim)
 	}
 	return msg, nil
+}
+
+// validMessageID reports whether id may stand left of the "@" of a
+// Message-ID as it is.
+func validMessageID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // newMessageID returns a random Message-ID value (without angle brackets).
