@@ -317,12 +317,7 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	if err != nil {
 		return err
 	}
-	if req.ClientIP.IsValid() {
-		if err := s.Limit(ctx, "send-ip", s.limits.SendPerIP, IPKey(req.ClientIP)); err != nil {
-			return err
-		}
-	}
-	if err := s.Limit(ctx, "send-email", s.limits.SendPerEmail, email); err != nil {
+	if err := s.limitSend(ctx, req.ClientIP, email); err != nil {
 		return err
 	}
 	// The user is resolved when the link is used, so a send costs one store
@@ -656,6 +651,50 @@ func (s *Service) identity(ctx context.Context, t *store.Token, method string) (
 	return id, nil
 }
 
+// limitSend applies the per-IP and per-address limits of a send: in one
+// round trip when the limiter is a BatchLimiter, else one after the other
+// (then a request the IP limit denies is not counted against the address).
+func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) error {
+	if s.limits.off {
+		return nil
+	}
+	var reqs [2]LimitRequest
+	n := 0
+	if ip.IsValid() && s.limits.SendPerIP.Limit != 0 {
+		reqs[n] = LimitRequest{Key: "send-ip:" + IPKey(ip), Rate: s.limits.SendPerIP}
+		n++
+	}
+	if s.limits.SendPerEmail.Limit != 0 {
+		reqs[n] = LimitRequest{Key: "send-email:" + email, Rate: s.limits.SendPerEmail}
+		n++
+	}
+	if bl, ok := s.limiter.(BatchLimiter); ok && n > 1 {
+		ds, err := bl.AllowBatch(ctx, reqs[:n])
+		if err != nil {
+			return s.storeError(err)
+		}
+		if len(ds) != n {
+			return newError(ErrStoreUnavailable, "", "", fmt.Errorf("limiter returned %d decisions for %d keys", len(ds), n))
+		}
+		for _, d := range ds {
+			if !d.Allowed {
+				return rateLimited(d)
+			}
+		}
+		return nil
+	}
+	for _, r := range reqs[:n] {
+		d, err := s.limiter.Allow(ctx, r.Key, r.Rate)
+		if err != nil {
+			return s.storeError(err)
+		}
+		if !d.Allowed {
+			return rateLimited(d)
+		}
+	}
+	return nil
+}
+
 // Limit counts one event for key under rate r in the named scope and returns
 // ErrRateLimited (with RetryAfter in whole seconds, at least 1) when it is
 // denied. The HTTP adapter uses it for per-API-key and per-subject limits.
@@ -670,6 +709,12 @@ func (s *Service) Limit(ctx context.Context, scope string, r Rate, key string) e
 	if d.Allowed {
 		return nil
 	}
+	return rateLimited(d)
+}
+
+// rateLimited is the ErrRateLimited of a denial, with RetryAfter in whole
+// seconds, rounded up, at least 1.
+func rateLimited(d Decision) error {
 	retry := (d.RetryAfter + time.Second - 1).Truncate(time.Second)
 	if retry < time.Second {
 		retry = time.Second

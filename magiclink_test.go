@@ -672,3 +672,56 @@ func TestCodeAfterScannerUsedLink(t *testing.T) {
 		t.Fatalf("the code twice: got %v, want ErrInvalidCode", err)
 	}
 }
+
+// batchLimiter decides batches with a MemoryLimiter and counts the batches.
+type batchLimiter struct {
+	*magiclink.MemoryLimiter
+	batches atomic.Int32
+}
+
+func (b *batchLimiter) AllowBatch(ctx context.Context, reqs []magiclink.LimitRequest) ([]magiclink.Decision, error) {
+	b.batches.Add(1)
+	out := make([]magiclink.Decision, len(reqs))
+	for i, r := range reqs {
+		d, err := b.Allow(ctx, r.Key, r.Rate)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+func TestSendLinkUsesBatchLimiter(t *testing.T) {
+	t.Parallel()
+	var bl *batchLimiter
+	f := newFixture(t, func(c *magiclink.Config) {
+		bl = &batchLimiter{MemoryLimiter: magiclink.NewMemoryLimiter(magiclink.WithLimiterClock(c.Clock))}
+		c.Limiter = bl
+		c.Limits = magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 10, Period: time.Hour, Burst: 10},
+			SendPerEmail: magiclink.Rate{Limit: 2, Period: time.Hour, Burst: 2}}
+	})
+	t.Cleanup(func() { _ = bl.Close() })
+	ctx := context.Background()
+	req := magiclink.SendRequest{Email: "batch@example.com", CallbackOrigin: "https://app.example.com", ClientIP: netip.MustParseAddr("192.0.2.9")}
+	for i := 0; i < 2; i++ {
+		if err := f.svc.SendLink(ctx, req); err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+	}
+	err := f.svc.SendLink(ctx, req)
+	var e *magiclink.Error
+	if !errors.As(err, &e) || !errors.Is(err, magiclink.ErrRateLimited) || e.RetryAfter != 30*time.Minute {
+		t.Fatalf("third send: got %v, want ErrRateLimited after 30m from the address limit", err)
+	}
+	if n := bl.batches.Load(); n != 3 {
+		t.Fatalf("%d batch decisions for 3 sends, want 3 (one per send)", n)
+	}
+	// Without a client IP only one limit applies: no batch needed.
+	if err := f.svc.SendLink(ctx, magiclink.SendRequest{Email: "other@example.com", CallbackOrigin: "https://app.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := bl.batches.Load(); n != 3 {
+		t.Fatalf("a single limit went through AllowBatch (%d batches)", n)
+	}
+}

@@ -484,3 +484,19 @@ func (t *tatTable) evictFrom(start int) {
 	}
 	t.deleteAt(victim)
 }
+
+// LimitRequest is one key and its rate in a batch decision.
+type LimitRequest struct {
+	Key  string
+	Rate Rate
+}
+
+// BatchLimiter is an optional capability of a Limiter: deciding several
+// keys in one round trip (the Redis store pipelines them). Each decision is
+// made as by Allow, independently: a denial of one does not undo the
+// others. The Service uses it for the per-IP and per-address limits of a
+// send when the limiter has it.
+type BatchLimiter interface {
+	Limiter
+	AllowBatch(ctx context.Context, reqs []LimitRequest) ([]Decision, error)
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/redis/go-redis/v9"
 )
 
 // gcraScript is one GCRA decision on the TAT key KEYS[1], on the Redis
@@ -86,6 +87,83 @@ func (s *Store) Allow(ctx context.Context, key string, r magiclink.Rate) (magicl
 	if err != nil {
 		return magiclink.Decision{}, mapErr("rate limit", err)
 	}
+	return gcraDecision(res, t, b)
+}
+
+// AllowBatch implements magiclink.BatchLimiter: every decision in one
+// pipelined round trip (a Cluster client splits the pipeline by node). Each
+// key is decided by the same script as Allow, independently.
+func (s *Store) AllowBatch(ctx context.Context, reqs []magiclink.LimitRequest) ([]magiclink.Decision, error) {
+	out := make([]magiclink.Decision, len(reqs))
+	params := make([][2]int64, len(reqs))
+	live := 0
+	for i, r := range reqs {
+		if r.Rate.Limit == 0 {
+			out[i] = magiclink.Decision{Allowed: true, Remaining: math.MaxInt}
+			continue
+		}
+		t, b, err := gcraParams(r.Rate)
+		if err != nil {
+			return nil, err
+		}
+		params[i] = [2]int64{t, b}
+		live++
+	}
+	if live == 0 {
+		return out, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, mapErr("rate limit", err)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	cmds := make([]*redis.Cmd, len(reqs))
+	args := func(i int) ([]string, int64, int64) {
+		t, b := params[i][0], params[i][1]
+		return []string{s.limitKey(reqs[i].Key)}, t, b * t
+	}
+	pipe := s.rdb.Pipeline()
+	for i, r := range reqs {
+		if r.Rate.Limit != 0 {
+			keys, t, bt := args(i)
+			cmds[i] = s.gcra.EvalSha(ctx, pipe, keys, t, bt)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	// A server that does not have the script yet (first use, SCRIPT FLUSH,
+	// or one Cluster node of several) answers NOSCRIPT and ran nothing:
+	// send the source for exactly those commands, so none counts twice.
+	var retry redis.Pipeliner
+	for i, c := range cmds {
+		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			if retry == nil {
+				retry = s.rdb.Pipeline()
+			}
+			keys, t, bt := args(i)
+			cmds[i] = s.gcra.Eval(ctx, retry, keys, t, bt)
+		}
+	}
+	if retry != nil {
+		_, _ = retry.Exec(ctx)
+	}
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		res, err := c.Int64Slice()
+		if err != nil {
+			return nil, mapErr("rate limit", err)
+		}
+		if out[i], err = gcraDecision(res, params[i][0], params[i][1]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// gcraDecision reads the script's reply: {1, resetAfter} when allowed,
+// {0, retryAfter, resetAfter} when denied, in nanoseconds.
+func gcraDecision(res []int64, t, b int64) (magiclink.Decision, error) {
 	switch {
 	case len(res) == 2 && res[0] == 1:
 		reset := res[1]

@@ -98,8 +98,8 @@ type Store struct {
 }
 
 var (
-	_ store.Store       = (*Store)(nil)
-	_ magiclink.Limiter = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ magiclink.BatchLimiter = (*Store)(nil)
 )
 
 // Option configures New.

@@ -93,9 +93,10 @@ func TestServicesShareOneRedis(t *testing.T) {
 }
 
 // TestServiceRoundTripBudget pins DESIGN §6's budget through the Service on
-// a real Redis: a send costs one round trip per rate-limit decision plus
-// one for the token, and a link verification one per decision plus one to
-// consume (plus one to resolve the user on a first sign-in).
+// a real Redis: a send costs one round trip for both rate-limit decisions
+// (pipelined) plus one for the token, and a link verification one for its
+// decision plus one to consume (plus one to resolve the user, and two to
+// create it on a first sign-in).
 func TestServiceRoundTripBudget(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -127,8 +128,8 @@ func TestServiceRoundTripBudget(t *testing.T) {
 	if _, err := svc.VerifyCode(ctx, "warmup@example.com", "000000", magiclink.WithClientIP(ip)); err != nil && !errors.Is(err, magiclink.ErrInvalidCode) {
 		t.Fatal(err)
 	}
-	if n := rt.count(send); n != 3 {
-		t.Fatalf("SendLink made %d round trips, want 3 (two limits, one token)", n)
+	if n := rt.count(send); n != 2 {
+		t.Fatalf("SendLink made %d round trips, want 2 (both limits pipelined, one token)", n)
 	}
 	m, _ := mail.Last("budget@example.com")
 	u, _ := url.Parse(m.Link)

@@ -1,0 +1,131 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// TestAllowBatchExactAndIndependent: under 200 concurrent batches each key
+// is limited exactly as by Allow, and a denial of one key does not undo the
+// other's decision.
+func TestAllowBatchExactAndIndependent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	s, err := New(srv.Client(t), WithPrefix(uniquePrefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []magiclink.LimitRequest{
+		{Key: "ip", Rate: magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}},
+		{Key: "email", Rate: magiclink.Rate{Limit: 3, Period: time.Hour, Burst: 3}},
+		{Key: "off", Rate: magiclink.Rate{}},
+	}
+	var ip, email, off atomic.Int32
+	parallel(200, func(int) {
+		ds, err := s.AllowBatch(ctx, reqs)
+		if err != nil || len(ds) != 3 {
+			t.Errorf("AllowBatch: %v, %d decisions", err, len(ds))
+			return
+		}
+		for i, c := range []*atomic.Int32{&ip, &email, &off} {
+			if ds[i].Allowed {
+				c.Add(1)
+			}
+		}
+	})
+	if ip.Load() != 5 || email.Load() != 3 || off.Load() != 200 {
+		t.Fatalf("allowed ip %d, email %d, off %d; want exactly 5, 3 and 200", ip.Load(), email.Load(), off.Load())
+	}
+	ds, err := s.AllowBatch(ctx, reqs[:1])
+	if err != nil || ds[0].Allowed || ds[0].RetryAfter < 11*time.Minute || ds[0].RetryAfter > 12*time.Minute {
+		t.Fatalf("after the burst: %+v, %v; want a denial with RetryAfter ≈ 12m", ds, err)
+	}
+}
+
+// TestAllowBatchOneRoundTrip: two decisions cost one round trip.
+func TestAllowBatchOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	rdb := srv.Client(t)
+	var rt roundTrips
+	rdb.AddHook(&rt)
+	s, err := New(rdb, WithPrefix(uniquePrefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := magiclink.Rate{Limit: 100, Period: time.Minute, Burst: 10}
+	reqs := []magiclink.LimitRequest{{Key: "a", Rate: r}, {Key: "b", Rate: r}}
+	if _, err := s.AllowBatch(ctx, reqs); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	if n := rt.count(func() {
+		if _, err := s.AllowBatch(ctx, reqs); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Fatalf("AllowBatch of two keys made %d round trips, want 1", n)
+	}
+}
+
+// TestAllowBatchAfterScriptFlush: a server without the script gets its
+// source, and every key is still counted exactly once.
+func TestAllowBatchAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	rdb := srv.Client(t)
+	s, err := New(rdb, WithPrefix(uniquePrefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}
+	ds, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "x", Rate: r}, {Key: "y", Rate: r}})
+	if err != nil {
+		t.Fatalf("AllowBatch on a flushed script cache: %v", err)
+	}
+	for i, d := range ds {
+		if !d.Allowed || d.Remaining != 4 {
+			t.Fatalf("decision %d: %+v; want allowed with 4 remaining (counted once)", i, d)
+		}
+	}
+	d, err := s.Allow(ctx, "x", r)
+	if err != nil || d.Remaining != 3 {
+		t.Fatalf("next decision on x: %+v, %v; want 3 remaining", d, err)
+	}
+}
+
+// TestAllowBatchErrors: invalid rates fail like Allow; an unreachable
+// server is store.ErrUnavailable; all-disabled rates need no server.
+func TestAllowBatchErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	s, err := New(srv.Client(t), WithPrefix(uniquePrefix()), WithTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "a", Rate: magiclink.Rate{Limit: 1}}}); !errors.Is(err, magiclink.ErrInvalidConfig) {
+		t.Fatalf("rate without a period: got %v, want ErrInvalidConfig", err)
+	}
+	srv.Stop(t)
+	if _, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "a", Rate: magiclink.Rate{Limit: 1, Period: time.Second}}}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("server down: got %v, want ErrUnavailable", err)
+	}
+	ds, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "a"}, {Key: "b"}})
+	if err != nil || !ds[0].Allowed || ds[1].Remaining != math.MaxInt {
+		t.Fatalf("disabled rates with the server down: %+v, %v; want allowed without a round trip", ds, err)
+	}
+}
