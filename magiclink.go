@@ -652,8 +652,10 @@ func (s *Service) identity(ctx context.Context, t *store.Token, method string) (
 }
 
 // limitSend applies the per-IP and per-address limits of a send: in one
-// round trip when the limiter is a BatchLimiter, else one after the other
-// (then a request the IP limit denies is not counted against the address).
+// round trip when the limiter is a BatchLimiter, else one after the other.
+// Batched, a request the IP limit denies still counts against the address;
+// that gives an attacker nothing new, since a single IP's own burst (10)
+// already exceeds an address's (2).
 func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) error {
 	if s.limits.off {
 		return nil
