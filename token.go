@@ -52,13 +52,6 @@ func digestEqual(a, b store.Digest) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// newCode returns a uniformly random 6-digit code.
-func newCode() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return codeFrom(b)
-}
-
 // codeFrom turns 32 random bits into a uniformly random 6-digit code,
 // drawing fresh bits in the rare case the first ones are rejected.
 func codeFrom(b [4]byte) string {

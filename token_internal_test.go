@@ -2,6 +2,7 @@ package magiclink
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"testing"
 )
@@ -29,9 +30,11 @@ func TestNewCodeUniformDigits(t *testing.T) {
 	t.Parallel()
 	var counts [10]int
 	for range 20000 {
-		c := newCode()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c := codeFrom(b)
 		if !validCode(c) {
-			t.Fatalf("newCode returned %q", c)
+			t.Fatalf("codeFrom returned %q", c)
 		}
 		for i := 0; i < len(c); i++ {
 			counts[c[i]-'0']++
@@ -42,5 +45,18 @@ func TestNewCodeUniformDigits(t *testing.T) {
 		if n < 11400 || n > 12600 {
 			t.Fatalf("digit %d appeared %d times in 120000, far from uniform", d, n)
 		}
+	}
+}
+
+// TestCodeFromRejectsBiasedRange: values at or above the last multiple of
+// 10^6 below 2^32 are redrawn, not folded onto low codes.
+func TestCodeFromRejectsBiasedRange(t *testing.T) {
+	t.Parallel()
+	if c := codeFrom([4]byte{0x00, 0x0f, 0x42, 0x3f}); c != "999999" {
+		t.Fatalf("codeFrom(999999) = %q", c)
+	}
+	// 0xFFFFFFFF is in the rejected tail: the result is a fresh valid code.
+	if c := codeFrom([4]byte{0xff, 0xff, 0xff, 0xff}); !validCode(c) {
+		t.Fatalf("codeFrom of a rejected value returned %q", c)
 	}
 }
