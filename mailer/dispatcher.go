@@ -74,14 +74,6 @@ type job struct {
 	data   LinkData
 }
 
-// LinkSender is implemented by mailers that accept a sign-in mail before it
-// is rendered, so that rendering, the costliest part of a send, happens off
-// the caller's path. The Dispatcher implements it; magiclink.Service uses
-// it when its Mailer has it and renders first otherwise.
-type LinkSender interface {
-	SendLinkMail(ctx context.Context, r Renderer, d LinkData) error
-}
-
 var _ LinkSender = (*Dispatcher)(nil)
 
 // NewDispatcher starts a Dispatcher delivering through m.

@@ -65,3 +65,12 @@ type LinkData struct {
 type Renderer interface {
 	Render(d LinkData) (*Message, error)
 }
+
+// LinkSender is an optional capability of a Mailer: accepting a sign-in
+// mail before it is rendered, so that rendering, the costliest part of a
+// send, happens off the caller's path. The Dispatcher implements it (its
+// worker renders) and Discard (it renders nothing); magiclink.Service uses
+// it when its Mailer has it and renders first otherwise.
+type LinkSender interface {
+	SendLinkMail(ctx context.Context, r Renderer, d LinkData) error
+}
