@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/storetest"
@@ -50,19 +51,18 @@ type fixture struct {
 	svc   *magiclink.Service
 	clock *storetest.Clock
 	mail  *capture
-	logs  *bytes.Buffer
+	logs  *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T, mutate ...func(*magiclink.Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: storetest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), mail: &capture{}, logs: &bytes.Buffer{}}
-	var logMu sync.Mutex
+	f := &fixture{clock: storetest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), mail: &capture{}, logs: &syncbuf.Buffer{}}
 	cfg := magiclink.Config{
 		Origins: []string{"https://app.example.com", "https://*.tenant.example"},
 		Secret:  testSecret,
 		Mailer:  f.mail,
 		Clock:   f.clock.Now,
-		Logger:  slog.New(slog.NewTextHandler(lockedWriter{&logMu, f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	cfg.Store = store.NewMemory(store.WithClock(f.clock.Now), store.WithSweepInterval(0))
 	for _, m := range mutate {
@@ -75,17 +75,6 @@ func newFixture(t *testing.T, mutate ...func(*magiclink.Config)) *fixture {
 	t.Cleanup(func() { _ = svc.Close() })
 	f.svc = svc
 	return f
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func (f *fixture) link(t *testing.T, email string) *magiclink.Link {

@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/magiclink-go/magiclink/examples/server/app"
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
 // requireBrowserEnv turns a missing Chromium from a skip into a failure.
@@ -51,7 +51,7 @@ func startServer(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	getenv := func(k string) string {
 		switch k {
 		case "ADDR":
@@ -114,7 +114,7 @@ func newSession(t *testing.T, base string) *session {
 	}
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), scenarioTimeout)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	logf := func(format string, args ...any) { fmt.Fprintf(&logs, format+"\n", args...) }
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(logf))
 	t.Cleanup(func() {
@@ -340,22 +340,4 @@ func TestBrowserReusedLinkShowsExpired(t *testing.T) {
 	if notice := s.text(`[role="alert"]`); !strings.Contains(notice, "expired or was already used") {
 		t.Fatalf("reused link shows %q, want the expired state", notice)
 	}
-}
-
-// lockedBuffer is a strings.Builder safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

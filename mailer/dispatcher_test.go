@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
 // fakeMailer answers each Send with the next scripted error (nil when the
@@ -56,24 +57,7 @@ func (f *fakeMailer) stats() (calls, sent int) {
 	return f.calls, len(f.sent)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func textLogger(w *syncBuffer) *slog.Logger {
+func textLogger(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -213,7 +197,7 @@ func TestDispatcherBackoffWithJitter(t *testing.T) {
 func TestDispatcherPermanentNotRetried(t *testing.T) {
 	t.Parallel()
 	f := &fakeMailer{script: []error{&SendError{Temporary: false, Code: 550, Err: errors.New("550 no such user a@example.com")}}}
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	var got []*Message
 	d := NewDispatcher(f, DispatcherOptions{Logger: textLogger(&buf),
 		After:     func(time.Duration) <-chan time.Time { t.Error("backoff on a permanent error"); return closedTimer() },

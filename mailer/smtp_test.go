@@ -29,6 +29,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
 // testBackend is a go-smtp backend that records what it receives and can
@@ -577,7 +579,7 @@ func TestSMTPDispatcherDoesNotRetryPermanentReplies(t *testing.T) {
 	port, _ := startSMTP(t, be, plainServer, false)
 	s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSNone})
 	var failed []error
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	d := NewDispatcher(s, DispatcherOptions{
 		Workers: 2, Logger: textLogger(&buf),
 		After:     func(time.Duration) <-chan time.Time { return closedTimer() },

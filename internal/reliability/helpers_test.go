@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"log/slog"
 	"runtime"
 	"sort"
@@ -37,24 +36,6 @@ func checkGoroutines(t *testing.T, base int) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // latencies collects request durations from many goroutines.
 type latencies struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -203,8 +204,8 @@ func safeLanding(origin, next string) bool {
 }
 
 // logCapture is a Debug-level JSON logger writing into a buffer.
-func logCapture() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func logCapture() (*slog.Logger, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 

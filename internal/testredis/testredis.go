@@ -9,7 +9,6 @@
 package testredis
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
 // RequireEnv is the environment variable that turns a missing redis-server
@@ -52,7 +53,7 @@ type Server struct {
 // process is one run of redis-server; exited is closed once Wait returned.
 type process struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 	err    error
 }
@@ -167,7 +168,7 @@ func (s *Server) launch() error {
 		)
 	}
 	cmd := exec.Command(s.bin, args...)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)
@@ -415,22 +416,4 @@ func freePort(t testing.TB) int {
 		t.Fatalf("testredis: unexpected listener address %v", l.Addr())
 	}
 	return addr.Port
-}
-
-// syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,38 +9,20 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 )
-
-// syncBuffer is an io.Writer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testServer is a server started in-process by Run.
 type testServer struct {
 	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 }
 
 // start runs the server on 127.0.0.1:0 with the given environment and stops
@@ -52,7 +33,7 @@ func start(t *testing.T, environ map[string]string) *testServer {
 	for k, v := range environ {
 		vars[k] = v
 	}
-	ts := &testServer{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	ts := &testServer{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -447,7 +428,7 @@ func TestPortalOrigin(t *testing.T) {
 
 func TestFirstOriginPatternNeedsPortal(t *testing.T) {
 	t.Parallel()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	code := Main(context.Background(), nil, env(map[string]string{"ADDR": "127.0.0.1:0", "MAGICLINK_ALLOWED_ORIGINS": "https://*.example.com"}), io.Discard, &stderr)
 	if want := "magiclink: MAGICLINK_PORTAL_ORIGIN is required when the first allowed origin is a pattern (https://*.example.com)\n"; code != 1 || stderr.String() != want {
 		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
@@ -478,7 +459,7 @@ func TestBadEnvironmentExitsWithOneLine(t *testing.T) {
 			if a := vars["ARGS"]; a != "" {
 				args = []string{a}
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			code := Main(context.Background(), args, env(vars), &stdout, &stderr)
 			got := stderr.String()
 			if code != 1 {
