@@ -23,32 +23,32 @@ const MaxEmailLength = 254
 func NormalizeEmail(s string) (string, error) {
 	s = strings.Trim(s, " \t") // only blanks: a CR, LF or Unicode line separator is refused, never trimmed away
 	if s == "" {
-		return "", newError(ErrInvalidEmail, "email", "email is required", nil)
+		return "", newError(kindInvalidEmail, "email", "email is required", nil)
 	}
 	if len(s) > MaxEmailLength {
-		return "", newError(ErrInvalidEmail, "email", "email is longer than 254 bytes", nil)
+		return "", newError(kindInvalidEmail, "email", "email is longer than 254 bytes", nil)
 	}
 	at := strings.IndexByte(s, '@')
 	if at < 0 || strings.IndexByte(s[at+1:], '@') >= 0 {
-		return "", newError(ErrInvalidEmail, "email", "email must have the form name@domain", nil)
+		return "", newError(kindInvalidEmail, "email", "email must have the form name@domain", nil)
 	}
 	local, domain := s[:at], s[at+1:]
 	if !validLocalPart(local) {
-		return "", newError(ErrInvalidEmail, "email", "email must be a bare address without spaces, quotes or display name", nil)
+		return "", newError(kindInvalidEmail, "email", "email must be a bare address without spaces, quotes or display name", nil)
 	}
 	if !isASCII(domain) {
 		ascii, err := idna.Lookup.ToASCII(domain)
 		if err != nil {
-			return "", newError(ErrInvalidEmail, "email", "email domain is not a valid host name", nil)
+			return "", newError(kindInvalidEmail, "email", "email domain is not a valid host name", nil)
 		}
 		domain = ascii
 		s = local + "@" + domain
 		if len(s) > MaxEmailLength {
-			return "", newError(ErrInvalidEmail, "email", "email is longer than 254 bytes", nil)
+			return "", newError(kindInvalidEmail, "email", "email is longer than 254 bytes", nil)
 		}
 	}
 	if !validDomain(domain) {
-		return "", newError(ErrInvalidEmail, "email", "email domain is not a valid host name", nil)
+		return "", newError(kindInvalidEmail, "email", "email domain is not a valid host name", nil)
 	}
 	// strings.ToLower returns s itself when there is nothing to change.
 	return strings.ToLower(s), nil

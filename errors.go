@@ -1,25 +1,7 @@
 package magiclink
 
 import (
-	"errors"
 	"time"
-)
-
-// Stable error codes carried by *Error. They are part of the public contract:
-// the HTTP adapter sends them to clients, and clients branch on them.
-const (
-	CodeValidationFailed     = "VALIDATION_FAILED"
-	CodeOriginNotAllowed     = "ORIGIN_NOT_ALLOWED"
-	CodeNextNotAllowed       = "NEXT_NOT_ALLOWED"
-	CodeRateLimited          = "RATE_LIMITED"
-	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
-	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
-	CodeTokenInvalid         = "TOKEN_INVALID"
-	CodeCodeInvalid          = "CODE_INVALID"
-	CodeStoreUnavailable     = "STORE_UNAVAILABLE"
-	CodeMailUnavailable      = "MAIL_UNAVAILABLE"
-	CodeInternal             = "INTERNAL"
-	CodeConfig               = "CONFIG_INVALID"
 )
 
 // Error is the error type every exported function of this module returns for
@@ -28,8 +10,9 @@ const (
 // (such as "email" or "callback_next") when there is one; RetryAfter is set
 // for rate-limit and unavailability errors.
 //
-// errors.Is(err, ErrRateLimited) is true for any *Error with the same Code as
-// the sentinel, so callers can match a category without comparing messages.
+// Every failure is a fresh *Error, so a caller may change one it got back
+// without affecting any other. Match a kind with errors.Is against the
+// sentinel of that kind, and read Field or RetryAfter with errors.As.
 type Error struct {
 	Code       string
 	Message    string
@@ -37,6 +20,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the underlying cause, if any. It is not shown to end users.
 	Err error
+
+	// kind is fixed when the error is made; changing Code afterwards does
+	// not change what the error matches.
+	kind kind
 }
 
 // Error implements error.
@@ -54,61 +41,160 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same Code, which makes every
-// error of one category match its sentinel.
+// Is reports whether e is of target's kind: target must be an *Error of the
+// same kind as e, or of a broader kind that e's kind refines (an
+// ErrInvalidEmail error is also an ErrValidation one, never the reverse).
+// The kind of an *Error built by hand is the one its Code names.
 func (e *Error) Is(target error) bool {
-	var t *Error
-	if !errors.As(target, &t) {
+	t, ok := target.(*Error)
+	if !ok {
 		return false
 	}
-	return t.Code == e.Code
+	want := t.kindOf()
+	if want == kindNone {
+		return t.Code != "" && t.Code == e.Code
+	}
+	for k := e.kindOf(); k != kindNone; k = kinds[k].parent {
+		if k == want {
+			return true
+		}
+	}
+	return false
 }
 
-// Sentinel errors, one per category. Match them with errors.Is; use errors.As
-// with *Error to read Field or RetryAfter.
+// kindOf is e's kind: the one it was made with, else the one its Code names.
+func (e *Error) kindOf() kind {
+	if e.kind != kindNone {
+		return e.kind
+	}
+	for k := range kinds {
+		if kinds[k].code == e.Code && e.Code != "" {
+			return kind(k)
+		}
+	}
+	return kindNone
+}
+
+// Sentinels, one per kind of error. They are only for matching with
+// errors.Is: no function returns one of these values, so changing one
+// (which nobody should do) changes no error a caller receives.
+//
+// Each kind has its own stable code; the code names the subject first and
+// then what is wrong with it, upper snake case:
+//
+//	sentinel             code                 refines
+//	ErrValidation        VALIDATION_FAILED
+//	ErrInvalidEmail      EMAIL_INVALID        ErrValidation
+//	ErrOriginNotAllowed  ORIGIN_NOT_ALLOWED
+//	ErrUnsafeNext        NEXT_NOT_ALLOWED
+//	ErrInvalidToken      TOKEN_INVALID
+//	ErrInvalidCode       CODE_INVALID
+//	ErrInvalidSession    SESSION_INVALID
+//	ErrRateLimited       RATE_LIMITED
+//	ErrStoreUnavailable  STORE_UNAVAILABLE
+//	ErrMailUnavailable   MAIL_UNAVAILABLE
+//	ErrInvalidConfig     CONFIG_INVALID
+//	ErrNoMailer          MAILER_MISSING       ErrInvalidConfig
+//
+// The HTTP adapter sends these codes to clients (an error refining
+// ErrValidation goes out as VALIDATION_FAILED).
 var (
-	// ErrInvalidToken is returned for any link token that cannot be used:
-	// unknown, expired, already used or malformed. The causes are deliberately
-	// indistinguishable.
-	ErrInvalidToken = &Error{Code: CodeTokenInvalid, Message: "link is invalid, expired or already used"}
-	// ErrInvalidCode is returned for a wrong, expired, used or exhausted code.
-	ErrInvalidCode = &Error{Code: CodeCodeInvalid, Message: "code is invalid or expired"}
-	// ErrRateLimited is returned when a rate limit denies the request.
-	ErrRateLimited = &Error{Code: CodeRateLimited, Message: "too many requests"}
-	// ErrOriginNotAllowed is returned when a callback origin is missing or not
-	// on the allowlist.
-	ErrOriginNotAllowed = &Error{Code: CodeOriginNotAllowed, Message: "origin is not allowed"}
-	// ErrUnsafeNext is returned when a post-sign-in destination is not a safe
-	// same-site path.
-	ErrUnsafeNext = &Error{Code: CodeNextNotAllowed, Message: "next is not a safe path"}
-	// ErrInvalidEmail is returned for an address that is not a plain, valid
-	// e-mail address.
-	ErrInvalidEmail = &Error{Code: CodeValidationFailed, Field: "email", Message: "invalid email address"}
-	// ErrValidation is the category of all input validation failures.
-	ErrValidation = &Error{Code: CodeValidationFailed, Message: "validation failed"}
-	// ErrStoreUnavailable is returned when the store cannot be reached; the
-	// request may be retried.
-	ErrStoreUnavailable = &Error{Code: CodeStoreUnavailable, Message: "store unavailable", RetryAfter: time.Second}
-	// ErrMailUnavailable is returned when a mail cannot be accepted for
+	// ErrValidation is the kind of input validation failures that have no
+	// kind of their own.
+	ErrValidation = sentinel(kindValidation)
+	// ErrInvalidEmail is the kind of an address that is not a plain, valid
+	// e-mail address. It refines ErrValidation.
+	ErrInvalidEmail = sentinel(kindInvalidEmail)
+	// ErrOriginNotAllowed is the kind of a callback origin that is missing
+	// or not on the allowlist.
+	ErrOriginNotAllowed = sentinel(kindOriginNotAllowed)
+	// ErrUnsafeNext is the kind of a post-sign-in destination that is not a
+	// safe same-site path.
+	ErrUnsafeNext = sentinel(kindUnsafeNext)
+	// ErrInvalidToken is the kind of any link token that cannot be used:
+	// unknown, expired, already used or malformed. The causes are
+	// deliberately indistinguishable.
+	ErrInvalidToken = sentinel(kindInvalidToken)
+	// ErrInvalidCode is the kind of a wrong, expired, used or exhausted code.
+	ErrInvalidCode = sentinel(kindInvalidCode)
+	// ErrInvalidSession is the kind of any session token that is malformed,
+	// expired, signed by an unknown key or not a session of this Service.
+	ErrInvalidSession = sentinel(kindInvalidSession)
+	// ErrRateLimited is the kind of a request a rate limit denies.
+	ErrRateLimited = sentinel(kindRateLimited)
+	// ErrStoreUnavailable is the kind of a failure to reach the store or the
+	// limiter; the request may be retried.
+	ErrStoreUnavailable = sentinel(kindStoreUnavailable)
+	// ErrMailUnavailable is the kind of a mail that cannot be accepted for
 	// delivery (for example a full send queue); the request may be retried.
-	ErrMailUnavailable = &Error{Code: CodeMailUnavailable, Message: "mail delivery unavailable", RetryAfter: time.Second}
-	// ErrNoMailer is returned by SendLink when the Service has no Mailer.
-	ErrNoMailer = &Error{Code: CodeInternal, Message: "no mailer configured"}
-	// ErrInvalidConfig is the category of configuration errors returned by New
+	ErrMailUnavailable = sentinel(kindMailUnavailable)
+	// ErrInvalidConfig is the kind of configuration errors returned by New
 	// and NewOrigins.
-	ErrInvalidConfig = &Error{Code: CodeConfig, Message: "invalid configuration"}
+	ErrInvalidConfig = sentinel(kindInvalidConfig)
+	// ErrNoMailer is the kind of the error SendLink returns when the Service
+	// has no Mailer. It refines ErrInvalidConfig.
+	ErrNoMailer = sentinel(kindNoMailer)
 )
 
-// newError returns a fresh *Error of the sentinel's category with a specific
-// message and field, wrapping cause.
-func newError(sentinel *Error, field, message string, cause error) *Error {
-	if message == "" {
-		message = sentinel.Message
+// kind is the kind of an *Error; kindNone is an *Error built by hand with a
+// code of its own.
+type kind uint8
+
+const (
+	kindNone kind = iota
+	kindValidation
+	kindInvalidEmail
+	kindOriginNotAllowed
+	kindUnsafeNext
+	kindInvalidToken
+	kindInvalidCode
+	kindInvalidSession
+	kindRateLimited
+	kindStoreUnavailable
+	kindMailUnavailable
+	kindInvalidConfig
+	kindNoMailer
+)
+
+// kinds describes each kind. It is never written to.
+var kinds = [...]struct {
+	code, message string
+	parent        kind
+	retryAfter    time.Duration
+}{
+	kindNone:             {},
+	kindValidation:       {code: "VALIDATION_FAILED", message: "validation failed"},
+	kindInvalidEmail:     {code: "EMAIL_INVALID", message: "invalid email address", parent: kindValidation},
+	kindOriginNotAllowed: {code: "ORIGIN_NOT_ALLOWED", message: "origin is not allowed"},
+	kindUnsafeNext:       {code: "NEXT_NOT_ALLOWED", message: "next is not a safe path"},
+	kindInvalidToken:     {code: "TOKEN_INVALID", message: "link is invalid, expired or already used"},
+	kindInvalidCode:      {code: "CODE_INVALID", message: "code is invalid or expired"},
+	kindInvalidSession:   {code: "SESSION_INVALID", message: "session is invalid or expired"},
+	kindRateLimited:      {code: "RATE_LIMITED", message: "too many requests"},
+	kindStoreUnavailable: {code: "STORE_UNAVAILABLE", message: "store unavailable", retryAfter: time.Second},
+	kindMailUnavailable:  {code: "MAIL_UNAVAILABLE", message: "mail delivery unavailable", retryAfter: time.Second},
+	kindInvalidConfig:    {code: "CONFIG_INVALID", message: "invalid configuration"},
+	kindNoMailer:         {code: "MAILER_MISSING", message: "no mailer configured", parent: kindInvalidConfig},
+}
+
+// sentinel is the match target of kind k.
+func sentinel(k kind) *Error {
+	return &Error{Code: kinds[k].code, Message: kinds[k].message, RetryAfter: kinds[k].retryAfter, kind: k}
+}
+
+// newError returns a fresh *Error of kind k with a specific message (the
+// kind's own when empty) and field, wrapping cause.
+func newError(k kind, field, message string, cause error) *Error {
+	e := sentinel(k)
+	if message != "" {
+		e.Message = message
 	}
-	return &Error{Code: sentinel.Code, Message: message, Field: field, RetryAfter: sentinel.RetryAfter, Err: cause}
+	e.Field = field
+	e.Err = cause
+	return e
 }
 
 // configError is a configuration mistake found by New or NewOrigins.
 func configError(field, message string) *Error {
-	return &Error{Code: CodeConfig, Field: field, Message: message}
+	return newError(kindInvalidConfig, field, message, nil)
 }

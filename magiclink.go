@@ -15,6 +15,7 @@
 package magiclink
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/hkdf"
@@ -131,6 +132,21 @@ func DefaultLimits() Limits {
 	}
 }
 
+// check reports every invalid rate of l, naming its field.
+func (l Limits) check() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		r    Rate
+	}{{"SendPerIP", l.SendPerIP}, {"SendPerEmail", l.SendPerEmail}, {"VerifyPerIP", l.VerifyPerIP},
+		{"CreatePerAPIKey", l.CreatePerAPIKey}, {"AdminPerSubject", l.AdminPerSubject}} {
+		if r := f.r; r.Limit < 0 || (r.Limit > 0 && r.Period <= 0) || r.Burst < 0 {
+			errs = append(errs, configError("Limits."+f.name, fmt.Sprintf("%+v is not a valid rate", r)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // NoLimits returns Limits that disable every rate limit. Use it in tests or
 // behind a gateway that already limits.
 func NoLimits() Limits { return Limits{off: true} }
@@ -157,24 +173,44 @@ type Service struct {
 }
 
 // New validates cfg and returns a Service. Every configuration mistake is
-// reported here, as an error matching ErrInvalidConfig, never at request
-// time.
+// reported here, never at request time: all of them at once, joined with
+// errors.Join in the order of Config's fields, each an error matching
+// ErrInvalidConfig whose Field names the field.
 func New(cfg Config) (*Service, error) {
+	s := newService(cfg)
+	var errs []error
 	origins, err := NewOriginsWithOptions(OriginOptions{AllowInsecureHTTP: cfg.AllowInsecureHTTP}, cfg.Origins...)
-	if err != nil {
+	errs = append(errs, err)
+	s.origins = origins
+	secret, err := s.secret(cfg.Secret)
+	errs = append(errs, err)
+	errs = append(errs, s.limits.check())
+	errs = append(errs, checkLinkPath(s.linkPath), checkTTL("LinkTTL", s.linkTTL), checkTTL("CreateLinkTTL", s.createLinkTTL))
+	if cfg.SessionTTL < 0 {
+		errs = append(errs, configError("SessionTTL", "must not be negative"))
+	}
+	if secret != nil {
+		errs = append(errs, s.deriveKeys(secret, cfg))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	s.startDefaults()
+	return s, nil
+}
+
+// newService copies cfg into a Service, with defaults for what is unset.
+func newService(cfg Config) *Service {
 	s := &Service{
-		origins:       origins,
 		store:         cfg.Store,
 		limiter:       cfg.Limiter,
 		limits:        cfg.Limits,
 		mailer:        cfg.Mailer,
 		templates:     cfg.Templates,
-		appName:       cfg.AppName,
-		linkPath:      cfg.LinkPath,
-		linkTTL:       cfg.LinkTTL,
-		createLinkTTL: cfg.CreateLinkTTL,
+		appName:       cmp.Or(cfg.AppName, "magiclink"),
+		linkPath:      cmp.Or(cfg.LinkPath, "/auth/verify"),
+		linkTTL:       cmp.Or(cfg.LinkTTL, 15*time.Minute),
+		createLinkTTL: cmp.Or(cfg.CreateLinkTTL, 3*time.Minute),
 		disableSignup: cfg.DisableSignup,
 		now:           cfg.Clock,
 		log:           cfg.Logger,
@@ -185,59 +221,61 @@ func New(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.appName == "" {
-		s.appName = "magiclink"
-	}
-	if s.linkPath == "" {
-		s.linkPath = "/auth/verify"
-	}
-	if !strings.HasPrefix(s.linkPath, "/") || strings.ContainsAny(s.linkPath, "?#\\") || strings.HasPrefix(s.linkPath, "//") {
-		return nil, configError("LinkPath", fmt.Sprintf("%q must be an absolute path without query or fragment", s.linkPath))
-	}
-	if s.linkTTL == 0 {
-		s.linkTTL = 15 * time.Minute
-	}
-	if s.createLinkTTL == 0 {
-		s.createLinkTTL = 3 * time.Minute
-	}
-	for name, d := range map[string]time.Duration{"LinkTTL": s.linkTTL, "CreateLinkTTL": s.createLinkTTL} {
-		if d < time.Second || d > 24*time.Hour {
-			return nil, configError(name, fmt.Sprintf("%v must be between 1s and 24h", d))
-		}
-	}
 	if s.limits == (Limits{}) {
 		s.limits = DefaultLimits()
-	}
-	for name, r := range map[string]Rate{"SendPerIP": s.limits.SendPerIP, "SendPerEmail": s.limits.SendPerEmail,
-		"VerifyPerIP": s.limits.VerifyPerIP, "CreatePerAPIKey": s.limits.CreatePerAPIKey, "AdminPerSubject": s.limits.AdminPerSubject} {
-		if r.Limit < 0 || (r.Limit > 0 && r.Period <= 0) || r.Burst < 0 {
-			return nil, configError("Limits."+name, fmt.Sprintf("%+v is not a valid rate", r))
-		}
 	}
 	if s.templates == nil {
 		s.templates = mailer.DefaultTemplates()
 	}
+	return s
+}
 
-	secret := cfg.Secret
+// checkLinkPath checks Config.LinkPath.
+func checkLinkPath(p string) error {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#\\") || strings.HasPrefix(p, "//") {
+		return configError("LinkPath", fmt.Sprintf("%q must be an absolute path without query or fragment", p))
+	}
+	return nil
+}
+
+// checkTTL checks a link lifetime of Config.
+func checkTTL(field string, d time.Duration) error {
+	if d < time.Second || d > 24*time.Hour {
+		return configError(field, fmt.Sprintf("%v must be between 1s and 24h", d))
+	}
+	return nil
+}
+
+// secret returns Config.Secret, or a random one for this process (with a
+// warning) when it is empty. It returns nil and an error when it is too
+// short.
+func (s *Service) secret(secret []byte) ([]byte, error) {
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret)
 		s.log.Warn("magiclink: no Config.Secret set; using a random one for this process, so codes and sessions will not survive a restart")
-	} else if len(secret) < 32 {
+		return secret, nil
+	}
+	if len(secret) < 32 {
 		return nil, configError("Secret", fmt.Sprintf("must be at least 32 bytes, got %d", len(secret)))
 	}
+	return secret, nil
+}
+
+// deriveKeys derives the code HMAC key and the session keys from secret.
+func (s *Service) deriveKeys(secret []byte, cfg Config) error {
 	codeKey, err := hkdf.Key(sha256.New, secret, nil, "magiclink code hmac v1", 32)
 	if err != nil {
-		return nil, configError("Secret", err.Error())
+		return configError("Secret", err.Error())
 	}
 	s.codeKey = newMACKey(codeKey)
-	if s.sessions, err = newSessionKeys(secret, cfg); err != nil {
-		return nil, err
-	}
-	if cfg.SessionTTL < 0 {
-		return nil, configError("SessionTTL", "must not be negative")
-	}
+	s.sessions, err = newSessionKeys(secret, cfg)
+	return err
+}
 
+// startDefaults makes the in-memory store and limiter Config left unset;
+// Close stops them.
+func (s *Service) startDefaults() {
 	if s.store == nil {
 		m := store.NewMemory(store.WithClock(s.now))
 		s.store = m
@@ -248,7 +286,6 @@ func New(cfg Config) (*Service, error) {
 		s.limiter = l
 		s.closers = append(s.closers, l.Close)
 	}
-	return s, nil
 }
 
 // Close releases what New created itself (the default store's and limiter's
@@ -307,7 +344,7 @@ type SendRequest struct {
 // user, so it cannot be used to find out who has an account.
 func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	if s.mailer == nil {
-		return ErrNoMailer
+		return newError(kindNoMailer, "Mailer", "", nil)
 	}
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
@@ -341,7 +378,7 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	var msg *mailer.Message
 	if !async {
 		if msg, err = s.templates.Render(data); err != nil {
-			return newError(&Error{Code: CodeInternal}, "", "rendering the mail failed", err)
+			return fmt.Errorf("magiclink: rendering the mail: %w", err)
 		}
 	}
 	// Both paths log the same record, and the mail was rendered (when
@@ -359,7 +396,7 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "magiclink: mail not accepted", "email", maskEmail(email), "error", err.Error())
-		return newError(ErrMailUnavailable, "", "", err)
+		return newError(kindMailUnavailable, "", "", err)
 	}
 	s.log.DebugContext(ctx, "magiclink: sign-in mail accepted", "email", maskEmail(email))
 	return nil
@@ -411,7 +448,7 @@ func (s *Service) CreateLink(ctx context.Context, req LinkRequest) (*Link, error
 		ttl = s.createLinkTTL
 	}
 	if ttl < time.Second || ttl > 24*time.Hour {
-		return nil, newError(ErrValidation, "ttl", "ttl must be between 1s and 24h", nil)
+		return nil, newError(kindValidation, "ttl", "ttl must be between 1s and 24h", nil)
 	}
 	userID := req.UserID
 	if userID == "" {
@@ -426,18 +463,18 @@ func (s *Service) CreateLink(ctx context.Context, req LinkRequest) (*Link, error
 // next a safe path on it.
 func (s *Service) resolveTarget(rawOrigin, rawNext, originField, nextField string) (origin, next string, err error) {
 	if rawOrigin == "" {
-		return "", "", newError(ErrOriginNotAllowed, originField, "callback origin is required", nil)
+		return "", "", newError(kindOriginNotAllowed, originField, "callback origin is required", nil)
 	}
 	origin, ok := s.origins.Allow(rawOrigin)
 	if !ok {
-		return "", "", newError(ErrOriginNotAllowed, originField, "origin is not on the allowlist", nil)
+		return "", "", newError(kindOriginNotAllowed, originField, "origin is not on the allowlist", nil)
 	}
 	next = rawNext
 	// A full URL is accepted only on the callback origin itself; only its
 	// path, query and fragment are kept.
 	if o, isURL := OriginOf(next); isURL {
 		if o != origin {
-			return "", "", newError(ErrUnsafeNext, nextField, "next points to another origin", nil)
+			return "", "", newError(kindUnsafeNext, nextField, "next points to another origin", nil)
 		}
 		rest := next[len(o):]
 		if i := strings.Index(next, "://"); i >= 0 {
@@ -452,7 +489,7 @@ func (s *Service) resolveTarget(rawOrigin, rawNext, originField, nextField strin
 	if next, err = SafeNext(next); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return "", "", newError(ErrUnsafeNext, nextField, e.Message, nil)
+			return "", "", newError(kindUnsafeNext, nextField, e.Message, nil)
 		}
 		return "", "", err
 	}
@@ -556,17 +593,17 @@ func (s *Service) Verify(ctx context.Context, token string, opts ...VerifyOption
 	}
 	digest, ok := parseSecret(token)
 	if !ok {
-		return Identity{}, ErrInvalidToken
+		return Identity{}, newError(kindInvalidToken, "", "", nil)
 	}
 	t, err := s.store.ConsumeToken(ctx, digest)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return Identity{}, ErrInvalidToken
+			return Identity{}, newError(kindInvalidToken, "", "", nil)
 		}
 		return Identity{}, s.storeError(err)
 	}
 	if !digestEqual(t.Hash, digest) || !s.now().Before(t.ExpiresAt) {
-		return Identity{}, ErrInvalidToken
+		return Identity{}, newError(kindInvalidToken, "", "", nil)
 	}
 	return s.identity(ctx, t, "link")
 }
@@ -591,17 +628,17 @@ func (s *Service) VerifyCode(ctx context.Context, email, code string, opts ...Ve
 		return r
 	}, code)
 	if !validCode(code) {
-		return Identity{}, newError(ErrInvalidCode, "code", "code must be 6 digits", nil)
+		return Identity{}, newError(kindInvalidCode, "code", "code must be 6 digits", nil)
 	}
 	t, err := s.store.ConsumeCode(ctx, email, codeMAC(&s.codeKey, email, code), MaxCodeTries)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCodeMismatch) {
-			return Identity{}, ErrInvalidCode
+			return Identity{}, newError(kindInvalidCode, "", "", nil)
 		}
 		return Identity{}, s.storeError(err)
 	}
 	if !s.now().Before(t.ExpiresAt) {
-		return Identity{}, ErrInvalidCode
+		return Identity{}, newError(kindInvalidCode, "", "", nil)
 	}
 	return s.identity(ctx, t, "code")
 }
@@ -632,7 +669,7 @@ func (s *Service) identity(ctx context.Context, t *store.Token, method string) (
 	}
 	if userID == "" {
 		if s.disableSignup {
-			return Identity{}, ErrInvalidToken
+			return Identity{}, newError(kindInvalidToken, "", "", nil)
 		}
 		u := &store.User{ID: randomID("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()}
 		switch err := s.store.CreateUser(ctx, u); {
@@ -676,7 +713,7 @@ func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) er
 			return s.storeError(err)
 		}
 		if len(ds) != n {
-			return newError(ErrStoreUnavailable, "", "", fmt.Errorf("limiter returned %d decisions for %d keys", len(ds), n))
+			return newError(kindStoreUnavailable, "", "", fmt.Errorf("limiter returned %d decisions for %d keys", len(ds), n))
 		}
 		for _, d := range ds {
 			if !d.Allowed {
@@ -721,7 +758,9 @@ func rateLimited(d Decision) error {
 	if retry < time.Second {
 		retry = time.Second
 	}
-	return &Error{Code: CodeRateLimited, Message: fmt.Sprintf("too many requests; retry in %d seconds", int(retry/time.Second)), RetryAfter: retry}
+	e := newError(kindRateLimited, "", fmt.Sprintf("too many requests; retry in %d seconds", int(retry/time.Second)), nil)
+	e.RetryAfter = retry
+	return e
 }
 
 // IPKey returns the rate-limit key of a client address: the address itself
@@ -744,5 +783,5 @@ func (s *Service) storeError(err error) error {
 	if errors.Is(err, store.ErrFull) {
 		s.log.Error("magiclink: store full", "error", err.Error())
 	}
-	return newError(ErrStoreUnavailable, "", "", err)
+	return newError(kindStoreUnavailable, "", "", err)
 }

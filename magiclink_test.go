@@ -593,12 +593,12 @@ func TestNormalizeEmail(t *testing.T) {
 
 func TestErrorMatching(t *testing.T) {
 	t.Parallel()
-	err := fmt.Errorf("wrapped: %w", &magiclink.Error{Code: magiclink.CodeRateLimited, Message: "slow down", RetryAfter: 3 * time.Second})
+	err := fmt.Errorf("wrapped: %w", &magiclink.Error{Code: "RATE_LIMITED", Message: "slow down", RetryAfter: 3 * time.Second})
 	if !errors.Is(err, magiclink.ErrRateLimited) || errors.Is(err, magiclink.ErrInvalidToken) {
 		t.Fatal("errors.Is must match by Code")
 	}
 	cause := errors.New("dial tcp: refused")
-	wrapped := &magiclink.Error{Code: magiclink.CodeStoreUnavailable, Message: "store unavailable", Err: cause}
+	wrapped := &magiclink.Error{Code: "STORE_UNAVAILABLE", Message: "store unavailable", Err: cause}
 	if !errors.Is(wrapped, cause) || !strings.Contains(wrapped.Error(), "refused") {
 		t.Fatal("the cause must stay reachable")
 	}

@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -91,17 +92,20 @@ func NewOrigins(patterns ...string) (*Origins, error) {
 //     never on an IP address and never over a public suffix such as "com",
 //     "co.uk" or "github.io" unless opts.DangerouslyAllowPublicSuffixWildcard.
 //
-// Errors match ErrInvalidConfig and quote the offending pattern.
+// Every bad pattern is reported, each as an error matching ErrInvalidConfig
+// that quotes it, joined with errors.Join.
 func NewOriginsWithOptions(opts OriginOptions, patterns ...string) (*Origins, error) {
 	if len(patterns) == 0 {
 		return nil, configError(originsField, "at least one callback origin is required")
 	}
 	o := &Origins{exact: make(map[string]struct{}, len(patterns))}
 	seen := make(map[string]struct{}, len(patterns))
+	var errs []error
 	for _, p := range patterns {
 		canon, w, isWildcard, err := parsePattern(p, opts)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		// Duplicates, including ones that differ only in case or default
 		// port, are harmless; keep the first so Patterns stays readable.
@@ -115,6 +119,9 @@ func NewOriginsWithOptions(opts OriginOptions, patterns ...string) (*Origins, er
 		} else {
 			o.exact[canon] = struct{}{}
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return o, nil
 }
@@ -609,7 +616,7 @@ func SafeNext(next string) (string, error) {
 
 // unsafeNext builds the error for a rejected next.
 func unsafeNext(reason string) error {
-	return newError(ErrUnsafeNext, nextField, reason, nil)
+	return newError(kindUnsafeNext, nextField, reason, nil)
 }
 
 // checkNext applies every rule except dot-segment resolution.

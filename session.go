@@ -13,10 +13,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// ErrInvalidSession is returned by ParseSession for any session token that
-// is not valid: bad signature, wrong algorithm, expired, unknown key.
-var ErrInvalidSession = &Error{Code: "SESSION_INVALID", Message: "session is invalid or expired"}
-
 // sessionKeys holds the signing key and every key that may verify.
 type sessionKeys struct {
 	priv   ed25519.PrivateKey
@@ -95,7 +91,7 @@ func (s *Service) SessionPublicKeys() map[string]ed25519.PublicKey {
 // the header.
 func (s *Service) IssueSession(id Identity) (Session, error) {
 	if id.UserID == "" {
-		return Session{}, newError(ErrValidation, "user_id", "identity has no user ID", nil)
+		return Session{}, newError(kindValidation, "user_id", "identity has no user ID", nil)
 	}
 	now := s.now()
 	exp := now.Add(s.sessions.ttl)
@@ -111,7 +107,7 @@ func (s *Service) IssueSession(id Identity) (Session, error) {
 	t.Header["kid"] = s.sessions.kid
 	signed, err := t.SignedString(s.sessions.priv)
 	if err != nil {
-		return Session{}, newError(&Error{Code: CodeInternal}, "", "signing the session failed", err)
+		return Session{}, fmt.Errorf("magiclink: signing the session: %w", err)
 	}
 	return Session{Token: signed, ExpiresAt: time.Unix(exp.Unix(), 0)}, nil
 }
@@ -121,7 +117,7 @@ func (s *Service) IssueSession(id Identity) (Session, error) {
 // key is chosen by "kid". Any failure is ErrInvalidSession.
 func (s *Service) ParseSession(token string) (Identity, error) {
 	if len(token) > 4096 {
-		return Identity{}, ErrInvalidSession
+		return Identity{}, newError(kindInvalidSession, "", "", nil)
 	}
 	var claims sessionClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
@@ -133,7 +129,7 @@ func (s *Service) ParseSession(token string) (Identity, error) {
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithExpirationRequired(),
 		jwt.WithIssuer(s.sessions.issuer), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second), jwt.WithTimeFunc(s.now))
 	if err != nil || claims.Subject == "" {
-		return Identity{}, newError(ErrInvalidSession, "", "", err)
+		return Identity{}, newError(kindInvalidSession, "", "", err)
 	}
 	id := Identity{UserID: claims.Subject, Email: claims.Email, OrgID: claims.Org, Method: "link"}
 	if len(claims.AMR) > 0 {

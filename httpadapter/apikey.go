@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/magiclink-go/magiclink"
@@ -153,7 +154,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 // Service) to 503.
 func storeFailure(err error) *apiError {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrFull) {
-		return fromError(&magiclink.Error{Code: magiclink.CodeStoreUnavailable, Message: magiclink.ErrStoreUnavailable.Message, Err: err})
+		return fromError(&magiclink.Error{Code: codeStoreUnavailable, Message: "store unavailable", RetryAfter: time.Second, Err: err})
 	}
 	return fromError(err)
 }

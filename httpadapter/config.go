@@ -130,7 +130,7 @@ const (
 // configError reports a configuration mistake found by New. It matches
 // magiclink.ErrInvalidConfig with errors.Is, like the core's own.
 func configError(field, format string, args ...any) error {
-	return &magiclink.Error{Code: magiclink.CodeConfig, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &magiclink.Error{Code: codeConfigInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // apiKey is a validated APIKey; the raw key is gone.

@@ -30,12 +30,22 @@ const (
 	envPage
 )
 
-// Codes the adapter adds to magiclink's for the seed-001 envelope.
+// Codes the adapter adds to magiclink's for the seed-001 envelope. The
+// HTTP-level ones (415, 413) exist only here; the others name the wire code
+// of a magiclink kind the adapter produces or compares itself.
 const (
-	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
-	codeForbidden        = "FORBIDDEN"
-	codeUnauthorized     = "UNAUTHORIZED"
-	codeNotFound         = "NOT_FOUND"
+	codeValidationFailed     = "VALIDATION_FAILED"
+	codeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	codePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
+	codeInternal             = "INTERNAL"
+	codeOriginNotAllowed     = "ORIGIN_NOT_ALLOWED"
+	codeRateLimited          = "RATE_LIMITED"
+	codeStoreUnavailable     = "STORE_UNAVAILABLE"
+	codeConfigInvalid        = "CONFIG_INVALID"
+	codeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
+	codeForbidden            = "FORBIDDEN"
+	codeUnauthorized         = "UNAUTHORIZED"
+	codeNotFound             = "NOT_FOUND"
 )
 
 // issue is one validation problem, as in Zod's issues array.
@@ -69,19 +79,19 @@ func validation(issues ...issue) *apiError {
 	if len(issues) > 0 {
 		msg = issues[0].Message
 	}
-	return &apiError{status: http.StatusBadRequest, code: magiclink.CodeValidationFailed, message: msg, issues: issues}
+	return &apiError{status: http.StatusBadRequest, code: codeValidationFailed, message: msg, issues: issues}
 }
 
 // payloadTooLarge is the 413 of a body over MaxBodyBytes. Like every
 // constructor here it returns a fresh value, since endpoints adjust
 // messages in place.
 func payloadTooLarge() *apiError {
-	return newAPIError(http.StatusRequestEntityTooLarge, magiclink.CodePayloadTooLarge, "request body is larger than 64 KiB")
+	return newAPIError(http.StatusRequestEntityTooLarge, codePayloadTooLarge, "request body is larger than 64 KiB")
 }
 
 // internalError is a 500 whose cause is logged and never shown.
 func internalError(cause error) *apiError {
-	e := newAPIError(http.StatusInternalServerError, magiclink.CodeInternal, "internal error")
+	e := newAPIError(http.StatusInternalServerError, codeInternal, "internal error")
 	e.cause = cause
 	return e
 }
@@ -92,7 +102,7 @@ func forbidden() *apiError {
 }
 
 func unsupportedMediaType(want string) *apiError {
-	return newAPIError(http.StatusUnsupportedMediaType, magiclink.CodeUnsupportedMediaType, "Content-Type must be "+want)
+	return newAPIError(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Type must be "+want)
 }
 
 // fromError maps an error of the Service to the status and code clients see.
@@ -101,19 +111,22 @@ func fromError(err error) *apiError {
 	var e *magiclink.Error
 	if !errors.As(err, &e) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return &apiError{status: http.StatusServiceUnavailable, code: magiclink.CodeStoreUnavailable,
+			return &apiError{status: http.StatusServiceUnavailable, code: codeStoreUnavailable,
 				message: "the service is busy; retry shortly", retryAfter: time.Second, cause: err}
 		}
 		return internalError(err)
 	}
 	ae := &apiError{code: e.Code, message: e.Message, retryAfter: e.RetryAfter, cause: err}
-	switch e.Code {
-	case magiclink.CodeValidationFailed, magiclink.CodeOriginNotAllowed, magiclink.CodeNextNotAllowed,
-		magiclink.CodeTokenInvalid, magiclink.CodeCodeInvalid:
+	switch {
+	case errors.Is(e, magiclink.ErrValidation):
+		// Every refinement (an invalid e-mail, …) is one wire code.
+		ae.status, ae.code = http.StatusBadRequest, codeValidationFailed
+	case errors.Is(e, magiclink.ErrOriginNotAllowed), errors.Is(e, magiclink.ErrUnsafeNext),
+		errors.Is(e, magiclink.ErrInvalidToken), errors.Is(e, magiclink.ErrInvalidCode):
 		ae.status = http.StatusBadRequest
-	case magiclink.CodeRateLimited:
+	case errors.Is(e, magiclink.ErrRateLimited):
 		ae.status = http.StatusTooManyRequests
-	case magiclink.CodeStoreUnavailable, magiclink.CodeMailUnavailable:
+	case errors.Is(e, magiclink.ErrStoreUnavailable), errors.Is(e, magiclink.ErrMailUnavailable):
 		ae.status = http.StatusServiceUnavailable
 	default:
 		return internalError(err)

@@ -14,8 +14,6 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/magiclink-go/magiclink"
 )
 
 // MaxBodyBytes is the largest request body any endpoint reads.
@@ -227,7 +225,7 @@ func (h *Handler) clientIP(r *http.Request) (netip.Addr, *apiError) {
 	ip, err := h.ip.ClientIP(r)
 	if err != nil || !ip.IsValid() {
 		h.log.WarnContext(r.Context(), "httpadapter: no usable client IP", "request_id", requestIDFrom(r.Context()))
-		return netip.Addr{}, newAPIError(http.StatusBadRequest, magiclink.CodeValidationFailed, "the client address could not be determined")
+		return netip.Addr{}, newAPIError(http.StatusBadRequest, codeValidationFailed, "the client address could not be determined")
 	}
 	return ip, nil
 }

@@ -114,7 +114,7 @@ func (h *Handler) callbackOrigin(r *http.Request, bodyOrigin string) (string, *a
 }
 
 func originNotAllowed(field, msg string) *apiError {
-	e := newAPIError(http.StatusBadRequest, magiclink.CodeOriginNotAllowed, msg)
+	e := newAPIError(http.StatusBadRequest, codeOriginNotAllowed, msg)
 	e.issues = []issue{{Path: field, Message: msg}}
 	return e
 }

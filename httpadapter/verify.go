@@ -92,7 +92,7 @@ func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error,
 		d.Email = email
 	}
 	switch {
-	case e.code == magiclink.CodeRateLimited:
+	case e.code == codeRateLimited:
 		d.Message = "Too many sign-in attempts. Wait " + humanWait(retrySeconds(e.retryAfter)) + " and try again."
 	case e.status == http.StatusServiceUnavailable:
 		d.Message = "Sign-in is temporarily unavailable. Try again in a moment."

@@ -87,7 +87,7 @@ func TestClaimCodeDiesAfterFiveWrongTries(t *testing.T) {
 	for i := range 5 {
 		wrong := fmt.Sprintf("%06d", (mustAtoi(m.Code)+1+i)%1_000_000)
 		rec := r.do(jsonRequest(verifyPath, map[string]string{"email": "guess@example.com", "code": wrong}))
-		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), magiclink.CodeCodeInvalid) {
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "CODE_INVALID") {
 			t.Fatalf("wrong code %d: %d %s", i+1, rec.Code, rec.Body)
 		}
 	}
@@ -123,7 +123,7 @@ func TestClaimOneAnswerForEveryBadLink(t *testing.T) {
 		"malformed": "not-a-token", "truncated": unknown[:42], "padded": unknown + "="} {
 		rec := verifyToken(r, tok)
 		_, e, _ := decodePortal(rec.Body.Bytes())
-		if rec.Code != http.StatusBadRequest || e.Code != magiclink.CodeTokenInvalid {
+		if rec.Code != http.StatusBadRequest || e.Code != "TOKEN_INVALID" {
 			t.Errorf("%s link: %d %s, want 400 TOKEN_INVALID", name, rec.Code, rec.Body)
 		}
 		bodies = append(bodies, e.Error)

@@ -47,7 +47,7 @@ func TestHeaderInjection(t *testing.T) {
 	for _, e := range emails {
 		rec := r.do(jsonRequest(sendPath, map[string]any{"email": e, "callback_origin": appOrigin}))
 		_, pe, err := decodePortal(rec.Body.Bytes())
-		if rec.Code != http.StatusBadRequest || err != nil || pe.Code != magiclink.CodeValidationFailed {
+		if rec.Code != http.StatusBadRequest || err != nil || pe.Code != "VALIDATION_FAILED" {
 			t.Errorf("send-magic-link email %q: %d %s, want 400 VALIDATION_FAILED", e, rec.Code, rec.Body)
 		}
 	}

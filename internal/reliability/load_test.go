@@ -89,7 +89,7 @@ func TestLoadTwoInstancesOneRedis(t *testing.T) {
 					switch {
 					case rp.status == http.StatusOK:
 						hotOK.Add(1)
-					case rp.status == http.StatusTooManyRequests && rp.code == magiclink.CodeRateLimited && rp.retryAfter != "":
+					case rp.status == http.StatusTooManyRequests && rp.code == "RATE_LIMITED" && rp.retryAfter != "":
 						hot429.Add(1)
 					default:
 						fail("hot send: %d %v %s", rp.status, rp.err, rp.body)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/magiclink-go/magiclink"
 )
 
 // originPayloads are callback origins an attacker may send. None of them
@@ -206,25 +205,25 @@ func TestOpenRedirectCorpus(t *testing.T) {
 	}
 	for _, p := range originPayloads {
 		payloads["origin:"+p.v] = true
-		send(fmt.Sprintf("callback_origin %q", p.v), map[string]any{"callback_origin": p.v}, nil, magiclink.CodeOriginNotAllowed)
+		send(fmt.Sprintf("callback_origin %q", p.v), map[string]any{"callback_origin": p.v}, nil, "ORIGIN_NOT_ALLOWED")
 		if p.bodyOnly {
 			continue
 		}
 		for _, h := range []string{"X-AppHandoff-Callback-Origin", "Origin"} {
-			send(fmt.Sprintf("%s %q", h, p.v), map[string]any{}, http.Header{h: {p.v}}, magiclink.CodeOriginNotAllowed)
+			send(fmt.Sprintf("%s %q", h, p.v), map[string]any{}, http.Header{h: {p.v}}, "ORIGIN_NOT_ALLOWED")
 		}
 		if !p.refererOK {
-			send(fmt.Sprintf("Referer %q", p.v), map[string]any{}, http.Header{"Referer": {p.v}}, magiclink.CodeOriginNotAllowed)
+			send(fmt.Sprintf("Referer %q", p.v), map[string]any{}, http.Header{"Referer": {p.v}}, "ORIGIN_NOT_ALLOWED")
 		}
 		// A bad first source is not skipped in favour of a good later one.
 		send(fmt.Sprintf("Origin %q before a good Referer", p.v), map[string]any{},
-			http.Header{"Origin": {p.v}, "Referer": {appOrigin + "/login"}}, magiclink.CodeOriginNotAllowed)
+			http.Header{"Origin": {p.v}, "Referer": {appOrigin + "/login"}}, "ORIGIN_NOT_ALLOWED")
 	}
 	for _, p := range nextPayloads {
 		payloads["next:"+p] = true
-		send(fmt.Sprintf("callback_next %q", p), map[string]any{"callback_origin": appOrigin, "callback_next": p}, nil, magiclink.CodeNextNotAllowed)
+		send(fmt.Sprintf("callback_next %q", p), map[string]any{"callback_origin": appOrigin, "callback_next": p}, nil, "NEXT_NOT_ALLOWED")
 		send(fmt.Sprintf("callback_next %q via Origin", p), map[string]any{"callback_next": p},
-			http.Header{"Origin": {"https://y.tenant.example.com"}}, magiclink.CodeNextNotAllowed)
+			http.Header{"Origin": {"https://y.tenant.example.com"}}, "NEXT_NOT_ALLOWED")
 	}
 	if r.mail.Len() != 0 {
 		t.Errorf("%d mails were sent for refused requests", r.mail.Len())

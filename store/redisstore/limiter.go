@@ -197,5 +197,5 @@ func gcraParams(r magiclink.Rate) (t, b int64, err error) {
 }
 
 func rateError(msg string) error {
-	return &magiclink.Error{Code: magiclink.CodeConfig, Field: "rate", Message: msg}
+	return &magiclink.Error{Code: "CONFIG_INVALID", Field: "rate", Message: msg}
 }
