@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 var sentinels = map[string]*magiclink.Error{
@@ -96,7 +97,7 @@ func TestNewReportsEveryProblemInOrder(t *testing.T) {
 	_, err := magiclink.New(magiclink.Config{
 		Origins:       []string{"ftp://a.example", "https://*.com"},
 		Secret:        []byte("short"),
-		Limits:        magiclink.Limits{SendPerIP: magiclink.Rate{Limit: -1}, AdminPerSubject: magiclink.Rate{Limit: 1}},
+		Limits:        magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: -1}, AdminPerSubject: ratelimit.Rate{Limit: 1}},
 		LinkPath:      "verify",
 		LinkTTL:       time.Millisecond,
 		CreateLinkTTL: 48 * time.Hour,

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -52,9 +53,9 @@ type Config struct {
 
 	// Store keeps tokens, codes and users; nil means store.NewMemory().
 	Store store.Store
-	// Limiter enforces Limits; nil means an in-memory GCRA limiter. Use the
-	// Redis store's limiter to share limits between instances.
-	Limiter Limiter
+	// Limiter enforces Limits; nil means ratelimit.NewMemory(). Use the
+	// Redis or PostgreSQL store's limiter to share limits between instances.
+	Limiter ratelimit.Limiter
 	// Limits are the rate limits; the zero value means DefaultLimits().
 	Limits Limits
 
@@ -102,19 +103,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Limits are the rate limits a Service applies. A Rate with Limit 0
+// Limits are the rate limits a Service applies. A ratelimit.Rate with Limit 0
 // disables that one limit; the zero Limits means DefaultLimits().
 type Limits struct {
 	// SendPerIP limits SendLink per client IP (IPv6 per /64).
-	SendPerIP Rate
+	SendPerIP ratelimit.Rate
 	// SendPerEmail limits SendLink per address.
-	SendPerEmail Rate
+	SendPerEmail ratelimit.Rate
 	// VerifyPerIP limits Verify and VerifyCode per client IP.
-	VerifyPerIP Rate
+	VerifyPerIP ratelimit.Rate
 	// CreatePerAPIKey limits link creation per API key (HTTP adapter).
-	CreatePerAPIKey Rate
+	CreatePerAPIKey ratelimit.Rate
 	// AdminPerSubject limits admin link creation per token subject.
-	AdminPerSubject Rate
+	AdminPerSubject ratelimit.Rate
 
 	off bool
 }
@@ -124,11 +125,11 @@ type Limits struct {
 // per minute per IP, 600 links per minute per API key and per admin subject.
 func DefaultLimits() Limits {
 	return Limits{
-		SendPerIP:       Rate{Limit: 30, Period: 10 * time.Minute, Burst: 10},
-		SendPerEmail:    Rate{Limit: 5, Period: time.Hour, Burst: 2},
-		VerifyPerIP:     Rate{Limit: 30, Period: time.Minute, Burst: 10},
-		CreatePerAPIKey: Rate{Limit: 600, Period: time.Minute, Burst: 100},
-		AdminPerSubject: Rate{Limit: 600, Period: time.Minute, Burst: 100},
+		SendPerIP:       ratelimit.Rate{Limit: 30, Period: 10 * time.Minute, Burst: 10},
+		SendPerEmail:    ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 2},
+		VerifyPerIP:     ratelimit.Rate{Limit: 30, Period: time.Minute, Burst: 10},
+		CreatePerAPIKey: ratelimit.Rate{Limit: 600, Period: time.Minute, Burst: 100},
+		AdminPerSubject: ratelimit.Rate{Limit: 600, Period: time.Minute, Burst: 100},
 	}
 }
 
@@ -137,7 +138,7 @@ func (l Limits) check() error {
 	var errs []error
 	for _, f := range []struct {
 		name string
-		r    Rate
+		r    ratelimit.Rate
 	}{{"SendPerIP", l.SendPerIP}, {"SendPerEmail", l.SendPerEmail}, {"VerifyPerIP", l.VerifyPerIP},
 		{"CreatePerAPIKey", l.CreatePerAPIKey}, {"AdminPerSubject", l.AdminPerSubject}} {
 		if r := f.r; r.Limit < 0 || (r.Limit > 0 && r.Period <= 0) || r.Burst < 0 {
@@ -155,7 +156,7 @@ func NoLimits() Limits { return Limits{off: true} }
 type Service struct {
 	origins       *Origins
 	store         store.Store
-	limiter       Limiter
+	limiter       ratelimit.Limiter
 	limits        Limits
 	mailer        mailer.Mailer
 	templates     mailer.Renderer
@@ -282,7 +283,7 @@ func (s *Service) startDefaults() {
 		s.closers = append(s.closers, m.Close)
 	}
 	if s.limiter == nil {
-		l := NewMemoryLimiter(WithLimiterClock(s.now))
+		l := ratelimit.NewMemory(ratelimit.WithClock(s.now))
 		s.limiter = l
 		s.closers = append(s.closers, l.Close)
 	}
@@ -697,17 +698,17 @@ func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) er
 	if s.limits.off {
 		return nil
 	}
-	var reqs [2]LimitRequest
+	var reqs [2]ratelimit.Request
 	n := 0
 	if ip.IsValid() && s.limits.SendPerIP.Limit != 0 {
-		reqs[n] = LimitRequest{Key: "send-ip:" + IPKey(ip), Rate: s.limits.SendPerIP}
+		reqs[n] = ratelimit.Request{Key: "send-ip:" + IPKey(ip), Rate: s.limits.SendPerIP}
 		n++
 	}
 	if s.limits.SendPerEmail.Limit != 0 {
-		reqs[n] = LimitRequest{Key: "send-email:" + email, Rate: s.limits.SendPerEmail}
+		reqs[n] = ratelimit.Request{Key: "send-email:" + email, Rate: s.limits.SendPerEmail}
 		n++
 	}
-	if bl, ok := s.limiter.(BatchLimiter); ok && n > 1 {
+	if bl, ok := s.limiter.(ratelimit.BatchLimiter); ok && n > 1 {
 		ds, err := bl.AllowBatch(ctx, reqs[:n])
 		if err != nil {
 			return s.storeError(err)
@@ -737,7 +738,7 @@ func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) er
 // Limit counts one event for key under rate r in the named scope and returns
 // ErrRateLimited (with RetryAfter in whole seconds, at least 1) when it is
 // denied. The HTTP adapter uses it for per-API-key and per-subject limits.
-func (s *Service) Limit(ctx context.Context, scope string, r Rate, key string) error {
+func (s *Service) Limit(ctx context.Context, scope string, r ratelimit.Rate, key string) error {
 	if s.limits.off || r.Limit == 0 {
 		return nil
 	}
@@ -753,7 +754,7 @@ func (s *Service) Limit(ctx context.Context, scope string, r Rate, key string) e
 
 // rateLimited is the ErrRateLimited of a denial, with RetryAfter in whole
 // seconds, rounded up, at least 1.
-func rateLimited(d Decision) error {
+func rateLimited(d ratelimit.Decision) error {
 	retry := (d.RetryAfter + time.Second - 1).Truncate(time.Second)
 	if retry < time.Second {
 		retry = time.Second

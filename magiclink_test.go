@@ -18,6 +18,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
@@ -96,8 +97,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"path with query":   {Origins: []string{"https://a.example"}, Secret: testSecret, LinkPath: "/v?x=1"},
 		"tiny TTL":          {Origins: []string{"https://a.example"}, Secret: testSecret, LinkTTL: time.Millisecond},
 		"huge TTL":          {Origins: []string{"https://a.example"}, Secret: testSecret, CreateLinkTTL: 48 * time.Hour},
-		"negative limit":    {Origins: []string{"https://a.example"}, Secret: testSecret, Limits: magiclink.Limits{SendPerIP: magiclink.Rate{Limit: -1}}},
-		"limit no period":   {Origins: []string{"https://a.example"}, Secret: testSecret, Limits: magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 1}}},
+		"negative limit":    {Origins: []string{"https://a.example"}, Secret: testSecret, Limits: magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: -1}}},
+		"limit no period":   {Origins: []string{"https://a.example"}, Secret: testSecret, Limits: magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: 1}}},
 		"bad session key":   {Origins: []string{"https://a.example"}, Secret: testSecret, SessionKey: []byte("x")},
 		"http non-loopback": {Origins: []string{"http://a.example"}, Secret: testSecret},
 	}
@@ -420,7 +421,7 @@ func TestSendLinkMailerFailure(t *testing.T) {
 func TestRateLimitPerEmailCaseFolded(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *magiclink.Config) {
-		c.Limits = magiclink.Limits{SendPerEmail: magiclink.Rate{Limit: 2, Period: time.Hour, Burst: 2}}
+		c.Limits = magiclink.Limits{SendPerEmail: ratelimit.Rate{Limit: 2, Period: time.Hour, Burst: 2}}
 	})
 	ctx := context.Background()
 	for i, email := range []string{"Ada@example.com", " ada@EXAMPLE.com"} {
@@ -442,7 +443,7 @@ func TestRateLimitPerEmailCaseFolded(t *testing.T) {
 func TestRateLimitPerIPv6Slash64(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *magiclink.Config) {
-		c.Limits = magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 1, Period: time.Minute, Burst: 1}}
+		c.Limits = magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: 1, Period: time.Minute, Burst: 1}}
 	})
 	ctx := context.Background()
 	send := func(ip string) error {
@@ -464,7 +465,7 @@ func TestRateLimitPerIPv6Slash64(t *testing.T) {
 func TestVerifyRateLimitPerIP(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *magiclink.Config) {
-		c.Limits = magiclink.Limits{VerifyPerIP: magiclink.Rate{Limit: 3, Period: time.Minute, Burst: 3}}
+		c.Limits = magiclink.Limits{VerifyPerIP: ratelimit.Rate{Limit: 3, Period: time.Minute, Burst: 3}}
 	})
 	ip := magiclink.WithClientIP(netip.MustParseAddr("198.51.100.7"))
 	for i := 0; i < 3; i++ {
@@ -662,15 +663,15 @@ func TestCodeAfterScannerUsedLink(t *testing.T) {
 	}
 }
 
-// batchLimiter decides batches with a MemoryLimiter and counts the batches.
+// batchLimiter decides batches with a ratelimit.Memory and counts the batches.
 type batchLimiter struct {
-	*magiclink.MemoryLimiter
+	*ratelimit.Memory
 	batches atomic.Int32
 }
 
-func (b *batchLimiter) AllowBatch(ctx context.Context, reqs []magiclink.LimitRequest) ([]magiclink.Decision, error) {
+func (b *batchLimiter) AllowBatch(ctx context.Context, reqs []ratelimit.Request) ([]ratelimit.Decision, error) {
 	b.batches.Add(1)
-	out := make([]magiclink.Decision, len(reqs))
+	out := make([]ratelimit.Decision, len(reqs))
 	for i, r := range reqs {
 		d, err := b.Allow(ctx, r.Key, r.Rate)
 		if err != nil {
@@ -685,10 +686,10 @@ func TestSendLinkUsesBatchLimiter(t *testing.T) {
 	t.Parallel()
 	var bl *batchLimiter
 	f := newFixture(t, func(c *magiclink.Config) {
-		bl = &batchLimiter{MemoryLimiter: magiclink.NewMemoryLimiter(magiclink.WithLimiterClock(c.Clock))}
+		bl = &batchLimiter{Memory: ratelimit.NewMemory(ratelimit.WithClock(c.Clock))}
 		c.Limiter = bl
-		c.Limits = magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 10, Period: time.Hour, Burst: 10},
-			SendPerEmail: magiclink.Rate{Limit: 2, Period: time.Hour, Burst: 2}}
+		c.Limits = magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: 10, Period: time.Hour, Burst: 10},
+			SendPerEmail: ratelimit.Rate{Limit: 2, Period: time.Hour, Burst: 2}}
 	})
 	t.Cleanup(func() { _ = bl.Close() })
 	ctx := context.Background()

@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/sethvargo/go-limiter/memorystore"
 	"golang.org/x/time/rate"
 )
 
 // limiterKeys is the size of the key set every limiter is pre-populated with,
-// matching BenchmarkMemoryLimiter in the root package.
+// matching BenchmarkMemory in package ratelimit.
 const limiterKeys = 100_000
 
 // Every limiter gets the same generous policy — a billion events per hour in
@@ -53,8 +53,8 @@ func BenchmarkLimiter(b *testing.B) {
 		setup func(b *testing.B) (allowFunc, func())
 	}{
 		{"ours", func(b *testing.B) (allowFunc, func()) {
-			l := magiclink.NewMemoryLimiter()
-			r := magiclink.Rate{Limit: benchLimit, Period: benchPeriod, Burst: benchBurst}
+			l := ratelimit.NewMemory()
+			r := ratelimit.Rate{Limit: benchLimit, Period: benchPeriod, Burst: benchBurst}
 			return func(key string) bool {
 				d, err := l.Allow(ctx, key, r)
 				return err == nil && d.Allowed

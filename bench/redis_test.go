@@ -16,7 +16,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/redisstore"
 )
@@ -110,7 +110,7 @@ func BenchmarkRedisLimiter(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			r := magiclink.Rate{Limit: benchLimit, Period: benchPeriod, Burst: benchBurst}
+			r := ratelimit.Rate{Limit: benchLimit, Period: benchPeriod, Burst: benchBurst}
 			return func(key string) bool {
 				d, err := s.Allow(ctx, key, r)
 				return err == nil && d.Allowed

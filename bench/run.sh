@@ -4,7 +4,7 @@
 #
 # Benchmarks are named Benchmark<Group>/<impl>/<mode>; benchtable pairs each
 # impl with Benchmark<Group>/ours/<mode>. Groups:
-#   Limiter       limiter_test.go — magiclink.MemoryLimiter vs
+#   Limiter       limiter_test.go — ratelimit.Memory vs
 #                 sethvargo/go-limiter memorystore and a map of
 #                 x/time/rate limiters, 100k keys, serial and parallel.
 #   RedisLimiter  (to be added in redis_limiter_test.go) — redisstore's GCRA

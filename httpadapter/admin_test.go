@@ -20,6 +20,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -355,7 +356,7 @@ func TestAdminEnvelopeOnEveryError(t *testing.T) {
 	})
 	t.Run("429 per subject", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, withLimits(magiclink.Limits{AdminPerSubject: magiclink.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
+		e := newEnv(t, withLimits(magiclink.Limits{AdminPerSubject: ratelimit.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
 		e.putCustomer("cus_1", "c1@example.com", "")
 		wantStatus(t, e.do(adminReq(hs(t, claims()), `{"customerId":"cus_1"}`)), 200)
 		adminResult(t, e.do(adminReq(hs(t, claims()), `{"customerId":"cus_1"}`)), http.StatusTooManyRequests, "TOO_MANY_REQUESTS")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -239,7 +240,7 @@ func TestCreateMagicLinkEnvelopeOnEveryError(t *testing.T) {
 	})
 	t.Run("429", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, withLimits(magiclink.Limits{CreatePerAPIKey: magiclink.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
+		e := newEnv(t, withLimits(magiclink.Limits{CreatePerAPIKey: ratelimit.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
 		partnerResult(t, e.do(partnerReq(seed002Body)), http.StatusOK)
 		rec := e.do(partnerReq(strings.Replace(seed002Body, "kaan@", "kaan2@", 1)))
 		partnerResult(t, rec, http.StatusTooManyRequests)

@@ -11,6 +11,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 const sendPath = "/auth/send-magic-link"
@@ -261,7 +262,7 @@ func TestSendRateLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("per IP", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, withLimits(magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 2, Period: time.Minute, Burst: 2}}))
+		e := newEnv(t, withLimits(magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: 2, Period: time.Minute, Burst: 2}}))
 		for i := range 2 {
 			wantStatus(t, e.do(jsonReq(sendPath, `{"email":"u`+string(rune('a'+i))+`@example.com","callback_origin":"https://app.example.com"}`)), 200)
 		}
@@ -277,7 +278,7 @@ func TestSendRateLimits(t *testing.T) {
 	})
 	t.Run("per address", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, withLimits(magiclink.Limits{SendPerEmail: magiclink.Rate{Limit: 1, Period: time.Hour, Burst: 1}}))
+		e := newEnv(t, withLimits(magiclink.Limits{SendPerEmail: ratelimit.Rate{Limit: 1, Period: time.Hour, Burst: 1}}))
 		body := `{"email":"a@example.com","callback_origin":"https://app.example.com"}`
 		wantStatus(t, e.do(jsonReq(sendPath, body)), http.StatusOK)
 		rec := e.do(jsonReq(sendPath, body))
@@ -334,7 +335,7 @@ func TestSendMailFailures(t *testing.T) {
 
 func TestSendClientIP(t *testing.T) {
 	t.Parallel()
-	limits := withLimits(magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 1, Period: time.Hour, Burst: 1}})
+	limits := withLimits(magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: 1, Period: time.Hour, Burst: 1}})
 	proxies := withHTTP(func(c *httpadapter.Config) {
 		c.TrustedProxies = mustPrefixes(t, "10.0.0.0/8")
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 const verifyPath = "/auth/verify"
@@ -311,7 +312,7 @@ func TestVerifyFormLimitsAndOutages(t *testing.T) {
 	t.Parallel()
 	t.Run("429", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, withLimits(magiclink.Limits{VerifyPerIP: magiclink.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
+		e := newEnv(t, withLimits(magiclink.Limits{VerifyPerIP: ratelimit.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
 		form := url.Values{"token_hash": {strings.Repeat("A", 43)}}
 		wantStatus(t, e.do(formReq("https://app.example.com"+verifyPath, form)), http.StatusBadRequest)
 		rec := e.do(formReq("https://app.example.com"+verifyPath, form))
@@ -482,7 +483,7 @@ func TestVerifyJSON(t *testing.T) {
 	}
 	t.Run("429", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, withLimits(magiclink.Limits{VerifyPerIP: magiclink.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
+		e := newEnv(t, withLimits(magiclink.Limits{VerifyPerIP: ratelimit.Rate{Limit: 1, Period: time.Minute, Burst: 1}}))
 		body := `{"token_hash":"` + strings.Repeat("A", 43) + `"}`
 		wantPortalError(t, e.do(jsonReq(verifyPath, body)), http.StatusBadRequest, "TOKEN_INVALID")
 		wantPortalError(t, e.do(jsonReq(verifyPath, body)), http.StatusTooManyRequests, "RATE_LIMITED")

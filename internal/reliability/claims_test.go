@@ -17,6 +17,7 @@ import (
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 // The tests in this file each pin one promise of SECURITY.md's threat
@@ -372,7 +373,7 @@ func TestClaimConfigRefusesUnsafeOrigins(t *testing.T) {
 func TestClaimIPv6LimitedPerSlash64(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{
-		svc:  magiclink.Config{Limits: magiclink.Limits{SendPerIP: magiclink.Rate{Limit: 2, Period: time.Hour, Burst: 2}}},
+		svc:  magiclink.Config{Limits: magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: 2, Period: time.Hour, Burst: 2}}},
 		http: httpadapter.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
 	})
 	send := func(remote, xff string, i int) int {

@@ -13,6 +13,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 // TestLoadTwoInstancesOneRedis: two Services, each with its own handler
@@ -33,11 +34,11 @@ func TestLoadTwoInstancesOneRedis(t *testing.T) {
 
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, PoolSize: 128, PoolTimeout: 10 * time.Second})
 	limits := magiclink.Limits{
-		SendPerIP:       magiclink.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000},
-		SendPerEmail:    magiclink.Rate{Limit: emailBurst, Period: time.Hour, Burst: emailBurst},
-		VerifyPerIP:     magiclink.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000},
-		CreatePerAPIKey: magiclink.Rate{Limit: 600, Period: time.Minute, Burst: 100},
-		AdminPerSubject: magiclink.Rate{Limit: 600, Period: time.Minute, Burst: 100},
+		SendPerIP:       ratelimit.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000},
+		SendPerEmail:    ratelimit.Rate{Limit: emailBurst, Period: time.Hour, Burst: emailBurst},
+		VerifyPerIP:     ratelimit.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000},
+		CreatePerAPIKey: ratelimit.Rate{Limit: 600, Period: time.Minute, Burst: 100},
+		AdminPerSubject: ratelimit.Rate{Limit: 600, Period: time.Minute, Burst: 100},
 	}
 	prefix := fmt.Sprintf("load%d", time.Now().UnixNano())
 	var mails [2]*mailer.Memory

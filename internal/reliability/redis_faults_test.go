@@ -21,6 +21,7 @@ import (
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/redisstore"
 )
@@ -100,7 +101,7 @@ func newRedisRigTimeout(t *testing.T, rdb redis.UniversalClient, prefix string, 
 		t.Fatal(err)
 	}
 	if limits == (magiclink.Limits{}) {
-		high := magiclink.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000}
+		high := ratelimit.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000}
 		limits = magiclink.Limits{SendPerIP: high, SendPerEmail: high, VerifyPerIP: high, CreatePerAPIKey: high, AdminPerSubject: high}
 	}
 	return newRig(t, rigOptions{svc: magiclink.Config{Store: st, Limiter: st, Limits: limits, Mailer: mail}})
@@ -339,7 +340,7 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem := mailer.NewMemory()
-	high := magiclink.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
+	high := ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
 	r := newRig(t, rigOptions{
 		svc: magiclink.Config{Store: st, Limiter: st, Mailer: mem, Limits: magiclink.Limits{SendPerIP: high, SendPerEmail: high,
 			VerifyPerIP: high, CreatePerAPIKey: high, AdminPerSubject: high}},

@@ -18,6 +18,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -85,11 +86,11 @@ func TestNoSecretInLogs(t *testing.T) {
 	adminKey := []byte("admin-hmac-key-0123456789abcdef-0123456789")
 	r := newRig(t, rigOptions{
 		svc: magiclink.Config{Store: fs, Mailer: d, Logger: logger, Limits: magiclink.Limits{
-			SendPerIP:       magiclink.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
-			SendPerEmail:    magiclink.Rate{Limit: 2, Period: time.Hour, Burst: 2},
-			VerifyPerIP:     magiclink.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
-			CreatePerAPIKey: magiclink.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
-			AdminPerSubject: magiclink.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
+			SendPerIP:       ratelimit.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
+			SendPerEmail:    ratelimit.Rate{Limit: 2, Period: time.Hour, Burst: 2},
+			VerifyPerIP:     ratelimit.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
+			CreatePerAPIKey: ratelimit.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
+			AdminPerSubject: ratelimit.Rate{Limit: 1000, Period: time.Minute, Burst: 1000},
 		}},
 		http: httpadapter.Config{Logger: logger,
 			APIKeys: []httpadapter.APIKey{{ID: "partner", Key: partnerAPIKey, OrgID: "org1", PortalOrigin: appOrigin}},

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -17,7 +17,7 @@ import (
 func BenchmarkAllow(b *testing.B) {
 	ctx := context.Background()
 	s := newStore(b, testredis.Start(b).Client(b))
-	r := magiclink.Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000}
+	r := ratelimit.Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000}
 	keys := make([]string, 1024)
 	for i := range keys {
 		keys[i] = "ip:198.51.100." + strconv.Itoa(i)

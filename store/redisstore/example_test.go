@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store/redisstore"
 )
 
@@ -27,9 +27,9 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 
-	// s implements store.Store and magiclink.Limiter; pass it as both
+	// s implements store.Store and ratelimit.Limiter; pass it as both
 	// Config.Store and Config.Limiter. Used directly as a limiter:
-	d, err := s.Allow(context.Background(), "ip:192.0.2.1", magiclink.Rate{Limit: 30, Period: 10 * time.Minute, Burst: 10})
+	d, err := s.Allow(context.Background(), "ip:192.0.2.1", ratelimit.Rate{Limit: 30, Period: 10 * time.Minute, Burst: 10})
 	if err != nil {
 		log.Fatal(err) // matches store.ErrUnavailable while Redis is down
 	}

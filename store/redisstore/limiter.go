@@ -6,7 +6,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/gcra"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,13 +55,9 @@ redis.call('SET', KEYS[1], string.format('%d%09d', sec + s, ns), 'PX', math.ceil
 return {1, newTat - now}
 `
 
-// maxWindow bounds B·T like the memory limiter does, so sums of timestamps
-// cannot overflow int64.
-const maxWindow = int64(1) << 61
-
-// Allow implements magiclink.Limiter with GCRA in one Lua script and one
+// Allow implements ratelimit.Limiter with GCRA in one Lua script and one
 // round trip, on the Redis server's clock, so every instance sharing the
-// server enforces one limit. Its decisions follow magiclink.MemoryLimiter
+// server enforces one limit. Its decisions follow ratelimit.Memory
 // exactly: with T = Period/Limit and B = Burst (1 when Burst ≤ 0),
 //
 //	tat = max(stored TAT, now); newTat = tat + T; allowAt = newTat − B·T
@@ -70,36 +67,36 @@ const maxWindow = int64(1) << 61
 // it is reached, and Remaining = ⌊(now − allowAt)/T⌋ capped at B−1,
 // ResetAfter = newTat − now. A Rate with Limit 0 allows everything without a
 // round trip. Keys may be any string; long or unusual ones are hashed.
-func (s *Store) Allow(ctx context.Context, key string, r magiclink.Rate) (magiclink.Decision, error) {
+func (s *Store) Allow(ctx context.Context, key string, r ratelimit.Rate) (ratelimit.Decision, error) {
 	if r.Limit == 0 {
-		return magiclink.Decision{Allowed: true, Remaining: math.MaxInt}, nil
+		return ratelimit.Decision{Allowed: true, Remaining: math.MaxInt}, nil
 	}
 	t, b, err := gcraParams(r)
 	if err != nil {
-		return magiclink.Decision{}, err
+		return ratelimit.Decision{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return magiclink.Decision{}, mapErr("rate limit", err)
+		return ratelimit.Decision{}, mapErr("rate limit", err)
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	res, err := s.gcra.Run(ctx, s.rdb, []string{s.limitKey(key)}, t, b*t).Int64Slice()
 	if err != nil {
-		return magiclink.Decision{}, mapErr("rate limit", err)
+		return ratelimit.Decision{}, mapErr("rate limit", err)
 	}
 	return gcraDecision(res, t, b)
 }
 
-// AllowBatch implements magiclink.BatchLimiter: every decision in one
+// AllowBatch implements ratelimit.BatchLimiter: every decision in one
 // pipelined round trip (a Cluster client splits the pipeline by node). Each
 // key is decided by the same script as Allow, independently.
-func (s *Store) AllowBatch(ctx context.Context, reqs []magiclink.LimitRequest) ([]magiclink.Decision, error) {
-	out := make([]magiclink.Decision, len(reqs))
+func (s *Store) AllowBatch(ctx context.Context, reqs []ratelimit.Request) ([]ratelimit.Decision, error) {
+	out := make([]ratelimit.Decision, len(reqs))
 	params := make([][2]int64, len(reqs))
 	live := 0
 	for i, r := range reqs {
 		if r.Rate.Limit == 0 {
-			out[i] = magiclink.Decision{Allowed: true, Remaining: math.MaxInt}
+			out[i] = ratelimit.Decision{Allowed: true, Remaining: math.MaxInt}
 			continue
 		}
 		t, b, err := gcraParams(r.Rate)
@@ -163,39 +160,29 @@ func (s *Store) AllowBatch(ctx context.Context, reqs []magiclink.LimitRequest) (
 
 // gcraDecision reads the script's reply: {1, resetAfter} when allowed,
 // {0, retryAfter, resetAfter} when denied, in nanoseconds.
-func gcraDecision(res []int64, t, b int64) (magiclink.Decision, error) {
+func gcraDecision(res []int64, t, b int64) (ratelimit.Decision, error) {
 	switch {
 	case len(res) == 2 && res[0] == 1:
 		reset := res[1]
-		return magiclink.Decision{
+		return ratelimit.Decision{
 			Allowed: true,
 			// now − allowAt = B·T − (newTat − now).
 			Remaining:  int(min((b*t-reset)/t, b-1)),
 			ResetAfter: time.Duration(reset),
 		}, nil
 	case len(res) == 3 && res[0] == 0:
-		return magiclink.Decision{RetryAfter: time.Duration(res[1]), ResetAfter: time.Duration(res[2])}, nil
+		return ratelimit.Decision{RetryAfter: time.Duration(res[1]), ResetAfter: time.Duration(res[2])}, nil
 	}
-	return magiclink.Decision{}, fmt.Errorf("redisstore: rate limit: %w: unexpected reply %v", errCorrupt, res)
+	return ratelimit.Decision{}, fmt.Errorf("redisstore: rate limit: %w: unexpected reply %v", errCorrupt, res)
 }
 
 // gcraParams returns the emission interval and burst of a rate with
-// Limit ≠ 0, rejecting the rates magiclink.MemoryLimiter rejects.
-func gcraParams(r magiclink.Rate) (t, b int64, err error) {
-	if r.Limit < 0 {
-		return 0, 0, rateError("rate limit must not be negative")
-	}
-	if r.Period <= 0 {
-		return 0, 0, rateError("rate period must be positive")
-	}
-	t = max(int64(r.Period)/int64(r.Limit), 1)
-	b = max(int64(r.Burst), 1)
-	if b > maxWindow/t {
-		return 0, 0, rateError("rate burst × period/limit is too large")
+// Limit ≠ 0, rejecting the rates ratelimit.Memory rejects (B·T is bounded
+// so that sums of timestamps cannot overflow int64).
+func gcraParams(r ratelimit.Rate) (t, b int64, err error) {
+	t, b, err = gcra.Params(r.Limit, r.Period, r.Burst)
+	if err != nil {
+		return 0, 0, fmt.Errorf("redisstore: %w: %v", ratelimit.ErrInvalidRate, err)
 	}
 	return t, b, nil
-}
-
-func rateError(msg string) error {
-	return &magiclink.Error{Code: "CONFIG_INVALID", Field: "rate", Message: msg}
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -24,10 +24,10 @@ func TestAllowBatchExactAndIndependent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := []magiclink.LimitRequest{
-		{Key: "ip", Rate: magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}},
-		{Key: "email", Rate: magiclink.Rate{Limit: 3, Period: time.Hour, Burst: 3}},
-		{Key: "off", Rate: magiclink.Rate{}},
+	reqs := []ratelimit.Request{
+		{Key: "ip", Rate: ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 5}},
+		{Key: "email", Rate: ratelimit.Rate{Limit: 3, Period: time.Hour, Burst: 3}},
+		{Key: "off", Rate: ratelimit.Rate{}},
 	}
 	var ip, email, off atomic.Int32
 	parallel(200, func(int) {
@@ -63,8 +63,8 @@ func TestAllowBatchOneRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := magiclink.Rate{Limit: 100, Period: time.Minute, Burst: 10}
-	reqs := []magiclink.LimitRequest{{Key: "a", Rate: r}, {Key: "b", Rate: r}}
+	r := ratelimit.Rate{Limit: 100, Period: time.Minute, Burst: 10}
+	reqs := []ratelimit.Request{{Key: "a", Rate: r}, {Key: "b", Rate: r}}
 	if _, err := s.AllowBatch(ctx, reqs); err != nil { // loads the script
 		t.Fatal(err)
 	}
@@ -91,8 +91,8 @@ func TestAllowBatchAfterScriptFlush(t *testing.T) {
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	r := magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}
-	ds, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "x", Rate: r}, {Key: "y", Rate: r}})
+	r := ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 5}
+	ds, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: "x", Rate: r}, {Key: "y", Rate: r}})
 	if err != nil {
 		t.Fatalf("AllowBatch on a flushed script cache: %v", err)
 	}
@@ -117,14 +117,14 @@ func TestAllowBatchErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "a", Rate: magiclink.Rate{Limit: 1}}}); !errors.Is(err, magiclink.ErrInvalidConfig) {
+	if _, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: "a", Rate: ratelimit.Rate{Limit: 1}}}); !errors.Is(err, ratelimit.ErrInvalidRate) {
 		t.Fatalf("rate without a period: got %v, want ErrInvalidConfig", err)
 	}
 	srv.Stop(t)
-	if _, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "a", Rate: magiclink.Rate{Limit: 1, Period: time.Second}}}); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: "a", Rate: ratelimit.Rate{Limit: 1, Period: time.Second}}}); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("server down: got %v, want ErrUnavailable", err)
 	}
-	ds, err := s.AllowBatch(ctx, []magiclink.LimitRequest{{Key: "a"}, {Key: "b"}})
+	ds, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: "a"}, {Key: "b"}})
 	if err != nil || !ds[0].Allowed || ds[1].Remaining != math.MaxInt {
 		t.Fatalf("disabled rates with the server down: %+v, %v; want allowed without a round trip", ds, err)
 	}

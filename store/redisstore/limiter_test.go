@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 // clockSlack absorbs the time between a test reading the Redis clock and
@@ -73,7 +73,7 @@ func TestLimiterExactCluster(t *testing.T) {
 func testLimiterExact(t *testing.T, rdb, raw redis.UniversalClient) {
 	ctx := context.Background()
 	s := newStore(t, rdb)
-	rate := magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}
+	rate := ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 5}
 	const T = 12 * time.Minute
 
 	// Several keys, so that on a cluster they spread over the masters.
@@ -137,7 +137,7 @@ func TestLimiterSequence(t *testing.T) {
 	srv := testredis.Start(t)
 	raw := srv.Client(t)
 	s := newStore(t, srv.Client(t))
-	rate := magiclink.Rate{Limit: 3, Period: time.Hour, Burst: 3}
+	rate := ratelimit.Rate{Limit: 3, Period: time.Hour, Burst: 3}
 	const T = 20 * time.Minute
 	for i, want := range []int{2, 1, 0} {
 		d, err := s.Allow(ctx, "seq", rate)
@@ -157,7 +157,7 @@ func TestLimiterSequence(t *testing.T) {
 	}
 
 	// Burst ≤ 0 means 1, and the TAT is stored to the nanosecond.
-	one := magiclink.Rate{Limit: 7, Period: time.Hour}
+	one := ratelimit.Rate{Limit: 7, Period: time.Hour}
 	if d, err := s.Allow(ctx, "one", one); err != nil || !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("first event at Burst 0: %+v, %v", d, err)
 	}
@@ -171,7 +171,7 @@ func TestLimiterSequence(t *testing.T) {
 	// With burst 2 the second event starts from the first one's TAT, which
 	// is still ahead, so the stored TATs differ by exactly T = 1h/7 to the
 	// nanosecond, although T is not a whole number of microseconds.
-	two := magiclink.Rate{Limit: 7, Period: time.Hour, Burst: 2}
+	two := ratelimit.Rate{Limit: 7, Period: time.Hour, Burst: 2}
 	if _, err := s.Allow(ctx, "two", two); err != nil {
 		t.Fatal(err)
 	}
@@ -191,16 +191,16 @@ func TestLimiterDisabledAndInvalid(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = rdb.Close() })
 	s := newStore(t, rdb)
-	d, err := s.Allow(context.Background(), "k", magiclink.Rate{})
+	d, err := s.Allow(context.Background(), "k", ratelimit.Rate{})
 	if err != nil || !d.Allowed || d.Remaining != math.MaxInt {
 		t.Fatalf("Allow with Limit 0: %+v, %v; want allowed, Remaining MaxInt", d, err)
 	}
-	for _, r := range []magiclink.Rate{
+	for _, r := range []ratelimit.Rate{
 		{Limit: -1, Period: time.Second},
 		{Limit: 1},
 		{Limit: 1, Period: time.Hour, Burst: math.MaxInt},
 	} {
-		if _, err := s.Allow(context.Background(), "k", r); !errors.Is(err, magiclink.ErrInvalidConfig) {
+		if _, err := s.Allow(context.Background(), "k", r); !errors.Is(err, ratelimit.ErrInvalidRate) {
 			t.Errorf("Allow(%+v): got %v, want ErrInvalidConfig", r, err)
 		}
 	}

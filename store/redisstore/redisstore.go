@@ -1,5 +1,5 @@
 // Package redisstore implements every magiclink store contract
-// (store.Store) and the rate limiter (magiclink.Limiter) on Redis through
+// (store.Store) and the rate limiter (ratelimit.Limiter) on Redis through
 // go-redis v9, so that several instances of a server share sign-in links,
 // codes, users and rate limits.
 //
@@ -71,7 +71,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -81,7 +81,7 @@ const DefaultPrefix = "ml"
 // DefaultTimeout is the per-call deadline used without WithTimeout.
 const DefaultTimeout = 2 * time.Second
 
-// Store is a Redis-backed store.Store and magiclink.Limiter. It is safe for
+// Store is a Redis-backed store.Store and ratelimit.Limiter. It is safe for
 // concurrent use. It does not own the client: closing the client is the
 // caller's business.
 type Store struct {
@@ -99,7 +99,7 @@ type Store struct {
 
 var (
 	_ store.Store            = (*Store)(nil)
-	_ magiclink.BatchLimiter = (*Store)(nil)
+	_ ratelimit.BatchLimiter = (*Store)(nil)
 )
 
 // Option configures New.

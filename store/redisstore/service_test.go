@@ -14,6 +14,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
 // TestServicesShareOneRedis runs two Services — two server instances —
@@ -41,7 +42,7 @@ func TestServicesShareOneRedis(t *testing.T) {
 			Store:   s,
 			Limiter: s,
 			Mailer:  mail,
-			Limits:  magiclink.Limits{SendPerEmail: magiclink.Rate{Limit: 5, Period: time.Hour, Burst: 5}},
+			Limits:  magiclink.Limits{SendPerEmail: ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 5}},
 			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {

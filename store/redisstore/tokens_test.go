@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -85,7 +85,7 @@ func TestRoundTrips(t *testing.T) {
 	var rt roundTrips
 	rdb.AddHook(&rt)
 	s := newStore(t, rdb)
-	rate := magiclink.Rate{Limit: 10, Period: time.Minute, Burst: 10}
+	rate := ratelimit.Rate{Limit: 10, Period: time.Minute, Burst: 10}
 
 	// Load every script once: the first EVALSHA of a script on a server
 	// answers NOSCRIPT and go-redis falls back to EVAL.
@@ -119,7 +119,7 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}},
 		{"Allow", 1, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", rate); return err }},
-		{"Allow with Limit 0", 0, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", magiclink.Rate{}); return err }},
+		{"Allow with Limit 0", 0, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", ratelimit.Rate{}); return err }},
 		{"CreateUser", 2, func() error { return s.CreateUser(ctx, &store.User{ID: "u_rt", Email: "rt@example.com"}) }},
 		{"UserByEmail", 1, func() error { _, err := s.UserByEmail(ctx, "", "rt@example.com"); return err }},
 		{"UserByID", 1, func() error { _, err := s.UserByID(ctx, "u_rt"); return err }},
@@ -196,7 +196,7 @@ func testHostileInputs(t *testing.T, s *Store, keys func(ctx context.Context, pa
 		if err := s.PutCustomer(ctx, &store.Customer{ID: email, Email: email}); err != nil {
 			t.Fatalf("PutCustomer with hostile ID %d: %v", i, err)
 		}
-		r := magiclink.Rate{Limit: 1, Period: time.Hour, Burst: 1}
+		r := ratelimit.Rate{Limit: 1, Period: time.Hour, Burst: 1}
 		if d, err := s.Allow(ctx, email, r); err != nil || !d.Allowed {
 			t.Fatalf("first Allow for hostile key %d: %+v, %v", i, d, err)
 		}

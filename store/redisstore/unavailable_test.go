@@ -10,14 +10,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
 // calls returns one of each kind of store call, each on fresh data.
 func calls(s *Store) map[string]func(ctx context.Context, i int) error {
-	rate := magiclink.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
+	rate := ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
 	return map[string]func(ctx context.Context, i int) error{
 		"PutToken+ConsumeToken": func(ctx context.Context, i int) error {
 			tok := newToken(fmt.Sprintf("k%d@example.com", i), true, time.Minute)
@@ -222,7 +222,7 @@ func TestClusterNodeDown(t *testing.T) {
 	cl := testredis.StartCluster(t)
 	s := newStore(t, cl.Client(t), WithTimeout(timeout))
 	ctx := context.Background()
-	rate := magiclink.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
+	rate := ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
 	for i := range 30 {
 		if _, err := s.Allow(ctx, fmt.Sprintf("k%d", i), rate); err != nil {
 			t.Fatalf("Allow before the outage: %v", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/redisstore"
 )
@@ -148,7 +149,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 	}
 
 	var st store.Store
-	var limiter magiclink.Limiter
+	var limiter ratelimit.Limiter
 	if cfg.Redis != nil {
 		rdb := redis.NewClient(cfg.Redis)
 		s.closers = append(s.closers, func(context.Context) error { return rdb.Close() })

@@ -1,4 +1,4 @@
-package magiclink
+package ratelimit
 
 import (
 	"context"
@@ -11,36 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeClock is a manually advanced clock safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newTestLimiter(t *testing.T, opts ...MemoryLimiterOption) (*MemoryLimiter, *fakeClock) {
+func newTestLimiter(t *testing.T, opts ...Option) (*Memory, *fakeclock.Clock) {
 	t.Helper()
-	clock := newFakeClock()
-	l := NewMemoryLimiter(append([]MemoryLimiterOption{WithLimiterClock(clock.Now)}, opts...)...)
+	clock := fakeclock.New(time.Time{})
+	l := NewMemory(append([]Option{WithClock(clock.Now)}, opts...)...)
 	t.Cleanup(func() { _ = l.Close() })
 	return l, clock
 }
@@ -67,7 +46,7 @@ func allowConcurrently(t *testing.T, l Limiter, key string, r Rate, n int) []Dec
 	return ds
 }
 
-func TestMemoryLimiterExactUnderConcurrency(t *testing.T) {
+func TestMemoryExactUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	l, clock := newTestLimiter(t)
 	r := Rate{Limit: 5, Period: time.Hour, Burst: 5}
@@ -101,7 +80,7 @@ func TestMemoryLimiterExactUnderConcurrency(t *testing.T) {
 	assert.Equal(t, 1, allowed, "one emission interval later exactly one more call is allowed")
 }
 
-func TestMemoryLimiterSequence(t *testing.T) {
+func TestMemorySequence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	l, clock := newTestLimiter(t)
@@ -142,7 +121,7 @@ func TestMemoryLimiterSequence(t *testing.T) {
 	assert.Equal(t, 4, d.Remaining)
 }
 
-func TestMemoryLimiterBurst(t *testing.T) {
+func TestMemoryBurst(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -176,7 +155,7 @@ func TestMemoryLimiterBurst(t *testing.T) {
 	}
 }
 
-func TestMemoryLimiterDisabled(t *testing.T) {
+func TestMemoryDisabled(t *testing.T) {
 	t.Parallel()
 	l, _ := newTestLimiter(t)
 	for _, r := range []Rate{{}, {Limit: 0, Period: time.Second, Burst: 3}, {Limit: 0, Period: -1}} {
@@ -186,10 +165,10 @@ func TestMemoryLimiterDisabled(t *testing.T) {
 			require.Equal(t, Decision{Allowed: true, Remaining: math.MaxInt}, d, "Limit 0 disables the limit")
 		}
 	}
-	assert.Zero(t, l.Len(), "a disabled limit stores nothing")
+	assert.Zero(t, l.keys(), "a disabled limit stores nothing")
 }
 
-func TestMemoryLimiterInvalidRate(t *testing.T) {
+func TestMemoryInvalidRate(t *testing.T) {
 	t.Parallel()
 	l, _ := newTestLimiter(t)
 	for _, r := range []Rate{
@@ -199,12 +178,12 @@ func TestMemoryLimiterInvalidRate(t *testing.T) {
 		{Limit: 1, Period: 1000 * time.Hour, Burst: math.MaxInt},
 	} {
 		_, err := l.Allow(context.Background(), "k", r)
-		require.ErrorIs(t, err, ErrInvalidConfig, "rate %+v", r)
+		require.ErrorIs(t, err, ErrInvalidRate, "rate %+v", r)
 	}
-	assert.Zero(t, l.Len())
+	assert.Zero(t, l.keys())
 }
 
-func TestMemoryLimiterZeroAllocs(t *testing.T) {
+func TestMemoryZeroAllocs(t *testing.T) {
 	l, _ := newTestLimiter(t)
 	ctx := context.Background()
 	r := Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000}
@@ -224,32 +203,32 @@ func TestMemoryLimiterZeroAllocs(t *testing.T) {
 // present reports whether key still holds state, by spending one event of a
 // burst-5 rate: a fresh key would have 4 left. Every key in these tests was
 // touched exactly once before.
-func present(t *testing.T, l *MemoryLimiter, key string) bool {
+func present(t *testing.T, l *Memory, key string) bool {
 	t.Helper()
 	d, err := l.Allow(context.Background(), key, Rate{Limit: 5, Period: time.Hour, Burst: 5})
 	require.NoError(t, err)
 	return d.Remaining < 4
 }
 
-func TestMemoryLimiterMaxKeys(t *testing.T) {
+func TestMemoryMaxKeys(t *testing.T) {
 	t.Parallel()
 	for _, shards := range []int{1, 4, 64, 1000} {
 		t.Run("shards "+strconv.Itoa(shards), func(t *testing.T) {
 			t.Parallel()
-			l, _ := newTestLimiter(t, WithLimiterMaxKeys(100), WithLimiterShards(shards))
+			l, _ := newTestLimiter(t, WithMaxKeys(100), WithShards(shards))
 			r := Rate{Limit: 1, Period: time.Hour, Burst: 3}
 			for i := range 10_000 {
 				d, err := l.Allow(context.Background(), "k"+strconv.Itoa(i), r)
 				require.NoError(t, err)
 				require.True(t, d.Allowed, "a new key is never denied for lack of room")
-				require.LessOrEqual(t, l.Len(), 100, "after key %d", i)
+				require.LessOrEqual(t, l.keys(), 100, "after key %d", i)
 			}
-			assert.Greater(t, l.Len(), 50, "the bound should be mostly usable")
+			assert.Greater(t, l.keys(), 50, "the bound should be mostly usable")
 		})
 	}
 }
 
-func TestMemoryLimiterSweep(t *testing.T) {
+func TestMemorySweep(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := Rate{Limit: 5, Period: time.Hour, Burst: 5}
@@ -261,33 +240,33 @@ func TestMemoryLimiterSweep(t *testing.T) {
 			_, _ = l.Allow(ctx, "k"+strconv.Itoa(i), r)
 		}
 		_, _ = l.Allow(ctx, "long", Rate{Limit: 1, Period: 24 * time.Hour})
-		require.Equal(t, 1001, l.Len())
-		assert.Zero(t, l.Sweep(), "nothing has decayed yet")
+		require.Equal(t, 1001, l.keys())
+		assert.Zero(t, l.sweep(), "nothing has decayed yet")
 		clock.Advance(12 * time.Minute)
-		assert.Equal(t, 1000, l.Sweep(), "every key touched once decays after one interval")
-		assert.Equal(t, 1, l.Len(), "the key still limited stays")
+		assert.Equal(t, 1000, l.sweep(), "every key touched once decays after one interval")
+		assert.Equal(t, 1, l.keys(), "the key still limited stays")
 		assert.True(t, present(t, l, "long"))
 	})
 
 	t.Run("incremental on insert", func(t *testing.T) {
 		t.Parallel()
-		l, clock := newTestLimiter(t, WithLimiterMaxKeys(100), WithLimiterShards(1))
+		l, clock := newTestLimiter(t, WithMaxKeys(100), WithShards(1))
 		for i := range 100 {
 			_, _ = l.Allow(ctx, "old"+strconv.Itoa(i), r)
 		}
-		require.Equal(t, 100, l.Len())
+		require.Equal(t, 100, l.keys())
 		clock.Advance(time.Hour)
 		for i := range 10 {
 			_, _ = l.Allow(ctx, "new"+strconv.Itoa(i), r)
 		}
-		assert.Equal(t, 10, l.Len(), "a full shard drops its decayed keys before taking a new one")
+		assert.Equal(t, 10, l.keys(), "a full shard drops its decayed keys before taking a new one")
 		for i := range 10 {
 			assert.True(t, present(t, l, "new"+strconv.Itoa(i)), "live keys survive the sweep")
 		}
 	})
 }
 
-func TestMemoryLimiterEviction(t *testing.T) {
+func TestMemoryEviction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := Rate{Limit: 10, Period: time.Hour, Burst: 10}
@@ -295,14 +274,14 @@ func TestMemoryLimiterEviction(t *testing.T) {
 	t.Run("least restrictive key goes", func(t *testing.T) {
 		t.Parallel()
 		// One shard of 8 keys: the sample is the whole shard.
-		l, _ := newTestLimiter(t, WithLimiterMaxKeys(evictSample), WithLimiterShards(1))
+		l, _ := newTestLimiter(t, WithMaxKeys(evictSample), WithShards(1))
 		for i := range evictSample {
 			for range i + 1 {
 				_, _ = l.Allow(ctx, "k"+strconv.Itoa(i), r)
 			}
 		}
 		_, _ = l.Allow(ctx, "new", r)
-		require.Equal(t, evictSample, l.Len())
+		require.Equal(t, evictSample, l.keys())
 		d, err := l.Allow(ctx, "k0", r)
 		require.NoError(t, err)
 		assert.Equal(t, 9, d.Remaining, "k0, the least used key, was evicted and starts afresh")
@@ -313,7 +292,7 @@ func TestMemoryLimiterEviction(t *testing.T) {
 
 	t.Run("flood cannot free a limited key", func(t *testing.T) {
 		t.Parallel()
-		l, _ := newTestLimiter(t, WithLimiterMaxKeys(64), WithLimiterShards(1))
+		l, _ := newTestLimiter(t, WithMaxKeys(64), WithShards(1))
 		for range 10 {
 			_, _ = l.Allow(ctx, "victim", r)
 		}
@@ -323,13 +302,13 @@ func TestMemoryLimiterEviction(t *testing.T) {
 		d, err := l.Allow(ctx, "victim", r)
 		require.NoError(t, err)
 		assert.False(t, d.Allowed, "an exhausted key outlives any number of fresher keys")
-		assert.LessOrEqual(t, l.Len(), 64)
+		assert.LessOrEqual(t, l.keys(), 64)
 	})
 }
 
-func TestMemoryLimiterConcurrentSweep(t *testing.T) {
+func TestMemoryConcurrentSweep(t *testing.T) {
 	t.Parallel()
-	l, clock := newTestLimiter(t, WithLimiterMaxKeys(256), WithLimiterShards(4))
+	l, clock := newTestLimiter(t, WithMaxKeys(256), WithShards(4))
 	r := Rate{Limit: 100, Period: time.Second, Burst: 5}
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -348,18 +327,18 @@ func TestMemoryLimiterConcurrentSweep(t *testing.T) {
 	}
 	wg.Go(func() {
 		for range 200 {
-			l.Sweep()
-			_ = l.Len()
+			l.sweep()
+			_ = l.keys()
 		}
 	})
 	wg.Wait()
-	assert.LessOrEqual(t, l.Len(), 256)
+	assert.LessOrEqual(t, l.keys(), 256)
 }
 
-func TestMemoryLimiterClose(t *testing.T) {
+func TestMemoryClose(t *testing.T) {
 	// Not parallel: it counts goroutines.
 	before := runtime.NumGoroutine()
-	l := NewMemoryLimiter(WithLimiterSweepInterval(time.Hour))
+	l := NewMemory(WithSweepInterval(time.Hour))
 	assert.Equal(t, before+1, runtime.NumGoroutine(), "the sweeper runs in one goroutine")
 	require.NoError(t, l.Close())
 	require.NoError(t, l.Close(), "Close is idempotent")
@@ -374,15 +353,15 @@ func TestMemoryLimiterClose(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, d.Allowed, "a closed limiter still decides")
 
-	plain := NewMemoryLimiter()
+	plain := NewMemory()
 	require.NoError(t, plain.Close())
 	require.NoError(t, plain.Close())
 }
 
-// TestMemoryLimiterTable checks the open-addressing table against a map under random
+// TestMemoryTable checks the open-addressing table against a map under random
 // inserts, updates and deletions, with hashes squeezed into few home slots
 // so that long probe runs wrap around the end of the table.
-func TestMemoryLimiterTable(t *testing.T) {
+func TestMemoryTable(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var tab tatTable
@@ -447,8 +426,8 @@ func TestMemoryLimiterTable(t *testing.T) {
 	check(-1)
 }
 
-func ExampleMemoryLimiter() {
-	l := NewMemoryLimiter()
+func ExampleMemory() {
+	l := NewMemory()
 	defer l.Close()
 
 	// Five sign-in mails per hour per address, all five at once if need be.

@@ -1,4 +1,4 @@
-package magiclink
+package ratelimit
 
 import (
 	"context"
@@ -20,14 +20,14 @@ func makeBenchKeys() []string {
 	return keys
 }
 
-// BenchmarkMemoryLimiter measures one decision on an existing key among 100k
+// BenchmarkMemory measures one decision on an existing key among 100k
 // keys. The rate is generous so that nearly every call is allowed and
 // written: the cost measured is the decision, not an early denial.
-func BenchmarkMemoryLimiter(b *testing.B) {
+func BenchmarkMemory(b *testing.B) {
 	ctx := context.Background()
 	rate := Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000}
 	keys := makeBenchKeys()
-	l := NewMemoryLimiter()
+	l := NewMemory()
 	b.Cleanup(func() { _ = l.Close() })
 	for _, k := range keys {
 		if _, err := l.Allow(ctx, k, rate); err != nil {
