@@ -1,0 +1,128 @@
+package magiclink
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/ratelimit"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// Config configures a Service. The zero value of every field but Origins
+// means a sensible default.
+type Config struct {
+	// Origins lists the origins sign-in links may point to, such as
+	// "https://app.example.com" or "https://*.example.com" (any subdomain,
+	// never the bare domain). Required. See NewOrigins for the rules.
+	Origins []string
+	// AllowInsecureHTTP permits plain-http origins other than loopback.
+	AllowInsecureHTTP bool
+
+	// Secret is the server secret, at least 32 bytes, from which the code
+	// HMAC key and the session signing key are derived with HKDF. When
+	// empty a random secret is made for this process (codes and sessions
+	// then do not survive a restart or work across instances) and a warning
+	// is logged.
+	Secret []byte
+
+	// Store keeps tokens, codes and users; nil means store.NewMemory().
+	Store store.Store
+	// Limiter enforces Limits; nil means ratelimit.NewMemory(). Use the
+	// Redis or PostgreSQL store's limiter to share limits between instances.
+	Limiter ratelimit.Limiter
+	// Limits are the rate limits; the zero value means DefaultLimits().
+	Limits Limits
+
+	// Mailer sends sign-in mails. SendLink fails with ErrNoMailer when nil.
+	// Wrap a network mailer in a mailer.Dispatcher so that sending is
+	// asynchronous: then a request's duration does not depend on whether
+	// the address is known.
+	Mailer mailer.Mailer
+	// Templates renders sign-in mails; nil means mailer.DefaultTemplates().
+	Templates mailer.Renderer
+	// AppName is shown in mails and pages (default "magiclink").
+	AppName string
+
+	// LinkPath is the path of the verify endpoint, joined to the callback
+	// origin to form a link (default "/auth/verify").
+	LinkPath string
+	// LinkTTL is how long a mailed link and its code live (default 15 min).
+	LinkTTL time.Duration
+	// CreateLinkTTL is the default lifetime of links made by CreateLink
+	// (default 3 min).
+	CreateLinkTTL time.Duration
+
+	// DisableSignup stops unknown addresses from becoming users. SendLink
+	// then still answers as for a known address, so it reveals nothing,
+	// but sends no mail to an address without a user.
+	DisableSignup bool
+
+	// SessionTTL is the lifetime of session tokens (default 24 h).
+	SessionTTL time.Duration
+	// SessionIssuer is the "iss" of session tokens (default "magiclink").
+	SessionIssuer string
+	// SessionKey signs session tokens. Nil means a key derived from Secret.
+	SessionKey ed25519.PrivateKey
+	// SessionKeyID is the "kid" of SessionKey (default: derived from the
+	// public key).
+	SessionKeyID string
+	// SessionVerifyKeys are further public keys by kid that still verify
+	// sessions, for key rotation.
+	SessionVerifyKeys map[string]ed25519.PublicKey
+
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// Logger receives operational logs (default slog.Default()). No log
+	// record ever contains a link secret, code, key or token.
+	Logger *slog.Logger
+}
+
+// checkLinkPath checks Config.LinkPath.
+func checkLinkPath(p string) error {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#\\") || strings.HasPrefix(p, "//") {
+		return configError("LinkPath", fmt.Sprintf("%q must be an absolute path without query or fragment", p))
+	}
+	return nil
+}
+
+// checkTTL checks a link lifetime of Config.
+func checkTTL(field string, d time.Duration) error {
+	if d < time.Second || d > 24*time.Hour {
+		return configError(field, fmt.Sprintf("%v must be between 1s and 24h", d))
+	}
+	return nil
+}
+
+// secret returns Config.Secret, or a random one for this process (with a
+// warning) when it is empty. It returns nil and an error when it is too
+// short.
+func (s *Service) secret(secret []byte) ([]byte, error) {
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+		s.log.Warn("magiclink: no Config.Secret set; using a random one for this process, so codes and sessions will not survive a restart")
+		return secret, nil
+	}
+	if len(secret) < 32 {
+		return nil, configError("Secret", fmt.Sprintf("must be at least 32 bytes, got %d", len(secret)))
+	}
+	return secret, nil
+}
+
+// deriveKeys derives the code HMAC key and the session keys from secret.
+func (s *Service) deriveKeys(secret []byte, cfg Config) error {
+	codeKey, err := hkdf.Key(sha256.New, secret, nil, "magiclink code hmac v1", 32)
+	if err != nil {
+		return configError("Secret", err.Error())
+	}
+	s.codeKey = newMACKey(codeKey)
+	s.sessions, err = newSessionKeys(secret, cfg)
+	return err
+}

@@ -1,0 +1,140 @@
+package magiclink
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// lookupUser returns the ID of the user with this address, or "" when there
+// is none. Both cases take the same path through the store.
+func (s *Service) lookupUser(ctx context.Context, orgID, email string) (string, error) {
+	u, err := s.store.UserByEmail(ctx, orgID, email)
+	switch {
+	case err == nil:
+		return u.ID, nil
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	default:
+		return "", s.storeError(err)
+	}
+}
+
+// Identity is who signed in, and where to.
+type Identity struct {
+	// UserID and Email identify the user; OrgID is their organisation.
+	UserID string
+	Email  string
+	OrgID  string
+	// Origin is the origin the link was issued for; Next the safe path to
+	// land on there. Both are empty for an Identity read from a session.
+	Origin string
+	Next   string
+	// Method is how the user proved control of the address: "link" or
+	// "code".
+	Method string
+}
+
+// VerifyOption adjusts one Verify or VerifyCode call. It is a plain value
+// (not a function) so that passing one costs no allocation.
+type VerifyOption struct{ ip netip.Addr }
+
+// WithClientIP applies the per-IP verify limit to ip.
+func WithClientIP(ip netip.Addr) VerifyOption { return VerifyOption{ip: ip} }
+
+// Verify consumes a link token and returns who signed in. Of any number of
+// concurrent calls with one token exactly one succeeds. The code from the
+// same mail stays usable, so a mail scanner that pressed the confirm button
+// does not lock the user out. An unknown,
+// expired, used or malformed token is ErrInvalidToken, without telling
+// which.
+func (s *Service) Verify(ctx context.Context, token string, opts ...VerifyOption) (Identity, error) {
+	if err := s.verifyLimit(ctx, opts); err != nil {
+		return Identity{}, err
+	}
+	digest, ok := parseSecret(token)
+	if !ok {
+		return Identity{}, newError(kindInvalidToken, "", "", nil)
+	}
+	t, err := s.store.ConsumeToken(ctx, digest)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Identity{}, newError(kindInvalidToken, "", "", nil)
+		}
+		return Identity{}, s.storeError(err)
+	}
+	if !digestEqual(t.Hash, digest) || !s.now().Before(t.ExpiresAt) {
+		return Identity{}, newError(kindInvalidToken, "", "", nil)
+	}
+	return s.identity(ctx, t, "link")
+}
+
+// VerifyCode consumes the active code of email and returns who signed in;
+// the code's link is consumed with it. A wrong, expired or used code is
+// ErrInvalidCode; the fifth wrong try kills the code.
+func (s *Service) VerifyCode(ctx context.Context, email, code string, opts ...VerifyOption) (Identity, error) {
+	if err := s.verifyLimit(ctx, opts); err != nil {
+		return Identity{}, err
+	}
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return Identity{}, err
+	}
+	// Mails show the code spaced for reading ("123 456"); accept it as
+	// typed or pasted.
+	code = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '\t' {
+			return -1
+		}
+		return r
+	}, code)
+	if !validCode(code) {
+		return Identity{}, newError(kindInvalidCode, "code", "code must be 6 digits", nil)
+	}
+	t, err := s.store.ConsumeCode(ctx, email, codeMAC(&s.codeKey, email, code), MaxCodeTries)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCodeMismatch) {
+			return Identity{}, newError(kindInvalidCode, "", "", nil)
+		}
+		return Identity{}, s.storeError(err)
+	}
+	if !s.now().Before(t.ExpiresAt) {
+		return Identity{}, newError(kindInvalidCode, "", "", nil)
+	}
+	return s.identity(ctx, t, "code")
+}
+
+// identity resolves the user of a consumed token, creating it on first
+// sign-in unless signup is disabled.
+func (s *Service) identity(ctx context.Context, t *store.Token, method string) (Identity, error) {
+	id := Identity{UserID: t.UserID, Email: t.Email, OrgID: t.OrgID, Origin: t.Origin, Next: t.Next, Method: method}
+	if id.UserID != "" {
+		return id, nil
+	}
+	userID, err := s.lookupUser(ctx, t.OrgID, t.Email)
+	if err != nil {
+		return Identity{}, err
+	}
+	if userID == "" {
+		if s.disableSignup {
+			return Identity{}, newError(kindInvalidToken, "", "", nil)
+		}
+		u := &store.User{ID: randomID("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()}
+		switch err := s.store.CreateUser(ctx, u); {
+		case err == nil:
+			userID = u.ID
+		case errors.Is(err, store.ErrExists):
+			// A concurrent first sign-in created the user first.
+			if userID, err = s.lookupUser(ctx, t.OrgID, t.Email); err != nil {
+				return Identity{}, err
+			}
+		default:
+			return Identity{}, s.storeError(err)
+		}
+	}
+	id.UserID = userID
+	return id, nil
+}
