@@ -114,12 +114,3 @@ func isASCII(s string) bool {
 	}
 	return true
 }
-
-// maskEmail hides most of an address for logs: "j***@example.com".
-func maskEmail(e string) string {
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 {
-		return "***"
-	}
-	return e[:1] + "***" + e[at:]
-}

@@ -20,8 +20,14 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	defer svc.Close()
-	fmt.Println(svc.LinkPath())
-	// Output: /auth/verify
+	// Links point at Config.LinkPath (default /auth/verify) on an allowed origin.
+	link, err := svc.CreateLink(context.Background(), magiclink.LinkRequest{Email: "jane@example.com", Origin: "https://app.example.com"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	u, _ := url.Parse(link.URL)
+	fmt.Println(u.Scheme + "://" + u.Host + u.Path)
+	// Output: https://app.example.com/auth/verify
 }
 
 // A full sign-in: SendLink mails a link and a code; Verify consumes the link.

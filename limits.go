@@ -59,9 +59,6 @@ func (l Limits) check() error {
 // behind a gateway that already limits.
 func NoLimits() Limits { return Limits{off: true} }
 
-// Limits returns the rate limits in force.
-func (s *Service) Limits() Limits { return s.limits }
-
 func (s *Service) verifyLimit(ctx context.Context, opts []VerifyOption) error {
 	var ip netip.Addr
 	for _, o := range opts {
@@ -72,7 +69,7 @@ func (s *Service) verifyLimit(ctx context.Context, opts []VerifyOption) error {
 	if !ip.IsValid() {
 		return nil
 	}
-	return s.Limit(ctx, "verify-ip", s.limits.VerifyPerIP, IPKey(ip))
+	return s.limit(ctx, "verify-ip", s.limits.VerifyPerIP, ipKey(ip))
 }
 
 // limitSend applies the per-IP and per-address limits of a send: in one
@@ -87,7 +84,7 @@ func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) er
 	var reqs [2]ratelimit.Request
 	n := 0
 	if ip.IsValid() && s.limits.SendPerIP.Limit != 0 {
-		reqs[n] = ratelimit.Request{Key: "send-ip:" + IPKey(ip), Rate: s.limits.SendPerIP}
+		reqs[n] = ratelimit.Request{Key: "send-ip:" + ipKey(ip), Rate: s.limits.SendPerIP}
 		n++
 	}
 	if s.limits.SendPerEmail.Limit != 0 {
@@ -121,10 +118,11 @@ func (s *Service) limitSend(ctx context.Context, ip netip.Addr, email string) er
 	return nil
 }
 
-// Limit counts one event for key under rate r in the named scope and returns
-// ErrRateLimited (with RetryAfter in whole seconds, at least 1) when it is
-// denied. The HTTP adapter uses it for per-API-key and per-subject limits.
-func (s *Service) Limit(ctx context.Context, scope string, r ratelimit.Rate, key string) error {
+// limit counts one event for key under rate r in the named scope and returns
+// an ErrRateLimited error (with RetryAfter in whole seconds, at least 1) when
+// it is denied. The HTTP adapter uses it for per-API-key and per-subject
+// limits.
+func (s *Service) limit(ctx context.Context, scope string, r ratelimit.Rate, key string) error {
 	if s.limits.off || r.Limit == 0 {
 		return nil
 	}
@@ -150,9 +148,9 @@ func rateLimited(d ratelimit.Decision) error {
 	return e
 }
 
-// IPKey returns the rate-limit key of a client address: the address itself
+// ipKey returns the rate-limit key of a client address: the address itself
 // for IPv4, its /64 for IPv6 (one subscriber usually holds a whole /64).
-func IPKey(ip netip.Addr) string {
+func ipKey(ip netip.Addr) string {
 	ip = ip.Unmap().WithZone("")
 	if ip.Is4() {
 		return ip.String()

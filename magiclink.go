@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/core"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -43,6 +44,8 @@ type Service struct {
 	sessions      sessionKeys
 	now           func() time.Time
 	log           *slog.Logger
+
+	view *core.View
 
 	closers []func() error
 }
@@ -71,6 +74,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.startDefaults()
+	s.view = s.newView()
 	return s, nil
 }
 
@@ -120,6 +124,13 @@ func (s *Service) startDefaults() {
 	}
 }
 
+// newView is the view of s the adapter gets from Internal.
+func (s *Service) newView() *core.View {
+	return &core.View{Now: s.now, Logger: s.log, AppName: s.appName, LinkPath: s.linkPath, Store: s.store,
+		Allow: s.origins.Allow, Origins: s.origins, Limit: s.limit, WellFormedToken: wellFormedToken,
+		CreatePerAPIKey: s.limits.CreatePerAPIKey, AdminPerSubject: s.limits.AdminPerSubject}
+}
+
 // Close releases what New created itself (the default store's and limiter's
 // background sweepers). Stores, limiters and mailers passed in Config are
 // the caller's to close.
@@ -132,23 +143,11 @@ func (s *Service) Close() error {
 	return errors.Join(errs...)
 }
 
-// Origins returns the callback origin allowlist.
-func (s *Service) Origins() *Origins { return s.origins }
-
-// Store returns the store the Service uses.
-func (s *Service) Store() store.Store { return s.store }
-
-// AppName returns the configured application name.
-func (s *Service) AppName() string { return s.appName }
-
-// LinkPath returns the path sign-in links point to.
-func (s *Service) LinkPath() string { return s.linkPath }
-
-// Logger returns the Service's logger, for adapters that log alongside it.
-func (s *Service) Logger() *slog.Logger { return s.log }
-
-// Now returns the Service clock's current time.
-func (s *Service) Now() time.Time { return s.now() }
+// Internal returns what this module's own packages (the HTTP adapter) read
+// of s beyond its public API. Its argument's type is declared in an internal
+// package, so no code outside this module can call it; see package
+// internal/core for the mechanism.
+func (s *Service) Internal(core.Key) *core.View { return s.view }
 
 // storeError maps a store or limiter failure to ErrStoreUnavailable,
 // keeping the cause for logs. Context cancellation is passed through.

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -50,14 +50,15 @@ func (c *capture) all() []*mailer.Message {
 
 type fixture struct {
 	svc   *magiclink.Service
-	clock *storetest.Clock
+	store *store.Memory
+	clock *fakeclock.Clock
 	mail  *capture
 	logs  *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T, mutate ...func(*magiclink.Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: storetest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), mail: &capture{}, logs: &syncbuf.Buffer{}}
+	f := &fixture{clock: fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), mail: &capture{}, logs: &syncbuf.Buffer{}}
 	cfg := magiclink.Config{
 		Origins: []string{"https://app.example.com", "https://*.tenant.example"},
 		Secret:  testSecret,
@@ -65,7 +66,8 @@ func newFixture(t *testing.T, mutate ...func(*magiclink.Config)) *fixture {
 		Clock:   f.clock.Now,
 		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	cfg.Store = store.NewMemory(store.WithClock(f.clock.Now), store.WithSweepInterval(0))
+	f.store = store.NewMemory(store.WithClock(f.clock.Now), store.WithSweepInterval(0))
+	cfg.Store = f.store
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -336,7 +338,7 @@ func TestSendLinkDisableSignup(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *magiclink.Config) { c.DisableSignup = true })
 	ctx := context.Background()
-	if err := f.svc.Store().CreateUser(ctx, &store.User{ID: "usr_known", Email: "known@example.com"}); err != nil {
+	if err := f.store.CreateUser(ctx, &store.User{ID: "usr_known", Email: "known@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, email := range []string{"known@example.com", "stranger@example.com"} {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/mask"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -74,9 +75,9 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	// Both paths log the same record, and the mail was rendered (when
 	// rendering is synchronous) even when it is not sent: any work done for
 	// known addresses only would make unknown ones answer measurably faster.
-	s.log.InfoContext(ctx, "magiclink: sign-in link issued", "email", maskEmail(email), "origin", origin)
+	s.log.InfoContext(ctx, "magiclink: sign-in link issued", "email", mask.Address(email), "origin", origin)
 	if userID == "" && s.disableSignup {
-		s.log.DebugContext(ctx, "magiclink: no mail for an address without a user (signup disabled)", "email", maskEmail(email))
+		s.log.DebugContext(ctx, "magiclink: no mail for an address without a user (signup disabled)", "email", mask.Address(email))
 		return nil
 	}
 	if async {
@@ -85,10 +86,10 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 		err = s.mailer.Send(ctx, msg)
 	}
 	if err != nil {
-		s.log.WarnContext(ctx, "magiclink: mail not accepted", "email", maskEmail(email), "error", err.Error())
+		s.log.WarnContext(ctx, "magiclink: mail not accepted", "email", mask.Address(email), "error", err.Error())
 		return newError(kindMailUnavailable, "", "", err)
 	}
-	s.log.DebugContext(ctx, "magiclink: sign-in mail accepted", "email", maskEmail(email))
+	s.log.DebugContext(ctx, "magiclink: sign-in mail accepted", "email", mask.Address(email))
 	return nil
 }
 
@@ -111,7 +112,8 @@ type LinkRequest struct {
 
 // CreateLink issues a link for a trusted caller (a back end) and returns it
 // instead of mailing it. It applies no rate limit: callers limit by their
-// own credentials (see Limit).
+// own credentials (the HTTP adapter limits per API key and per admin
+// subject).
 func (s *Service) CreateLink(ctx context.Context, req LinkRequest) (*Link, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/magiclink-go/magiclink/internal/randid"
 )
 
 // sessionKeys holds the signing key and every key that may verify.
@@ -101,7 +103,7 @@ func (s *Service) IssueSession(id Identity) (Session, error) {
 	}
 	claims := sessionClaims{Email: id.Email, Org: id.OrgID, AMR: []string{method}, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: s.sessions.issuer, Subject: id.UserID, IssuedAt: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp), ID: randomID(""),
+		ExpiresAt: jwt.NewNumericDate(exp), ID: randid.New(""),
 	}}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = s.sessions.kid

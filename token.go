@@ -38,11 +38,11 @@ func parseSecret(encoded string) (store.Digest, bool) {
 	return sha256.Sum256(raw[:]), true
 }
 
-// WellFormedToken reports whether s has the shape of a link token (43
+// wellFormedToken reports whether s has the shape of a link token (43
 // characters of unpadded base64url encoding 32 bytes). It does not say
 // whether the token exists; the confirm page uses it to avoid offering a
 // button for a link that cannot work, without touching the store.
-func WellFormedToken(s string) bool {
+func wellFormedToken(s string) bool {
 	_, ok := parseSecret(s)
 	return ok
 }
@@ -121,11 +121,4 @@ func codeMAC(k *macKey, email, code string) store.Digest {
 	copy(outer[:], k.opad[:])
 	copy(outer[sha256.BlockSize:], ih[:])
 	return sha256.Sum256(outer[:])
-}
-
-// randomID returns prefix followed by 128 random bits in base64url.
-func randomID(prefix string) string {
-	var raw [16]byte
-	_, _ = rand.Read(raw[:])
-	return prefix + base64.RawURLEncoding.EncodeToString(raw[:])
 }

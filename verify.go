@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/magiclink-go/magiclink/internal/randid"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -122,7 +123,7 @@ func (s *Service) identity(ctx context.Context, t *store.Token, method string) (
 		if s.disableSignup {
 			return Identity{}, newError(kindInvalidToken, "", "", nil)
 		}
-		u := &store.User{ID: randomID("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()}
+		u := &store.User{ID: randid.New("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()}
 		switch err := s.store.CreateUser(ctx, u); {
 		case err == nil:
 			userID = u.ID

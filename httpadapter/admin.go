@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/mask"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -75,7 +76,7 @@ func (h *Handler) adminAuth(r *http.Request) (*adminClaims, *apiError) {
 	a := h.admin
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(a.methods), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithLeeway(a.leeway), jwt.WithTimeFunc(h.svc.Now),
+		jwt.WithLeeway(a.leeway), jwt.WithTimeFunc(h.core.Now),
 	}
 	if a.issuer != "" {
 		opts = append(opts, jwt.WithIssuer(a.issuer))
@@ -138,7 +139,7 @@ func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := h.svc.Limit(ctx, "admin", h.svc.Limits().AdminPerSubject, claims.Subject); err != nil {
+	if err := h.core.Limit(ctx, "admin", h.core.AdminPerSubject, claims.Subject); err != nil {
 		e := fromError(err)
 		if e.status == http.StatusTooManyRequests {
 			e.message = "Wait " + strconv.Itoa(retrySeconds(e.retryAfter)) + " seconds before retrying."
@@ -173,7 +174,7 @@ func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envAdmin, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "invalid_string in 'customerId': must be printable ASCII without spaces"))
 		return
 	}
-	c, err := h.svc.Store().CustomerByID(ctx, id)
+	c, err := h.core.Store.CustomerByID(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			h.writeError(w, r, envAdmin, newAPIError(http.StatusNotFound, "NOT_FOUND", "Customer not found"))
@@ -187,7 +188,7 @@ func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envAdmin, fromError(err))
 		return
 	}
-	h.log.InfoContext(ctx, "httpadapter: admin link created", "subject", claims.Subject, "customer", id, "email", maskEmail(c.Email))
+	h.log.InfoContext(ctx, "httpadapter: admin link created", "subject", claims.Subject, "customer", id, "email", mask.Address(c.Email))
 	writeJSON(w, http.StatusOK, struct {
 		Object string `json:"object"`
 		Link   string `json:"link"`

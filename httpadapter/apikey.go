@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/mask"
+	"github.com/magiclink-go/magiclink/internal/randid"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -65,7 +66,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := h.svc.Limit(ctx, "apikey", h.svc.Limits().CreatePerAPIKey, key.id); err != nil {
+	if err := h.core.Limit(ctx, "apikey", h.core.CreatePerAPIKey, key.id); err != nil {
 		h.writeError(w, r, envPartner, fromError(err))
 		return
 	}
@@ -85,7 +86,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envPartner, newAPIError(http.StatusUnauthorized, codeUnauthorized, "send X-User-Secret-Key once"))
 		return
 	}
-	u, err := h.svc.Store().UserByEmail(ctx, key.orgID, req.email)
+	u, err := h.core.Store.UserByEmail(ctx, key.orgID, req.email)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
@@ -124,9 +125,9 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 	var raw [secretKeyLen]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go ≥ 1.24).
 	newSecret := base64.StdEncoding.EncodeToString(raw[:])
-	user := &store.User{ID: newUserID(), OrgID: key.orgID, Email: req.email, FirstName: req.firstName, LastName: req.lastName,
+	user := &store.User{ID: randid.New("usr_"), OrgID: key.orgID, Email: req.email, FirstName: req.firstName, LastName: req.lastName,
 		Phone: req.phone, LanguageCode: req.languageCode, MailPermission: req.mailPermission,
-		SecretKeyDigest: store.Digest(sha256.Sum256([]byte(newSecret))), CreatedAt: h.svc.Now()}
+		SecretKeyDigest: store.Digest(sha256.Sum256([]byte(newSecret))), CreatedAt: h.core.Now()}
 	// The link is issued before the user is stored: if issuing fails,
 	// nothing was created and the partner can simply retry, whereas a user
 	// stored without its key ever reaching the partner would be locked out
@@ -137,7 +138,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envPartner, fromError(err))
 		return
 	}
-	if err := h.svc.Store().CreateUser(ctx, user); err != nil {
+	if err := h.core.Store.CreateUser(ctx, user); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			h.writeError(w, r, envPartner, newAPIError(http.StatusConflict, "CONFLICT",
 				"a user with this email already exists; send X-User-Secret-Key to get a link"))
@@ -146,7 +147,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envPartner, storeFailure(err))
 		return
 	}
-	h.log.InfoContext(ctx, "httpadapter: partner user created", "api_key", key.id, "email", maskEmail(req.email))
+	h.log.InfoContext(ctx, "httpadapter: partner user created", "api_key", key.id, "email", mask.Address(req.email))
 	writeJSON(w, http.StatusOK, partnerBody{Data: &partnerData{SecretKey: &newSecret, MagicLink: link.URL}, Success: true, IsResourceKey: true})
 }
 
@@ -157,13 +158,6 @@ func storeFailure(err error) *apiError {
 		return fromError(&magiclink.Error{Code: codeStoreUnavailable, Message: "store unavailable", RetryAfter: time.Second, Err: err})
 	}
 	return fromError(err)
-}
-
-// newUserID returns "usr_" and 128 random bits in hex.
-func newUserID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return "usr_" + hex.EncodeToString(b[:])
 }
 
 // parsePartnerRequest checks the six required members of seed 002.

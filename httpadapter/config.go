@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/core"
 )
 
 // Config configures a Handler. The zero value serves the public endpoints
@@ -188,9 +189,9 @@ func validateAPIKeys(svc *magiclink.Service, keys []APIKey) ([]apiKey, error) {
 			return nil, configError(field+".Key", "key %q has the same value as another key", k.ID)
 		}
 		digests[d] = true
-		origin, ok := svc.Origins().Allow(k.PortalOrigin)
+		origin, ok := svc.Internal(core.Key{}).Allow(k.PortalOrigin)
 		if !ok {
-			return nil, configError(field+".PortalOrigin", "%q (key %q) is not an exact origin on the Service's allowlist %s", k.PortalOrigin, k.ID, svc.Origins())
+			return nil, configError(field+".PortalOrigin", "%q (key %q) is not an exact origin on the Service's allowlist %s", k.PortalOrigin, k.ID, svc.Internal(core.Key{}).Origins)
 		}
 		next, err := magiclink.SafeNext(k.Next)
 		if err != nil {
@@ -236,9 +237,9 @@ func validateAdmin(svc *magiclink.Service, a *AdminConfig) (*adminConfig, error)
 	if leeway < 0 || leeway > maxAdminLeeway {
 		return nil, configError("Admin.Leeway", "%v must be between 0 and %v", a.Leeway, maxAdminLeeway)
 	}
-	origin, ok := svc.Origins().Allow(a.PortalOrigin)
+	origin, ok := svc.Internal(core.Key{}).Allow(a.PortalOrigin)
 	if !ok {
-		return nil, configError("Admin.PortalOrigin", "%q is not an exact origin on the Service's allowlist %s", a.PortalOrigin, svc.Origins())
+		return nil, configError("Admin.PortalOrigin", "%q is not an exact origin on the Service's allowlist %s", a.PortalOrigin, svc.Internal(core.Key{}).Origins)
 	}
 	next := a.DefaultNext
 	if next == "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/clientip"
+	"github.com/magiclink-go/magiclink/internal/core"
 )
 
 // Route paths, relative to Config.Prefix.
@@ -28,6 +29,7 @@ const (
 // safe for concurrent use.
 type Handler struct {
 	svc      *magiclink.Service
+	core     *core.View // what the adapter reads of svc beyond its public API
 	prefix   string
 	ip       *clientip.Resolver
 	apiKeys  []apiKey
@@ -51,9 +53,10 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	if svc == nil {
 		return nil, configError("svc", "a *magiclink.Service is required")
 	}
-	h := &Handler{svc: svc, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: svc.AppName()}
+	v := svc.Internal(core.Key{})
+	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: v.AppName}
 	if h.log == nil {
-		h.log = svc.Logger()
+		h.log = v.Logger
 	}
 	var err error
 	if h.prefix, err = validatePrefix(cfg.Prefix); err != nil {
@@ -79,11 +82,11 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.verifyAt = h.prefix + PathVerify
-	if svc.LinkPath() != h.verifyAt {
-		// Links point at svc.LinkPath(); unless the host routes that path
+	if v.LinkPath != h.verifyAt {
+		// Links point at the Service's LinkPath; unless the host routes that path
 		// here itself, links would land on a 404.
 		h.log.Warn("httpadapter: the Service's LinkPath is not the verify route; set magiclink.Config.LinkPath to it",
-			"link_path", svc.LinkPath(), "verify_path", h.verifyAt)
+			"link_path", v.LinkPath, "verify_path", h.verifyAt)
 	}
 	h.csp = pageCSP()
 	for _, p := range cfg.TrustedProxies {

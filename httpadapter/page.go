@@ -143,7 +143,7 @@ func (h *Handler) selfOrigin(r *http.Request) string {
 		scheme = "https"
 	}
 	o := scheme + "://" + r.Host
-	if canon, ok := h.svc.Origins().Allow(o); ok {
+	if canon, ok := h.core.Allow(o); ok {
 		return canon
 	}
 	return o

@@ -229,13 +229,3 @@ func (h *Handler) clientIP(r *http.Request) (netip.Addr, *apiError) {
 	}
 	return ip, nil
 }
-
-// maskEmail keeps enough of an address to recognise it in logs: the first
-// character of the local part and the domain.
-func maskEmail(email string) string {
-	at := strings.LastIndexByte(email, '@')
-	if at <= 0 {
-		return "***"
-	}
-	return email[:1] + "***" + email[at:]
-}

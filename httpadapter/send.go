@@ -103,7 +103,7 @@ func (h *Handler) callbackOrigin(r *http.Request, bodyOrigin string) (string, *a
 			}
 			value = o
 		}
-		canon, ok := h.svc.Origins().Allow(value)
+		canon, ok := h.core.Allow(value)
 		if !ok {
 			return "", originNotAllowed(s.field, s.field+" is not an allowed origin")
 		}

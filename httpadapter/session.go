@@ -14,7 +14,7 @@ import (
 // it, SameSite=Lax so it still rides on the top-level navigation that
 // follows sign-in, and Secure except on plain-http loopback development.
 func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, s magiclink.Session) {
-	maxAge := int(s.ExpiresAt.Sub(h.svc.Now()) / time.Second)
+	maxAge := int(s.ExpiresAt.Sub(h.core.Now()) / time.Second)
 	if maxAge < 1 {
 		maxAge = 1
 	}

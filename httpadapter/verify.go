@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/mask"
 )
 
 // verifyPage serves GET and HEAD /auth/verify: the confirm page. It never
@@ -16,7 +17,7 @@ import (
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token_hash")
-	if q.Get("type") != "magiclink" || !magiclink.WellFormedToken(token) {
+	if q.Get("type") != "magiclink" || !h.core.WellFormedToken(token) {
 		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
 		return
 	}
@@ -115,7 +116,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Ide
 	if h.onLogin != nil {
 		rw := &responseRecorder{ResponseWriter: w}
 		if err := h.onLogin(rw, r, id); err != nil {
-			h.log.ErrorContext(r.Context(), "httpadapter: OnLogin failed", "email", maskEmail(id.Email), "error", err.Error())
+			h.log.ErrorContext(r.Context(), "httpadapter: OnLogin failed", "email", mask.Address(id.Email), "error", err.Error())
 			if !rw.wrote {
 				h.renderPage(w, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
 			}
@@ -132,7 +133,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Ide
 		return
 	}
 	h.setSessionCookie(w, r, sess)
-	h.log.InfoContext(r.Context(), "httpadapter: signed in", "email", maskEmail(id.Email), "method", id.Method)
+	h.log.InfoContext(r.Context(), "httpadapter: signed in", "email", mask.Address(id.Email), "method", id.Method)
 	seeOther(w, target)
 }
 
@@ -215,7 +216,7 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, envPortal, fromError(err))
 		return
 	}
-	expiresIn := int64(sess.ExpiresAt.Sub(h.svc.Now()) / time.Second)
+	expiresIn := int64(sess.ExpiresAt.Sub(h.core.Now()) / time.Second)
 	if expiresIn < 0 {
 		expiresIn = 0
 	}
@@ -247,7 +248,7 @@ func (h *Handler) sameSite(r *http.Request) bool {
 	case "null":
 		return site == "same-origin"
 	}
-	if _, ok := h.svc.Origins().Allow(origin); ok {
+	if _, ok := h.core.Allow(origin); ok {
 		return true
 	}
 	if canon, ok := magiclink.OriginOf(origin); ok {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/magiclink-go/magiclink/internal/mask"
 )
 
 // DispatcherOptions configures a Dispatcher. Zero values mean the defaults.
@@ -316,16 +318,7 @@ func (d *Dispatcher) fail(msg *Message, attempts int, err error) {
 // "jane@example.com" becomes "j***@example.com". Anything that is not an
 // address becomes "***".
 func MaskAddress(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || at == len(addr)-1 || strings.ContainsFunc(addr, isControl) {
-		return "***"
-	}
-	local := addr[:at]
-	first := local[:1]
-	if first[0] >= 0x80 { // keep whole runes only
-		first = ""
-	}
-	return first + "***@" + addr[at+1:]
+	return mask.Address(addr)
 }
 
 // replaceFold replaces every case-insensitive occurrence of old (ASCII) in s.

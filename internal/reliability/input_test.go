@@ -82,7 +82,7 @@ func TestHeaderInjection(t *testing.T) {
 			} else {
 				refused++
 			}
-			if _, err := r.svc.Store().UserByEmail(ctxBG, "org1", email); err == nil {
+			if _, err := r.store.UserByEmail(ctxBG, "org1", email); err == nil {
 				t.Errorf("CreateMagicLink %sName %q: the user was created", field, n)
 			}
 		}

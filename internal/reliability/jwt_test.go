@@ -45,7 +45,7 @@ func newAdminRig(t *testing.T) *adminRig {
 		Keys: map[string]any{adminKid: pub}, Methods: []string{"EdDSA"}, Issuer: adminIssuer, Audience: adminAudience,
 		Scope: adminScope, PortalOrigin: appOrigin,
 	}}})
-	if err := r.svc.Store().PutCustomer(ctxBG, &store.Customer{ID: "cus_1", Email: "customer@example.com"}); err != nil {
+	if err := r.store.PutCustomer(ctxBG, &store.Customer{ID: "cus_1", Email: "customer@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	return &adminRig{rig: r, priv: priv, pub: pub}

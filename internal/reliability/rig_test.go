@@ -15,6 +15,7 @@ import (
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/store"
 )
 
 // Paths of the endpoints under test.
@@ -36,9 +37,10 @@ var (
 
 // rig is one Service with its HTTP handler and a capturing mailer.
 type rig struct {
-	svc  *magiclink.Service
-	h    *httpadapter.Handler
-	mail *mailer.Memory
+	svc   *magiclink.Service
+	store store.Store
+	h     *httpadapter.Handler
+	mail  *mailer.Memory
 }
 
 type rigOptions struct {
@@ -68,6 +70,15 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
 	}
+	if cfg.Store == nil {
+		var opts []store.MemoryOption
+		if cfg.Clock != nil {
+			opts = append(opts, store.WithClock(cfg.Clock))
+		}
+		m := store.NewMemory(opts...)
+		t.Cleanup(func() { _ = m.Close() })
+		cfg.Store = m
+	}
 	svc, err := magiclink.New(cfg)
 	if err != nil {
 		t.Fatalf("magiclink.New: %v", err)
@@ -81,7 +92,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatalf("httpadapter.New: %v", err)
 	}
-	return &rig{svc: svc, h: h, mail: mem}
+	return &rig{svc: svc, store: cfg.Store, h: h, mail: mem}
 }
 
 // do serves one request through the handler in process.

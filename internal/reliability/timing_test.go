@@ -59,7 +59,7 @@ func TestTimingKnownVersusUnknownAddress(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			r := newRig(t, rigOptions{svc: magiclink.Config{Mailer: d, Limits: magiclink.NoLimits(), DisableSignup: disableSignup, Logger: logger}})
 			const known, unknown = "known@example.com", "unknown@example.com"
-			if err := r.svc.Store().CreateUser(ctxBG, &store.User{ID: "usr_known", Email: known, CreatedAt: time.Now()}); err != nil {
+			if err := r.store.CreateUser(ctxBG, &store.User{ID: "usr_known", Email: known, CreatedAt: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 			measure := func() (mk, mu time.Duration) {

@@ -120,6 +120,7 @@ type Server struct {
 	ips     *clientip.Resolver
 	log     *slog.Logger
 	svc     *magiclink.Service
+	origins *magiclink.Origins // the Service's allowlist, for pages
 	auth    *httpadapter.Handler
 	inbox   *mailer.Memory // nil with SMTP
 	mux     *http.ServeMux
@@ -210,6 +211,10 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		return nil, fmt.Errorf("configuration: %s", trimPrefix(err))
 	}
 	s.closers = append(s.closers, func(context.Context) error { return s.svc.Close() })
+	// The same patterns New accepted, so this cannot fail.
+	if s.origins, err = magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: cfg.AllowInsecureHTTP}, origins...); err != nil {
+		return nil, fmt.Errorf("configuration: %s", trimPrefix(err))
+	}
 
 	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger}
 	if cfg.APIKey != "" {

@@ -168,7 +168,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, d pageDa
 // lands where the user is), else the portal origin (by default the first
 // allowed one).
 func (s *Server) callbackOrigin(r *http.Request) string {
-	if o, ok := s.svc.Origins().Allow(requestOrigin(r)); ok {
+	if o, ok := s.origins.Allow(requestOrigin(r)); ok {
 		return o
 	}
 	return s.portal
