@@ -25,6 +25,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -41,24 +42,6 @@ const (
 	partnerKey   = "pk_live_0123456789abcdef"
 	partnerOrg   = "org_partner"
 )
-
-// clock is a fake clock the tests advance instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // flakyStore answers store.ErrUnavailable from every method while down.
 type flakyStore struct {
@@ -142,7 +125,7 @@ type env struct {
 	h     *httpadapter.Handler
 	inbox *mailer.Memory
 	store *flakyStore
-	clock *clock
+	clock *fakeclock.Clock
 	// mux is a ServeMux the Handler registered on.
 	mux    http.Handler
 	prefix string
@@ -160,7 +143,7 @@ func withHTTP(f func(*httpadapter.Config)) envOption {
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	c := &clock{t: t0}
+	c := fakeclock.New(t0)
 	mem := store.NewMemory(store.WithClock(c.Now))
 	t.Cleanup(func() { _ = mem.Close() })
 	fs := &flakyStore{Store: mem}

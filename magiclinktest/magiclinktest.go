@@ -31,12 +31,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -62,7 +62,7 @@ type Harness struct {
 	Mailer *mailer.Memory
 
 	t       testing.TB
-	clock   *clock
+	clock   *fakeclock.Clock
 	prefix  string
 	cookie  string
 	onLogin bool
@@ -127,7 +127,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &Harness{t: t, clock: &clock{now: o.start}, Mux: http.NewServeMux()}
+	h := &Harness{t: t, clock: fakeclock.New(o.start), Mux: http.NewServeMux()}
 	h.Server = httptest.NewServer(h.Mux)
 	t.Cleanup(h.Server.Close)
 	h.URL = h.Server.URL
@@ -193,7 +193,12 @@ func (h *Harness) Now() time.Time { return h.clock.Now() }
 
 // Advance moves the fake clock forward by d, so links, codes and sessions
 // expire without waiting.
-func (h *Harness) Advance(d time.Duration) { h.clock.Advance(d) }
+func (h *Harness) Advance(d time.Duration) {
+	if d < 0 {
+		panic(fmt.Sprintf("magiclinktest: Advance(%v): the clock only moves forward", d))
+	}
+	h.clock.Advance(d)
+}
 
 // Client returns a new HTTP client for the test server with an empty cookie
 // jar: a signed-out browser. It follows redirects.
@@ -346,25 +351,4 @@ func setFormHeaders(hdr http.Header, referrerPolicy, origin string) {
 		origin = "null"
 	}
 	hdr.Set("Origin", origin)
-}
-
-// clock is the fake clock shared by every part of the harness.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	if d < 0 {
-		panic(fmt.Sprintf("magiclinktest: Advance(%v): the clock only moves forward", d))
-	}
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
