@@ -101,39 +101,39 @@ func (e *Error) kindOf() kind {
 var (
 	// ErrValidation is the kind of input validation failures that have no
 	// kind of their own.
-	ErrValidation = sentinel(kindValidation)
+	ErrValidation = &Error{Code: "VALIDATION_FAILED", Message: "validation failed", kind: kindValidation}
 	// ErrInvalidEmail is the kind of an address that is not a plain, valid
 	// e-mail address. It refines ErrValidation.
-	ErrInvalidEmail = sentinel(kindInvalidEmail)
+	ErrInvalidEmail = &Error{Code: "EMAIL_INVALID", Message: "invalid email address", kind: kindInvalidEmail}
 	// ErrOriginNotAllowed is the kind of a callback origin that is missing
 	// or not on the allowlist.
-	ErrOriginNotAllowed = sentinel(kindOriginNotAllowed)
+	ErrOriginNotAllowed = &Error{Code: "ORIGIN_NOT_ALLOWED", Message: "origin is not allowed", kind: kindOriginNotAllowed}
 	// ErrUnsafeNext is the kind of a post-sign-in destination that is not a
 	// safe same-site path.
-	ErrUnsafeNext = sentinel(kindUnsafeNext)
+	ErrUnsafeNext = &Error{Code: "NEXT_NOT_ALLOWED", Message: "next is not a safe path", kind: kindUnsafeNext}
 	// ErrInvalidToken is the kind of any link token that cannot be used:
 	// unknown, expired, already used or malformed. The causes are
 	// deliberately indistinguishable.
-	ErrInvalidToken = sentinel(kindInvalidToken)
+	ErrInvalidToken = &Error{Code: "TOKEN_INVALID", Message: "link is invalid, expired or already used", kind: kindInvalidToken}
 	// ErrInvalidCode is the kind of a wrong, expired, used or exhausted code.
-	ErrInvalidCode = sentinel(kindInvalidCode)
+	ErrInvalidCode = &Error{Code: "CODE_INVALID", Message: "code is invalid or expired", kind: kindInvalidCode}
 	// ErrInvalidSession is the kind of any session token that is malformed,
 	// expired, signed by an unknown key or not a session of this Service.
-	ErrInvalidSession = sentinel(kindInvalidSession)
+	ErrInvalidSession = &Error{Code: "SESSION_INVALID", Message: "session is invalid or expired", kind: kindInvalidSession}
 	// ErrRateLimited is the kind of a request a rate limit denies.
-	ErrRateLimited = sentinel(kindRateLimited)
+	ErrRateLimited = &Error{Code: "RATE_LIMITED", Message: "too many requests", kind: kindRateLimited}
 	// ErrStoreUnavailable is the kind of a failure to reach the store or the
 	// limiter; the request may be retried.
-	ErrStoreUnavailable = sentinel(kindStoreUnavailable)
+	ErrStoreUnavailable = &Error{Code: "STORE_UNAVAILABLE", Message: "store unavailable", RetryAfter: time.Second, kind: kindStoreUnavailable}
 	// ErrMailUnavailable is the kind of a mail that cannot be accepted for
 	// delivery (for example a full send queue); the request may be retried.
-	ErrMailUnavailable = sentinel(kindMailUnavailable)
+	ErrMailUnavailable = &Error{Code: "MAIL_UNAVAILABLE", Message: "mail delivery unavailable", RetryAfter: time.Second, kind: kindMailUnavailable}
 	// ErrInvalidConfig is the kind of configuration errors returned by New
 	// and NewOrigins.
-	ErrInvalidConfig = sentinel(kindInvalidConfig)
+	ErrInvalidConfig = &Error{Code: "CONFIG_INVALID", Message: "invalid configuration", kind: kindInvalidConfig}
 	// ErrNoMailer is the kind of the error SendLink returns when the Service
 	// has no Mailer. It refines ErrInvalidConfig.
-	ErrNoMailer = sentinel(kindNoMailer)
+	ErrNoMailer = &Error{Code: "MAILER_MISSING", Message: "no mailer configured", kind: kindNoMailer}
 )
 
 // kind is the kind of an *Error; kindNone is an *Error built by hand with a
@@ -156,7 +156,8 @@ const (
 	kindNoMailer
 )
 
-// kinds describes each kind. It is never written to.
+// kinds describes each kind; fresh errors are made from it, never from the
+// exported sentinels. It is never written to.
 var kinds = [...]struct {
 	code, message string
 	parent        kind
@@ -177,21 +178,13 @@ var kinds = [...]struct {
 	kindNoMailer:         {code: "MAILER_MISSING", message: "no mailer configured", parent: kindInvalidConfig},
 }
 
-// sentinel is the match target of kind k.
-func sentinel(k kind) *Error {
-	return &Error{Code: kinds[k].code, Message: kinds[k].message, RetryAfter: kinds[k].retryAfter, kind: k}
-}
-
 // newError returns a fresh *Error of kind k with a specific message (the
 // kind's own when empty) and field, wrapping cause.
 func newError(k kind, field, message string, cause error) *Error {
-	e := sentinel(k)
-	if message != "" {
-		e.Message = message
+	if message == "" {
+		message = kinds[k].message
 	}
-	e.Field = field
-	e.Err = cause
-	return e
+	return &Error{Code: kinds[k].code, Message: message, Field: field, RetryAfter: kinds[k].retryAfter, Err: cause, kind: k}
 }
 
 // configError is a configuration mistake found by New or NewOrigins.
