@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"cmp"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -195,81 +196,95 @@ type originParts struct {
 // authority with a path, query or fragment, which is ignored but must still be
 // free of bytes no browser sends.
 func parseOrigin(s string, rest bool) (originParts, bool) {
-	var p originParts
-	n := 0
+	var n int
 	switch {
 	case len(s) >= 8 && strings.EqualFold(s[:8], "https://"):
 		n = 8
 	case len(s) >= 7 && strings.EqualFold(s[:7], "http://"):
 		n = 7
 	default:
-		return p, false
+		return originParts{}, false
 	}
-	end := len(s)
-	for i := n; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '\\' {
-			return p, false
-		}
-		if (c == '/' || c == '?' || c == '#') && end == len(s) {
-			if !rest {
-				return p, false
-			}
-			end = i
-		}
-	}
-	authority := s[n:end]
-	host, port, ok := splitHostPort(authority)
+	end, ok := authorityEnd(s, n, rest)
 	if !ok {
-		return p, false
+		return originParts{}, false
+	}
+	host, port, ok := splitHostPort(s[n:end])
+	if !ok {
+		return originParts{}, false
 	}
 	hostLower, hostCanon, ok := checkRequestHost(host)
 	if !ok {
-		return p, false
+		return originParts{}, false
 	}
 	if port != "" {
 		if !validPort(port) {
-			return p, false
+			return originParts{}, false
 		}
 		if port == "443" && n == 8 || port == "80" && n == 7 {
 			port = ""
 		}
 	}
-	schemeLower := isLowerASCII(s[:n])
-
-	// Fast path: the input already is (or starts with) the canonical origin,
-	// so the result is a substring and nothing is allocated.
-	if schemeLower && hostLower && hostCanon == "" {
+	var canon string
+	if isLowerASCII(s[:n]) && hostLower && hostCanon == "" {
+		// Fast path: the input already is (or starts with) the canonical
+		// origin, so the result is a substring and nothing is allocated.
 		canonEnd := n + len(host)
 		if port != "" {
 			canonEnd = end
 		}
-		p.canonical = s[:canonEnd]
+		canon = s[:canonEnd]
 	} else {
-		h := host
-		if hostCanon != "" {
-			h = hostCanon
-		}
-		var b strings.Builder
-		b.Grow(n + len(h) + 1 + len(port))
-		b.WriteString(strings.ToLower(s[:n]))
-		b.WriteString(strings.ToLower(h))
-		if port != "" {
-			b.WriteByte(':')
-			b.WriteString(port)
-		}
-		p.canonical = b.String()
+		canon = buildOrigin(s[:n], cmp.Or(hostCanon, host), port)
 	}
-	p.scheme = p.canonical[:n-3]
-	hostEnd := len(p.canonical)
+	return splitCanonical(canon, n, port), true
+}
+
+// authorityEnd is where the authority that starts at n ends: at the first
+// "/", "?" or "#" when rest allows more after it, else at the end of s. Any
+// whitespace, control, non-ASCII character or backslash refuses s.
+func authorityEnd(s string, n int, rest bool) (int, bool) {
+	end := len(s)
+	for i := n; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '\\' {
+			return 0, false
+		}
+		if (c == '/' || c == '?' || c == '#') && end == len(s) {
+			if !rest {
+				return 0, false
+			}
+			end = i
+		}
+	}
+	return end, true
+}
+
+// buildOrigin writes the canonical origin of a scheme prefix ("https://"),
+// host and port: lowercase, with the port when there is one.
+func buildOrigin(schemePrefix, host, port string) string {
+	var b strings.Builder
+	b.Grow(len(schemePrefix) + len(host) + 1 + len(port))
+	b.WriteString(strings.ToLower(schemePrefix))
+	b.WriteString(strings.ToLower(host))
+	if port != "" {
+		b.WriteByte(':')
+		b.WriteString(port)
+	}
+	return b.String()
+}
+
+// splitCanonical returns the parts of canonical origin canon, whose scheme
+// prefix is n bytes long, as substrings of it.
+func splitCanonical(canon string, n int, port string) originParts {
+	p := originParts{canonical: canon, scheme: canon[:n-3]}
+	hostEnd := len(canon)
 	if port != "" {
 		hostEnd -= len(port) + 1
+		p.port = canon[hostEnd+1:]
 	}
-	p.host = p.canonical[n:hostEnd]
-	if port != "" {
-		p.port = p.canonical[hostEnd+1:]
-	}
-	return p, true
+	p.host = canon[n:hostEnd]
+	return p
 }
 
 // splitHostPort splits an authority into host and port without accepting
