@@ -118,7 +118,7 @@ func TestAllowBatchErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: "a", Rate: ratelimit.Rate{Limit: 1}}}); !errors.Is(err, ratelimit.ErrInvalidRate) {
-		t.Fatalf("rate without a period: got %v, want ErrInvalidConfig", err)
+		t.Fatalf("rate without a period: got %v, want ratelimit.ErrInvalidRate", err)
 	}
 	srv.Stop(t)
 	if _, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: "a", Rate: ratelimit.Rate{Limit: 1, Period: time.Second}}}); !errors.Is(err, store.ErrUnavailable) {

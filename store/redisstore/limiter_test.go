@@ -201,7 +201,7 @@ func TestLimiterDisabledAndInvalid(t *testing.T) {
 		{Limit: 1, Period: time.Hour, Burst: math.MaxInt},
 	} {
 		if _, err := s.Allow(context.Background(), "k", r); !errors.Is(err, ratelimit.ErrInvalidRate) {
-			t.Errorf("Allow(%+v): got %v, want ErrInvalidConfig", r, err)
+			t.Errorf("Allow(%+v): got %v, want ratelimit.ErrInvalidRate", r, err)
 		}
 	}
 }
