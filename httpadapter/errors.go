@@ -40,6 +40,7 @@ const (
 	codeInternal             = "INTERNAL"
 	codeOriginNotAllowed     = "ORIGIN_NOT_ALLOWED"
 	codeRateLimited          = "RATE_LIMITED"
+	codeTokenInvalid         = "TOKEN_INVALID"
 	codeStoreUnavailable     = "STORE_UNAVAILABLE"
 	codeConfigInvalid        = "CONFIG_INVALID"
 	codeMethodNotAllowed     = "METHOD_NOT_ALLOWED"

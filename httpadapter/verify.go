@@ -67,20 +67,26 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case token != "":
 		if t := form.Get("type"); t != "" && t != "magiclink" {
-			err = magiclink.ErrInvalidToken
+			err = invalidToken()
 			break
 		}
 		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
 	case email != "" || code != "":
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	default:
-		err = magiclink.ErrInvalidToken
+		err = invalidToken()
 	}
 	if err != nil {
 		h.formFailure(w, r, err, email, token == "" && (email != "" || code != ""))
 		return
 	}
 	h.login(w, r, id)
+}
+
+// invalidToken is a fresh error of magiclink's ErrInvalidToken kind, for a
+// form that names no usable link.
+func invalidToken() error {
+	return &magiclink.Error{Code: codeTokenInvalid, Message: "link is invalid, expired or already used"}
 }
 
 // formFailure re-renders the page after a failed form sign-in, with the
