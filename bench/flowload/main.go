@@ -1,17 +1,27 @@
 // Command flowload measures the whole sign-in flow over loopback HTTP: the
-// same stack as examples/server with REDIS_URL set (Service, HTTP adapter,
-// Redis store and Redis limiter, memory mailer), driven by N concurrent
-// connections. Phase one sends links; phase two verifies every mailed token
-// through POST /auth/verify (JSON). It prints throughput and latency
-// percentiles for each phase.
+// same stack as examples/server (Service, HTTP adapter, a store, a limiter
+// and a mailer), driven by N concurrent connections, in phases:
+//
+//	send-new       sends to addresses that have no user yet
+//	verify         verifies every mailed token (POST /auth/verify, JSON)
+//	send-existing  sends again to the addresses that just signed in
+//	storm          a closed-loop retry storm: 4× the connections, each
+//	               retrying a refused send (503, 429) at once, to new
+//	               addresses; what counts is accepted sends per second
+//
+// With -mail smtp every mail goes through a real SMTP server on loopback
+// (in-process emersion/go-smtp) through a Dispatcher and pooled
+// connections, and the delivery rate is reported; with -mail capture the
+// mailer records links in memory and the figures show the library alone.
 //
 // Each request carries its own X-Forwarded-For address and e-mail address
 // (127.0.0.1 is configured as a trusted proxy), so the default rate limits
 // stay on and are exercised as they would be by many real clients.
 //
-// It starts its own redis-server from PATH on a free loopback port.
+// -store redis starts its own redis-server from PATH on a free loopback
+// port; -store memory uses the in-memory store and limiter.
 //
-//	go run ./flowload -conns 16 -duration 5s
+//	go run ./flowload -conns 16 -duration 5s -store redis -mail smtp
 package main
 
 import (
@@ -43,11 +53,26 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+type options struct {
+	conns      int
+	stormConns int
+	duration   time.Duration
+	store      string
+	mail       string
+}
+
 func main() {
-	conns := flag.Int("conns", 16, "concurrent connections")
-	duration := flag.Duration("duration", 5*time.Second, "length of the send phase (the verify phase verifies what was sent, bounded by the same duration)")
+	var o options
+	flag.IntVar(&o.conns, "conns", 16, "concurrent connections")
+	flag.IntVar(&o.stormConns, "storm-conns", 0, "connections of the retry storm (default 4× -conns)")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each phase (verify is also bounded by what was sent)")
+	flag.StringVar(&o.store, "store", "redis", "store and limiter: memory or redis")
+	flag.StringVar(&o.mail, "mail", "capture", "mail path: capture (in memory) or smtp (real SMTP sink on loopback)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and client) to this file")
 	flag.Parse()
+	if o.stormConns == 0 {
+		o.stormConns = 4 * o.conns
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -58,81 +83,240 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*conns, *duration); err != nil {
+	if err := run(o); err != nil {
 		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }
 
-func run(conns int, duration time.Duration) error {
-	ctx := context.Background()
-	addr, stop, err := startRedis()
-	if err != nil {
-		return err
-	}
-	defer stop()
+// stack is the server under load and what its mailer delivered.
+type stack struct {
+	base     string
+	handler  http.Handler
+	mails    mailbox
+	describe string
+	closers  []func()
+}
 
-	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4 * conns, ContextTimeoutEnabled: true})
-	defer rdb.Close()
-	rs, err := redisstore.New(rdb)
-	if err != nil {
-		return err
+func (s *stack) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// mailbox is where delivered mails end up.
+type mailbox interface {
+	takeTokens() []string
+	waitFor(n int, timeout time.Duration) int
+	duplicates() int
+}
+
+func buildStack(o options) (*stack, error) {
+	st := &stack{}
+	ok := false
+	defer func() {
+		if !ok {
+			st.close()
+		}
+	}()
+	cfg := magiclink.Config{Secret: bytes.Repeat([]byte("k"), 32), Logger: quiet()}
+	switch o.store {
+	case "memory":
+		st.describe = "memory store and limiter"
+	case "redis":
+		addr, stop, err := startRedis()
+		if err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, stop)
+		rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4 * o.stormConns, ContextTimeoutEnabled: true})
+		st.closers = append(st.closers, func() { _ = rdb.Close() })
+		rs, err := redisstore.New(rdb)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Store, cfg.Limiter = rs, rs
+		st.describe = "Redis store and limiter"
+	default:
+		return nil, fmt.Errorf("-store %q: want memory or redis", o.store)
+	}
+	if err := buildMail(o, st, &cfg); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	base := "http://" + ln.Addr().String()
-	inbox := mailer.NewMemory()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := magiclink.New(magiclink.Config{
-		Origins: []string{base}, Secret: bytes.Repeat([]byte("k"), 32),
-		Store: rs, Limiter: rs, Mailer: inbox, Logger: quiet,
-	})
+	st.base = "http://" + ln.Addr().String()
+	cfg.Origins = []string{st.base}
+	svc, err := magiclink.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer svc.Close()
-	h, err := httpadapter.New(svc, httpadapter.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Logger: quiet})
+	st.closers = append(st.closers, func() { _ = svc.Close() })
+	h, err := httpadapter.New(svc, httpadapter.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Logger: quiet()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Shutdown(ctx)
+	st.closers = append(st.closers, func() { _ = srv.Shutdown(context.Background()) })
+	ok = true
+	return st, nil
+}
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
-	var seq atomic.Int64
-	fmt.Printf("flowload: %d connections, Redis store and limiter, default rate limits, GOMAXPROCS shared with the server\n", conns)
-
-	send := phase(conns, duration, -1, func() (int, error) {
-		n := seq.Add(1)
-		body := fmt.Sprintf(`{"email":"load%d@example.com","callback_origin":%q,"callback_next":"/"}`, n, base)
-		return post(client, base+"/auth/send-magic-link", body, n)
-	})
-	send.print("send-magic-link")
-
-	msgs := inbox.Messages()
-	tokens := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		u, err := url.Parse(m.Link)
+func buildMail(o options, st *stack, cfg *magiclink.Config) error {
+	switch o.mail {
+	case "capture":
+		c := newCapture()
+		cfg.Mailer, st.mails = c, c
+		st.describe += ", mail captured in memory"
+	case "smtp":
+		k, err := startSink()
 		if err != nil {
 			return err
 		}
-		tokens = append(tokens, u.Query().Get("token_hash"))
-	}
-	var next atomic.Int64
-	verify := phase(conns, duration, len(tokens), func() (int, error) {
-		i := next.Add(1) - 1
-		body := fmt.Sprintf(`{"token_hash":%q,"type":"magiclink"}`, tokens[i])
-		return post(client, base+"/auth/verify", body, 1_000_000+i)
-	})
-	verify.print("verify")
-	if send.bad+verify.bad > 0 {
-		return fmt.Errorf("%d failed requests", send.bad+verify.bad)
+		st.closers = append(st.closers, k.close)
+		smtpm, err := mailer.NewSMTPFromURL("smtp://"+k.addr()+"?tls=none", "login@example.com")
+		if err != nil {
+			return err
+		}
+		d := mailer.NewDispatcher(smtpm, mailer.DispatcherOptions{Workers: 16, Logger: quiet()})
+		st.closers = append(st.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = d.Close(ctx)
+			_ = smtpm.Close()
+		})
+		cfg.Mailer, st.mails = d, k
+		st.describe += ", real SMTP to a loopback sink through a Dispatcher (16 workers)"
+	default:
+		return fmt.Errorf("-mail %q: want capture or smtp", o.mail)
 	}
 	return nil
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func run(o options) error {
+	st, err := buildStack(o)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.stormConns, MaxConnsPerHost: o.stormConns}}
+	fmt.Printf("flowload: %d connections (storm %d), %s, default rate limits, GOMAXPROCS shared with the server\n", o.conns, o.stormConns, st.describe)
+
+	var seq atomic.Int64
+	sendTo := func(n int64) (int, error) {
+		body := fmt.Sprintf(`{"email":"load%d@example.com","callback_origin":%q,"callback_next":"/"}`, n, st.base)
+		return post(client, st.base+"/auth/send-magic-link", body, n)
+	}
+	t0 := time.Now()
+	sendNew := phase(o.conns, o.duration, -1, func() (int, error) { return sendTo(seq.Add(1)) })
+	sendNew.print("send-new")
+	accepted := sendNew.status[http.StatusOK]
+	delivered := st.mails.waitFor(accepted, 2*time.Minute)
+	elapsed := time.Since(t0)
+	fmt.Printf("%-16s %7d of %d accepted mails delivered in %5.2fs = %7.0f mails/s\n", "delivery", delivered, accepted, elapsed.Seconds(), float64(delivered)/elapsed.Seconds())
+
+	tokens := st.mails.takeTokens()
+	var next atomic.Int64
+	verify := phase(o.conns, o.duration, len(tokens), func() (int, error) {
+		i := next.Add(1) - 1
+		body := fmt.Sprintf(`{"token_hash":%q,"type":"magiclink"}`, tokens[i])
+		return post(client, st.base+"/auth/verify", body, 1_000_000+i)
+	})
+	verify.print("verify")
+
+	// The same addresses again: they are users now. The per-address burst
+	// (2) leaves each one more send.
+	var again atomic.Int64
+	sendExisting := phase(o.conns, o.duration, int(seq.Load()), func() (int, error) { return sendTo(again.Add(1)) })
+	sendExisting.print("send-existing")
+
+	storm, refused := stormPhase(o.stormConns, o.duration, func() int64 { return seq.Add(1) + 10_000_000 }, sendTo)
+	storm.print("storm")
+	fmt.Printf("%-16s %7d refused attempts retried at once (%.0f%% of all attempts)\n", "storm refusals", refused, 100*float64(refused)/float64(refused+int64(storm.n)))
+
+	calm := float64(sendNew.status[http.StatusOK]) / sendNew.elapsed.Seconds()
+	existing := float64(sendExisting.status[http.StatusOK]) / sendExisting.elapsed.Seconds()
+	stormy := float64(storm.status[http.StatusOK]) / storm.elapsed.Seconds()
+	fmt.Printf("ratios: send-existing/send-new %.2f (target ≥ 0.85), storm accepted/calm accepted %.2f (target ≥ 0.80), duplicate Message-IDs %d\n",
+		existing/calm, stormy/calm, st.mails.duplicates())
+	if verify.bad > 0 {
+		return fmt.Errorf("%d failed verifies", verify.bad)
+	}
+	if bad := sendNew.bad + sendExisting.bad; bad > 0 && o.mail == "capture" {
+		return fmt.Errorf("%d refused sends with an in-memory mailer", bad)
+	}
+	return nil
+}
+
+// stormPhase runs conns closed-loop clients for duration: each sends to a
+// new address and, when refused (429, 503 or a network error), sends the
+// same request again at once, as a naive client library would. The result
+// counts one entry per accepted or finally failed send; refused attempts
+// are returned separately.
+func stormPhase(conns int, duration time.Duration, nextAddr func() int64, send func(int64) (int, error)) (result, int64) {
+	deadline := time.Now().Add(duration)
+	var refused atomic.Int64
+	res := phase(conns, duration, -1, func() (int, error) {
+		n := nextAddr()
+		for {
+			code, err := send(n)
+			retryable := err != nil || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
+			if !retryable || time.Now().After(deadline) {
+				return code, err
+			}
+			refused.Add(1)
+		}
+	})
+	return res, refused.Load()
+}
+
+// capture is an in-memory Mailer that keeps only the link's token, so a
+// long run holds no rendered mails.
+type capture struct {
+	mu      sync.Mutex
+	tokens  []string
+	n       int
+	arrived chan struct{}
+}
+
+func newCapture() *capture { return &capture{arrived: make(chan struct{})} }
+
+func (c *capture) Send(_ context.Context, m *mailer.Message) error {
+	u, err := url.Parse(m.Link)
+	if err != nil {
+		return mailer.Permanent(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tokens = append(c.tokens, u.Query().Get("token_hash"))
+	c.n++
+	close(c.arrived)
+	c.arrived = make(chan struct{})
+	return nil
+}
+
+func (c *capture) takeTokens() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.tokens
+	c.tokens = nil
+	return t
+}
+
+// waitFor returns at once: capture receives each mail before SendLink
+// returns.
+func (c *capture) waitFor(int, time.Duration) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *capture) duplicates() int { return 0 }
 
 func post(c *http.Client, u, body string, n int64) (int, error) {
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewBufferString(body))
