@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -49,6 +52,13 @@ type Config struct {
 	Templates mailer.Renderer
 	// AppName is shown in mails and pages (default "magiclink").
 	AppName string
+
+	// MeterProvider and TracerProvider receive the Service's metrics and
+	// spans (and the HTTP adapter's); nil means OpenTelemetry's global
+	// providers, which record nothing until the host installs an SDK. No
+	// attribute holds an address, token, code or key.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 
 	// LinkPath is the path of the verify endpoint, joined to the callback
 	// origin to form a link (default "/auth/verify").

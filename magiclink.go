@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/core"
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -46,6 +47,7 @@ type Service struct {
 	log           *slog.Logger
 
 	view *core.View
+	tel  *telemetry.Instruments
 
 	closers []func() error
 }
@@ -72,6 +74,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if s.tel, err = telemetry.New(cfg.MeterProvider, cfg.TracerProvider); err != nil {
+		return nil, configError("MeterProvider", err.Error())
 	}
 	s.startDefaults()
 	s.view = s.newView()
@@ -128,7 +133,7 @@ func (s *Service) startDefaults() {
 func (s *Service) newView() *core.View {
 	return &core.View{Now: s.now, Logger: s.log, AppName: s.appName, LinkPath: s.linkPath, Store: s.store,
 		Allow: s.origins.Allow, Origins: s.origins, Limit: s.limit, WellFormedToken: wellFormedToken,
-		CreatePerAPIKey: s.limits.CreatePerAPIKey, AdminPerSubject: s.limits.AdminPerSubject}
+		CreatePerAPIKey: s.limits.CreatePerAPIKey, AdminPerSubject: s.limits.AdminPerSubject, Telemetry: s.tel}
 }
 
 // Close releases what New created itself (the default store's and limiter's

@@ -30,10 +30,8 @@ type SendRequest struct {
 	OrgID string
 }
 
-// SendLink validates req, applies the rate limits, issues a link with a code
-// and mails both. It answers the same way whether or not the address has a
-// user, so it cannot be used to find out who has an account.
-func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
+// sendLink is SendLink without its telemetry.
+func (s *Service) sendLink(ctx context.Context, req SendRequest) error {
 	if s.mailer == nil {
 		return newError(kindNoMailer, "Mailer", "", nil)
 	}
@@ -110,11 +108,8 @@ type LinkRequest struct {
 	UserID string
 }
 
-// CreateLink issues a link for a trusted caller (a back end) and returns it
-// instead of mailing it. It applies no rate limit: callers limit by their
-// own credentials (the HTTP adapter limits per API key and per admin
-// subject).
-func (s *Service) CreateLink(ctx context.Context, req LinkRequest) (*Link, error) {
+// createLink is CreateLink without its telemetry.
+func (s *Service) createLink(ctx context.Context, req LinkRequest) (*Link, error) {
 	email, err := NormalizeEmail(req.Email)
 	if err != nil {
 		return nil, err

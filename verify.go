@@ -46,13 +46,8 @@ type VerifyOption struct{ ip netip.Addr }
 // WithClientIP applies the per-IP verify limit to ip.
 func WithClientIP(ip netip.Addr) VerifyOption { return VerifyOption{ip: ip} }
 
-// Verify consumes a link token and returns who signed in. Of any number of
-// concurrent calls with one token exactly one succeeds. The code from the
-// same mail stays usable, so a mail scanner that pressed the confirm button
-// does not lock the user out. An unknown,
-// expired, used or malformed token is ErrInvalidToken, without telling
-// which.
-func (s *Service) Verify(ctx context.Context, token string, opts ...VerifyOption) (Identity, error) {
+// verify is Verify without its telemetry.
+func (s *Service) verify(ctx context.Context, token string, opts []VerifyOption) (Identity, error) {
 	if err := s.verifyLimit(ctx, opts); err != nil {
 		return Identity{}, err
 	}
@@ -73,10 +68,8 @@ func (s *Service) Verify(ctx context.Context, token string, opts ...VerifyOption
 	return s.identity(ctx, t, "link")
 }
 
-// VerifyCode consumes the active code of email and returns who signed in;
-// the code's link is consumed with it. A wrong, expired or used code is
-// ErrInvalidCode; the fifth wrong try kills the code.
-func (s *Service) VerifyCode(ctx context.Context, email, code string, opts ...VerifyOption) (Identity, error) {
+// verifyCode is VerifyCode without its telemetry.
+func (s *Service) verifyCode(ctx context.Context, email, code string, opts []VerifyOption) (Identity, error) {
 	if err := s.verifyLimit(ctx, opts); err != nil {
 		return Identity{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -52,4 +53,6 @@ type View struct {
 	// CreatePerAPIKey and AdminPerSubject are the Service's rates for the
 	// partner and admin endpoints.
 	CreatePerAPIKey, AdminPerSubject ratelimit.Rate
+	// Telemetry records the adapter's request metrics beside the Service's.
+	Telemetry *telemetry.Instruments
 }

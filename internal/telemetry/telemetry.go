@@ -231,11 +231,16 @@ func statusText(code int) string {
 	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
 }
 
-// Start starts a span named name ("magiclink.SendLink", "store.ConsumeToken").
-// Callers add no attribute that holds an address or a secret.
+// Start starts a span named name ("magiclink.SendLink") as a child of the
+// span in ctx. With no recording span in ctx it starts none and returns ctx
+// unchanged: spans belong inside the host's own traces (such as the server
+// span of its HTTP middleware), and a trace of one library call with no
+// parent is noise that would cost allocations on every request. The span
+// is nil when none was started. Callers add no attribute that holds an
+// address or a secret.
 func (in *Instruments) Start(ctx context.Context, name string) (context.Context, trace.Span) {
-	if in == nil {
-		return ctx, trace.SpanFromContext(ctx)
+	if in == nil || !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, nil
 	}
 	return in.tracer.Start(ctx, name)
 }
