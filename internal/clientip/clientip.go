@@ -42,9 +42,12 @@ type Resolver struct {
 // New returns a Resolver that trusts forwarded headers only on connections
 // from trustedProxies. headers names the headers the proxies set, in order
 // of preference (the first one present in a request is used); it defaults to
-// DefaultHeader. "Forwarded" (RFC 7239) is read by its for= parameters; any
-// other header is read as a comma-separated address list like
-// X-Forwarded-For, which also covers single-value headers such as X-Real-IP.
+// DefaultHeader. "Forwarded" (RFC 7239) is read by its for= parameters and
+// held strictly to the RFC's grammar: an element on the walk that departs
+// from it (a space around "=" or ";", a repeated parameter, an unquoted
+// port, an unbracketed IPv6 address...) is an error. Any other header is
+// read as a comma-separated address list like X-Forwarded-For, which also
+// covers single-value headers such as X-Real-IP.
 //
 // With no trusted proxies, RemoteAddr is always the answer and headers are
 // ignored.
@@ -162,7 +165,7 @@ func (r *Resolver) walk(values []string, forwarded bool) (addr netip.Addr, found
 		v := values[vi]
 		for end := len(v); end >= 0; {
 			start := lastListComma(v[:end], forwarded) + 1
-			elem := strings.TrimSpace(v[start:end])
+			elem := trimOWS(v[start:end])
 			end = start - 1
 			// RFC 9110 §5.6.1: empty list elements are allowed and ignored.
 			if elem == "" {
@@ -188,8 +191,9 @@ func (r *Resolver) walk(values []string, forwarded bool) (addr netip.Addr, found
 // lastListComma returns the index of the last comma in s that separates list
 // elements, or -1. In a Forwarded header a comma inside a quoted string is
 // part of the value. Scanning from the right is sound for quotes because the
-// part read is written by trusted proxies; the walk stops before the
-// client-written part matters.
+// part read is written by trusted proxies, and every element cut out is then
+// validated from its left; the walk stops before the client-written part
+// matters.
 func lastListComma(s string, quoted bool) int {
 	if !quoted {
 		return strings.LastIndexByte(s, ',')
@@ -213,11 +217,7 @@ func lastListComma(s string, quoted bool) int {
 // parseElement returns the address of one list element.
 func parseElement(elem string, forwarded bool) (netip.Addr, error) {
 	if forwarded {
-		v, ok := forwardedFor(elem)
-		if !ok {
-			return netip.Addr{}, fmt.Errorf("%w: forwarded element without for=: %.64q", ErrNoClientIP, elem)
-		}
-		elem = v
+		return forwardedFor(elem)
 	}
 	a, ok := parseHostPort(elem)
 	if !ok {
@@ -226,21 +226,10 @@ func parseElement(elem string, forwarded bool) (netip.Addr, error) {
 	return a, nil
 }
 
-// forwardedFor returns the unquoted for= value of one Forwarded element
-// (pairs separated by semicolons, parameter names case-insensitive).
-func forwardedFor(elem string) (string, bool) {
-	for pair := range strings.SplitSeq(elem, ";") {
-		name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(name), "for") {
-			continue
-		}
-		value = strings.TrimSpace(value)
-		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
-			value = value[1 : len(value)-1]
-		}
-		return value, true
-	}
-	return "", false
+// trimOWS removes the optional whitespace (RFC 9110 §5.6.3: spaces and
+// tabs, nothing else) around a list element.
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
 }
 
 // parseHostPort parses an address with or without a port: 192.0.2.1,
