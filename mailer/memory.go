@@ -4,27 +4,42 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Memory captures mails in memory, for tests and development. It is safe for
-// concurrent use. Handler and JSONHandler serve a development inbox.
+// DefaultMemoryCapacity is how many mails a Memory keeps without
+// WithCapacity: enough for any test or development session, and a bound
+// (a few MB) on a server left running.
+const DefaultMemoryCapacity = 1000
+
+// Memory captures mails in memory, for tests and development. It keeps the
+// newest mails in a bounded ring (DefaultMemoryCapacity, or WithCapacity):
+// once full, each new mail evicts the oldest. It is safe for concurrent use.
+// Handler and JSONHandler serve a development inbox.
 type Memory struct {
 	now func() time.Time
 
 	mu      sync.Mutex
-	mails   []capturedMail
-	waited  map[string]int // per recipient: how many mails Wait returned
-	arrived chan struct{}  // closed and replaced on every Send
+	ring    []capturedMail    // len(ring) is the capacity
+	start   int               // index of the oldest mail in ring
+	n       int               // number of mails in ring
+	seq     uint64            // sequence number of the newest mail ever sent
+	waited  map[string]uint64 // per recipient: seq of the last mail Wait returned
+	arrived chan struct{}     // closed and replaced on every Send
 }
 
 type capturedMail struct {
 	msg    *Message
 	sentAt time.Time
+	seq    uint64
 }
 
 // MemoryOption configures a Memory.
@@ -39,16 +54,30 @@ func WithClock(now func() time.Time) MemoryOption {
 	}
 }
 
+// WithCapacity sets how many mails a Memory keeps before the oldest is
+// evicted; n < 1 keeps DefaultMemoryCapacity.
+func WithCapacity(n int) MemoryOption {
+	return func(m *Memory) {
+		if n >= 1 {
+			m.ring = make([]capturedMail, n)
+		}
+	}
+}
+
 // NewMemory returns an empty Memory.
 func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{now: time.Now, waited: map[string]int{}, arrived: make(chan struct{})}
+	m := &Memory{now: time.Now, waited: map[string]uint64{}, arrived: make(chan struct{})}
 	for _, o := range opts {
 		o(m)
+	}
+	if m.ring == nil {
+		m.ring = make([]capturedMail, DefaultMemoryCapacity)
 	}
 	return m
 }
 
-// Send stores a copy of msg and wakes every Wait.
+// Send stores a copy of msg, evicting the oldest mail when the ring is
+// full, and wakes every Wait.
 func (m *Memory) Send(ctx context.Context, msg *Message) error {
 	if msg == nil {
 		return Permanent(errors.New("mailer: nil message"))
@@ -58,20 +87,33 @@ func (m *Memory) Send(ctx context.Context, msg *Message) error {
 	}
 	c := *msg
 	m.mu.Lock()
-	m.mails = append(m.mails, capturedMail{msg: &c, sentAt: m.now()})
+	m.seq++
+	mail := capturedMail{msg: &c, sentAt: m.now(), seq: m.seq}
+	if m.n < len(m.ring) {
+		m.ring[(m.start+m.n)%len(m.ring)] = mail
+		m.n++
+	} else {
+		m.ring[m.start] = mail
+		m.start = (m.start + 1) % len(m.ring)
+	}
 	close(m.arrived)
 	m.arrived = make(chan struct{})
 	m.mu.Unlock()
 	return nil
 }
 
-// Messages returns copies of all captured mails, oldest first.
+// at returns the i-th kept mail, oldest first; m.mu must be held.
+func (m *Memory) at(i int) *capturedMail {
+	return &m.ring[(m.start+i)%len(m.ring)]
+}
+
+// Messages returns copies of all kept mails, oldest first.
 func (m *Memory) Messages() []*Message {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]*Message, len(m.mails))
-	for i, c := range m.mails {
-		cp := *c.msg
+	out := make([]*Message, m.n)
+	for i := range m.n {
+		cp := *m.at(i).msg
 		out[i] = &cp
 	}
 	return out
@@ -82,9 +124,9 @@ func (m *Memory) Messages() []*Message {
 func (m *Memory) Last(to string) (*Message, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := len(m.mails) - 1; i >= 0; i-- {
-		if strings.EqualFold(m.mails[i].msg.To, to) {
-			cp := *m.mails[i].msg
+	for i := m.n - 1; i >= 0; i-- {
+		if c := m.at(i); strings.EqualFold(c.msg.To, to) {
+			cp := *c.msg
 			return &cp, true
 		}
 	}
@@ -94,24 +136,22 @@ func (m *Memory) Last(to string) (*Message, bool) {
 // Wait returns the next mail to the address to: the oldest one that no
 // earlier Wait for that address returned, waiting for it to arrive if
 // needed. So each Wait after an action that sends one mail returns exactly
-// that mail, even when earlier mails went to the same address. It returns
+// that mail, even when earlier mails went to the same address. A mail
+// evicted from the ring before any Wait asked for it is skipped. It returns
 // ctx.Err() when ctx ends first.
 func (m *Memory) Wait(ctx context.Context, to string) (*Message, error) {
 	key := strings.ToLower(to)
 	for {
 		m.mu.Lock()
-		seen := 0
-		for _, c := range m.mails {
-			if !strings.EqualFold(c.msg.To, to) {
+		for i := range m.n {
+			c := m.at(i)
+			if c.seq <= m.waited[key] || !strings.EqualFold(c.msg.To, to) {
 				continue
 			}
-			if seen == m.waited[key] {
-				m.waited[key]++
-				cp := *c.msg
-				m.mu.Unlock()
-				return &cp, nil
-			}
-			seen++
+			m.waited[key] = c.seq
+			cp := *c.msg
+			m.mu.Unlock()
+			return &cp, nil
 		}
 		arrived := m.arrived
 		m.mu.Unlock()
@@ -127,15 +167,16 @@ func (m *Memory) Wait(ctx context.Context, to string) (*Message, error) {
 func (m *Memory) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.mails = nil
-	m.waited = map[string]int{}
+	clear(m.ring)
+	m.start, m.n = 0, 0
+	m.waited = map[string]uint64{}
 }
 
-// Len returns the number of captured mails.
+// Len returns the number of kept mails (at most the capacity).
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.mails)
+	return m.n
 }
 
 // inboxEntry is one mail in the JSON view.
@@ -149,17 +190,30 @@ type inboxEntry struct {
 	SentAt  time.Time `json:"sent_at"`
 }
 
-func (m *Memory) entries() []inboxEntry {
+// Bounds of the inbox views' limit parameter.
+const (
+	// DefaultInboxLimit is how many of the newest mails the inbox views
+	// show without a limit parameter.
+	DefaultInboxLimit = 100
+	// MaxInboxLimit is the largest limit the inbox views accept.
+	MaxInboxLimit = 1000
+)
+
+// entries returns the newest limit mails, oldest first, and how many mails
+// are kept in all.
+func (m *Memory) entries(limit int) ([]inboxEntry, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]inboxEntry, len(m.mails))
-	for i, c := range m.mails {
-		out[i] = inboxEntry{
+	first := max(0, m.n-limit)
+	out := make([]inboxEntry, 0, m.n-first)
+	for i := first; i < m.n; i++ {
+		c := m.at(i)
+		out = append(out, inboxEntry{
 			To: c.msg.To, Subject: c.msg.Subject, Text: c.msg.Text, HTML: c.msg.HTML,
 			Link: c.msg.Link, Code: c.msg.Code, SentAt: c.sentAt.UTC(),
-		}
+		})
 	}
-	return out
+	return out, m.n
 }
 
 // Handler returns the development inbox. GET (or HEAD) on its root path
@@ -169,22 +223,28 @@ func (m *Memory) entries() []inboxEntry {
 // {"to","subject","text","html","link","code","sent_at"} objects, oldest
 // first (newest last), sent_at in RFC 3339. See also JSONHandler.
 //
+// Both views show the newest DefaultInboxLimit mails, or as many as the
+// "limit" query parameter asks (1 to MaxInboxLimit; anything else is 400).
+// Their responses may not be framed by another page (X-Frame-Options DENY,
+// CSP frame-ancestors 'none').
+//
 // For development only: it shows live sign-in links and codes to anyone who
 // can reach it.
 func (m *Memory) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowRead(w, r) {
+		limit, ok := readInbox(w, r)
+		if !ok {
 			return
 		}
 		switch r.URL.Path {
 		case "", "/":
 			if r.URL.Query().Get("format") == "json" {
-				m.serveJSON(w)
+				m.serveJSON(w, limit)
 				return
 			}
-			m.serveHTML(w)
+			m.serveHTML(w, limit)
 		case "/.json":
-			m.serveJSON(w)
+			m.serveJSON(w, limit)
 		default:
 			http.NotFound(w, r)
 		}
@@ -195,41 +255,72 @@ func (m *Memory) Handler() http.Handler {
 // be mounted on its own route such as "/dev/mailbox.json".
 func (m *Memory) JSONHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowRead(w, r) {
-			return
+		if limit, ok := readInbox(w, r); ok {
+			m.serveJSON(w, limit)
 		}
-		m.serveJSON(w)
 	})
 }
 
-func allowRead(w http.ResponseWriter, r *http.Request) bool {
-	w.Header().Set("Cache-Control", "no-store")
+// readInbox sets the headers every inbox response carries, then checks the
+// method and the limit parameter, answering the request itself when either
+// is wrong.
+func readInbox(w http.ResponseWriter, r *http.Request) (limit int, ok bool) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+		h.Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return false
+		return 0, false
 	}
-	return true
+	limit, err := parseInboxLimit(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return 0, false
+	}
+	return limit, true
 }
 
-func (m *Memory) serveJSON(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_ = json.NewEncoder(w).Encode(m.entries())
+// parseInboxLimit reads the limit parameter: absent means
+// DefaultInboxLimit; present, it must be one decimal number from 1 to
+// MaxInboxLimit.
+func parseInboxLimit(q url.Values) (int, error) {
+	vs, ok := q["limit"]
+	if !ok {
+		return DefaultInboxLimit, nil
+	}
+	if len(vs) == 1 && len(vs[0]) <= 4 && strings.Trim(vs[0], "0123456789") == "" {
+		if n, err := strconv.Atoi(vs[0]); err == nil && n >= 1 && n <= MaxInboxLimit {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("limit must be one whole number from 1 to %d (got %.16q)", MaxInboxLimit, strings.Join(vs, ","))
 }
 
-func (m *Memory) serveHTML(w http.ResponseWriter) {
-	entries := m.entries()
+func (m *Memory) serveJSON(w http.ResponseWriter, limit int) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	entries, _ := m.entries(limit)
+	_ = json.NewEncoder(w).Encode(entries)
+}
+
+// inboxView is what the inbox page shows.
+type inboxView struct {
+	Entries []inboxEntry // newest first
+	Total   int
+}
+
+func (m *Memory) serveHTML(w http.ResponseWriter, limit int) {
+	entries, total := m.entries(limit)
 	// Newest first in the page.
-	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
-		entries[i], entries[j] = entries[j], entries[i]
-	}
+	slices.Reverse(entries)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'")
-	_ = inboxPage.Execute(w, entries)
+	h.Set("Content-Security-Policy", "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	_ = inboxPage.Execute(w, inboxView{Entries: entries, Total: total})
 }
 
 // The mail HTML goes into srcdoc, which html/template escapes as an
@@ -240,7 +331,7 @@ var inboxPage = template.Must(template.New("inbox").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Dev mailbox ({{len .}})</title>
+<title>Dev mailbox ({{.Total}})</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;background:#f4f4f5;color:#18181b}
 article{background:#fff;border:1px solid #e4e4e7;border-radius:8px;padding:1rem;margin:0 0 1.5rem}
@@ -252,8 +343,8 @@ code{font-size:1.1rem;letter-spacing:.2em}
 </head>
 <body>
 <h1>Dev mailbox</h1>
-<p>{{len .}} mail(s), newest first. JSON: <a href="?format=json">?format=json</a>. Development only.</p>
-{{range .}}<article>
+<p>{{if lt (len .Entries) .Total}}The newest {{len .Entries}} of {{.Total}} mails (<code>?limit=</code> up to 1000){{else}}{{.Total}} mail(s){{end}}, newest first. JSON: <a href="?format=json">?format=json</a>. Development only.</p>
+{{range .Entries}}<article>
 <dl>
 <dt>To</dt><dd>{{.To}}</dd>
 <dt>Subject</dt><dd>{{.Subject}}</dd>
