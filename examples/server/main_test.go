@@ -99,6 +99,20 @@ func TestBinary(t *testing.T) {
 	if got, want := string(out), "magiclink: MAGICLINK_SECRET must be at least 32 bytes (got 5)\n"; got != want {
 		t.Fatalf("bad MAGICLINK_SECRET printed %q, want %q", got, want)
 	}
+
+	// On every interface the dev mailbox would hand live links to the
+	// network: without MAGICLINK_DEV_MAILBOX the server refuses to start.
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	open := exec.Command(bin)
+	open.Env = append(os.Environ(), "ADDR=0.0.0.0:"+port, "MAGICLINK_DEV_MAILBOX=", "SMTP_URL=")
+	out, err = open.CombinedOutput()
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("ADDR 0.0.0.0 without MAGICLINK_DEV_MAILBOX: %v, want exit status 1; output %q", err, out)
+	}
+	if got, want := string(out), "magiclink: ADDR 0.0.0.0:"+port+" is not a loopback address, so the dev mailbox would show live sign-in links to the network: "+
+		"set SMTP_URL, or MAGICLINK_DEV_MAILBOX=true to serve it anyway (false to turn it off)\n"; got != want {
+		t.Fatalf("ADDR 0.0.0.0 printed %q, want %q", got, want)
+	}
 }
 
 // TestGoRunStartupTime measures `go run ./examples/server` from start to a

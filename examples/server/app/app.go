@@ -245,8 +245,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // Service returns the magiclink Service behind the server.
 func (s *Server) Service() *magiclink.Service { return s.svc }
 
-// Mailbox returns the development mailbox, or nil when mail goes out by
-// SMTP.
+// Mailbox returns the memory mailer, or nil when mail goes out by SMTP. Its
+// mails are served at /dev/mailbox only when Config.DevMailbox is set.
 func (s *Server) Mailbox() *mailer.Memory { return s.inbox }
 
 // Close releases the Service, the mailer (draining queued mail) and the

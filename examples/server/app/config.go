@@ -61,6 +61,11 @@ type Config struct {
 	// (MAGICLINK_MAIL_FROM); the dev mailbox is then off.
 	SMTPURL  string
 	MailFrom string
+	// DevMailbox serves the memory mailer's mails at /dev/mailbox
+	// (MAGICLINK_DEV_MAILBOX). Without SMTP_URL it defaults to true on a
+	// loopback ADDR; on any other ADDR it must be set explicitly, since the
+	// mailbox shows live sign-in links and codes to whoever reaches it.
+	DevMailbox bool
 }
 
 // ParseConfig reads the configuration from getenv. Every error names the
@@ -164,7 +169,49 @@ func ParseConfig(getenv func(string) string) (*Config, error) {
 	if v := strings.TrimSpace(getenv("SMTP_URL")); v != "" {
 		c.SMTPURL = v
 	}
+	if c.DevMailbox, err = parseDevMailbox(getenv("MAGICLINK_DEV_MAILBOX"), c.Addr, c.SMTPURL != ""); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// parseDevMailbox decides whether the dev mailbox is served. Unset, it is
+// on with the memory mailer on a loopback ADDR; on any other ADDR the
+// operator must choose, because the mailbox hands out live sign-in links.
+func parseDevMailbox(v, addr string, smtp bool) (bool, error) {
+	if v = strings.TrimSpace(v); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("MAGICLINK_DEV_MAILBOX must be true or false (got %q)", v)
+		}
+		if on && smtp {
+			return false, errors.New("MAGICLINK_DEV_MAILBOX=true needs the memory mailer: unset SMTP_URL")
+		}
+		return on, nil
+	}
+	if smtp {
+		return false, nil
+	}
+	if !isLoopbackAddr(addr) {
+		return false, fmt.Errorf("ADDR %s is not a loopback address, so the dev mailbox would show live sign-in links to the network: "+
+			"set SMTP_URL, or MAGICLINK_DEV_MAILBOX=true to serve it anyway (false to turn it off)", addr)
+	}
+	return true, nil
+}
+
+// isLoopbackAddr reports whether addr (host:port) listens on loopback only:
+// "localhost" or a loopback IP. An empty or unspecified host listens on
+// every interface.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // checkAddr accepts host:port with a numeric port; the host may be empty

@@ -20,7 +20,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("empty environment: %v", err)
 	}
-	want := &Config{Addr: DefaultAddr, MailFrom: DefaultMailFrom}
+	want := &Config{Addr: DefaultAddr, MailFrom: DefaultMailFrom, DevMailbox: true}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
 	}
@@ -39,14 +39,39 @@ func TestParseConfigGood(t *testing.T) {
 				t.Errorf("Addr = %q", c.Addr)
 			}
 		}},
-		{"ADDR all interfaces", map[string]string{"ADDR": ":9090"}, func(t *testing.T, c *Config) {
-			if c.Addr != ":9090" {
-				t.Errorf("Addr = %q", c.Addr)
+		{"ADDR all interfaces", map[string]string{"ADDR": ":9090", "MAGICLINK_DEV_MAILBOX": "true"}, func(t *testing.T, c *Config) {
+			if c.Addr != ":9090" || !c.DevMailbox {
+				t.Errorf("Addr = %q, DevMailbox = %v", c.Addr, c.DevMailbox)
+			}
+		}},
+		{"ADDR all interfaces with SMTP", map[string]string{"ADDR": ":9090", "SMTP_URL": "smtp://mail.example.com:587"}, func(t *testing.T, c *Config) {
+			if c.DevMailbox {
+				t.Errorf("DevMailbox on with SMTP_URL")
+			}
+		}},
+		{"ADDR all interfaces without mailbox", map[string]string{"ADDR": "0.0.0.0:9090", "MAGICLINK_DEV_MAILBOX": "false"}, func(t *testing.T, c *Config) {
+			if c.DevMailbox || c.SMTPURL != "" {
+				t.Errorf("DevMailbox = %v, SMTPURL = %q", c.DevMailbox, c.SMTPURL)
+			}
+		}},
+		{"ADDR loopback names", map[string]string{"ADDR": "localhost:0"}, func(t *testing.T, c *Config) {
+			if !c.DevMailbox {
+				t.Errorf("DevMailbox off on localhost")
+			}
+		}},
+		{"ADDR loopback range", map[string]string{"ADDR": "127.8.9.10:0"}, func(t *testing.T, c *Config) {
+			if !c.DevMailbox {
+				t.Errorf("DevMailbox off on 127.8.9.10")
+			}
+		}},
+		{"MAGICLINK_DEV_MAILBOX off on loopback", map[string]string{"MAGICLINK_DEV_MAILBOX": "0"}, func(t *testing.T, c *Config) {
+			if c.DevMailbox {
+				t.Errorf("DevMailbox on despite MAGICLINK_DEV_MAILBOX=0")
 			}
 		}},
 		{"ADDR IPv6", map[string]string{"ADDR": "[::1]:8080"}, func(t *testing.T, c *Config) {
-			if c.Addr != "[::1]:8080" {
-				t.Errorf("Addr = %q", c.Addr)
+			if c.Addr != "[::1]:8080" || !c.DevMailbox {
+				t.Errorf("Addr = %q, DevMailbox = %v", c.Addr, c.DevMailbox)
 			}
 		}},
 		{"MAGICLINK_ALLOWED_ORIGINS", map[string]string{"MAGICLINK_ALLOWED_ORIGINS": " https://app.example.com , https://*.example.org,http://localhost:3000 "}, func(t *testing.T, c *Config) {
@@ -157,6 +182,12 @@ func TestParseConfigBad(t *testing.T) {
 		{"MAGICLINK_PORTAL_ORIGIN not an origin", map[string]string{"MAGICLINK_PORTAL_ORIGIN": "portal"}, "MAGICLINK_PORTAL_ORIGIN: ", ""},
 		{"REDIS_URL scheme", map[string]string{"REDIS_URL": "http://:s3cr3t@127.0.0.1:6379"}, "REDIS_URL is invalid: invalid URL scheme: http", "s3cr3t"},
 		{"REDIS_URL unparsable", map[string]string{"REDIS_URL": "redis://:s3cr3t@127.0.0.1:port"}, "REDIS_URL is invalid: ", "s3cr3t"},
+		{"dev mailbox on all interfaces", map[string]string{"ADDR": ":8080"}, "ADDR :8080 is not a loopback address, so the dev mailbox would show live sign-in links to the network: set SMTP_URL, or MAGICLINK_DEV_MAILBOX=true to serve it anyway (false to turn it off)", ""},
+		{"dev mailbox on a LAN address", map[string]string{"ADDR": "192.168.1.5:8080"}, "ADDR 192.168.1.5:8080 is not a loopback address", ""},
+		{"dev mailbox on IPv6 any", map[string]string{"ADDR": "[::]:8080"}, "ADDR [::]:8080 is not a loopback address", ""},
+		{"dev mailbox on a host name", map[string]string{"ADDR": "dev.example.com:8080"}, "ADDR dev.example.com:8080 is not a loopback address", ""},
+		{"MAGICLINK_DEV_MAILBOX not a bool", map[string]string{"MAGICLINK_DEV_MAILBOX": "yes please"}, `MAGICLINK_DEV_MAILBOX must be true or false (got "yes please")`, ""},
+		{"MAGICLINK_DEV_MAILBOX with SMTP", map[string]string{"MAGICLINK_DEV_MAILBOX": "1", "SMTP_URL": "smtp://mail.example.com:587"}, "MAGICLINK_DEV_MAILBOX=true needs the memory mailer: unset SMTP_URL", ""},
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/x"}, `REDIS_URL is invalid: invalid database number: "x"`, ""},
 	}
 	for _, tt := range tests {

@@ -48,7 +48,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("POST /signin", s.signIn)
 	s.mux.HandleFunc("GET /me", s.me)
-	if s.inbox != nil {
+	if s.cfg.DevMailbox {
 		// StripPrefix leaves "" for /dev/mailbox and "/" for
 		// /dev/mailbox/; the mailbox serves both.
 		s.mux.Handle("GET /dev/mailbox", http.StripPrefix("/dev/mailbox", s.inbox.Handler()))
@@ -133,7 +133,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 // data fills what every page shows: the session, if any, and whether the
 // dev mailbox exists.
 func (s *Server) data(r *http.Request, title string) pageData {
-	d := pageData{Title: title, DevMailbox: s.inbox != nil, VerifyPath: "/auth/verify", SignOutPath: "/auth/sign-out"}
+	d := pageData{Title: title, DevMailbox: s.cfg.DevMailbox, VerifyPath: "/auth/verify", SignOutPath: "/auth/sign-out"}
 	d.Identity, d.Signed = s.auth.Identity(r)
 	return d
 }
