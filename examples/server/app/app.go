@@ -124,6 +124,7 @@ type Server struct {
 	auth    *httpadapter.Handler
 	inbox   *mailer.Memory // nil with SMTP
 	mux     *http.ServeMux
+	ready   []readyCheck
 	closers []func(context.Context) error
 }
 
@@ -215,6 +216,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 	if s.origins, err = magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: cfg.AllowInsecureHTTP}, origins...); err != nil {
 		return nil, fmt.Errorf("configuration: %s", trimPrefix(err))
 	}
+	s.ready = readyChecks(st, m)
 
 	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger}
 	if cfg.APIKey != "" {

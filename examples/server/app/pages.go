@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"strconv"
 
@@ -14,9 +13,6 @@ import (
 
 //go:embed templates/*.html
 var templateFS embed.FS
-
-//go:embed static
-var staticFS embed.FS
 
 // pages holds one template set per page, each the layout plus its content.
 var pages = func() map[string]*template.Template {
@@ -43,8 +39,9 @@ type pageData struct {
 // routes registers the example's pages next to the library's endpoints.
 func (s *Server) routes() {
 	s.auth.Register(s.mux)
-	static, _ := fs.Sub(staticFS, "static")
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.Handle("GET /static/{file...}", staticFiles())
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.HandleFunc("POST /signin", s.signIn)
 	s.mux.HandleFunc("GET /me", s.me)
