@@ -124,6 +124,7 @@ type Server struct {
 	auth    *httpadapter.Handler
 	inbox   *mailer.Memory // nil with SMTP
 	mux     *http.ServeMux
+	handler http.Handler // mux behind the Host check
 	ready   []readyCheck
 	closers []func(context.Context) error
 }
@@ -237,12 +238,23 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		return nil, fmt.Errorf("MAGICLINK_TRUSTED_PROXIES: %w", err)
 	}
 	s.portal = portal
+	var portalOrigins *magiclink.Origins
+	if cfg.PortalOrigin != "" {
+		if portalOrigins, err = magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: cfg.AllowInsecureHTTP}, cfg.PortalOrigin); err != nil {
+			return nil, fmt.Errorf("MAGICLINK_PORTAL_ORIGIN: %s", trimPrefix(err))
+		}
+	}
+	guard, err := newHostGuard(cfg.Addr, base, s.origins, portalOrigins)
+	if err != nil {
+		return nil, err
+	}
 	s.routes()
+	s.handler = guard.wrap(s.mux)
 	return s, nil
 }
 
-// ServeHTTP serves every route of the example.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves every route of the example to the Hosts it serves.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Service returns the magiclink Service behind the server.
 func (s *Server) Service() *magiclink.Service { return s.svc }

@@ -141,8 +141,8 @@ type mail struct {
 	SentAt  time.Time `json:"sent_at"`
 }
 
-// lastMail returns the newest mail to to from the JSON mailbox.
-func (b *browser) lastMail(to string) mail {
+// mails returns the JSON mailbox, newest last.
+func (b *browser) mails() []mail {
 	b.t.Helper()
 	resp, body := b.do(http.MethodGet, "/dev/mailbox.json", nil)
 	b.expect(resp, body, http.StatusOK)
@@ -150,6 +150,14 @@ func (b *browser) lastMail(to string) mail {
 	if err := json.Unmarshal([]byte(body), &mails); err != nil {
 		b.t.Fatalf("mailbox JSON: %v\n%s", err, body)
 	}
+	return mails
+}
+
+// lastMail returns the newest mail to to from the JSON mailbox.
+func (b *browser) lastMail(to string) mail {
+	b.t.Helper()
+	mails := b.mails()
+	body, _ := json.Marshal(mails)
 	for i := len(mails) - 1; i >= 0; i-- {
 		if mails[i].To == to {
 			return mails[i]

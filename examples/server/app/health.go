@@ -33,6 +33,10 @@ func readyChecks(st store.Store, m any) []readyCheck {
 	return checks
 }
 
+// isHealthPath reports whether path is one of the health endpoints, which
+// answer whatever the Host (see hostGuard).
+func isHealthPath(path string) bool { return path == "/healthz" || path == "/readyz" }
+
 // healthz answers 200 while the process serves HTTP at all.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeHealth(w, http.StatusOK, healthBody{Status: "ok"})
