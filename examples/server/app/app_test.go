@@ -388,6 +388,7 @@ func TestTrustedProxies(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, base+"/signin", strings.NewReader("email=proxy%40example.com"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
 		req.Header.Set("X-Forwarded-For", xff)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

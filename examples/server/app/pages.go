@@ -64,6 +64,11 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 // link points back to this server and lands on /me, then shows the page
 // where the code can be typed. It works without JavaScript.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	if ok, reason := s.sameOriginPost(r); !ok {
+		s.renderError(w, r, http.StatusForbidden, "Request refused",
+			reason+" Please sign in from this site's own sign-in page.")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		s.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Please try again.")
