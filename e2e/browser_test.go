@@ -91,8 +91,8 @@ type session struct {
 }
 
 // newSession starts a fresh headless Chromium with its own profile, a tab,
-// and a deadline for the scenario.
-func newSession(t *testing.T, base string) *session {
+// and a deadline for the scenario; extra adds browser flags.
+func newSession(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *session {
 	t.Helper()
 	browser := findBrowser(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -112,6 +112,7 @@ func newSession(t *testing.T, base string) *session {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1100, 800),
 	}
+	opts = append(opts, extra...)
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), scenarioTimeout)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	var logs syncbuf.Buffer
