@@ -27,8 +27,10 @@ const DefaultMemoryCapacity = 1000
 type Memory struct {
 	now func() time.Time
 
+	capacity int
+
 	mu      sync.Mutex
-	ring    []capturedMail    // len(ring) is the capacity
+	ring    []capturedMail    // grows to capacity, then wraps
 	start   int               // index of the oldest mail in ring
 	n       int               // number of mails in ring
 	seq     uint64            // sequence number of the newest mail ever sent
@@ -59,19 +61,16 @@ func WithClock(now func() time.Time) MemoryOption {
 func WithCapacity(n int) MemoryOption {
 	return func(m *Memory) {
 		if n >= 1 {
-			m.ring = make([]capturedMail, n)
+			m.capacity = n
 		}
 	}
 }
 
 // NewMemory returns an empty Memory.
 func NewMemory(opts ...MemoryOption) *Memory {
-	m := &Memory{now: time.Now, waited: map[string]uint64{}, arrived: make(chan struct{})}
+	m := &Memory{now: time.Now, capacity: DefaultMemoryCapacity, waited: map[string]uint64{}, arrived: make(chan struct{})}
 	for _, o := range opts {
 		o(m)
-	}
-	if m.ring == nil {
-		m.ring = make([]capturedMail, DefaultMemoryCapacity)
 	}
 	return m
 }
@@ -89,8 +88,9 @@ func (m *Memory) Send(ctx context.Context, msg *Message) error {
 	m.mu.Lock()
 	m.seq++
 	mail := capturedMail{msg: &c, sentAt: m.now(), seq: m.seq}
-	if m.n < len(m.ring) {
-		m.ring[(m.start+m.n)%len(m.ring)] = mail
+	if m.n < m.capacity {
+		// Not full yet: start is 0 and the ring only grows.
+		m.ring = append(m.ring, mail)
 		m.n++
 	} else {
 		m.ring[m.start] = mail
@@ -167,7 +167,7 @@ func (m *Memory) Wait(ctx context.Context, to string) (*Message, error) {
 func (m *Memory) Reset() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	clear(m.ring)
+	m.ring = nil
 	m.start, m.n = 0, 0
 	m.waited = map[string]uint64{}
 }
