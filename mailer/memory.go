@@ -263,7 +263,10 @@ func (m *Memory) JSONHandler() http.Handler {
 
 // readInbox sets the headers every inbox response carries, then checks the
 // method and the limit parameter, answering the request itself when either
-// is wrong.
+// is wrong. No inbox response may be framed: each mail is shown in a
+// sandboxed srcdoc iframe, which the parent's frame-ancestors does not
+// govern. An endpoint serving a mail body for the inbox to frame would need
+// frame-ancestors 'self' instead, and no X-Frame-Options DENY.
 func readInbox(w http.ResponseWriter, r *http.Request) (limit int, ok bool) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
