@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -229,4 +230,26 @@ func TestMemoryConcurrent(t *testing.T) {
 		seen[c] = true
 	}
 	assert.Len(t, seen, 10)
+}
+
+// TestMemoryHeapBounded: memory stays about constant however many mails go
+// through. 20,000 mails of 8 KiB each would keep 160 MiB without the ring;
+// with a ring of 100 the heap may grow by little more than 800 KiB. Not
+// parallel, so that no other test allocates meanwhile.
+func TestMemoryHeapBounded(t *testing.T) {
+	const mails, size, capacity = 20_000, 8 << 10, 100
+	mem := NewMemory(WithCapacity(capacity))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range mails {
+		html := strings.Repeat(string(rune('a'+i%26)), size) // a fresh allocation per mail
+		require.NoError(t, mem.Send(t.Context(), &Message{To: "a@example.com", HTML: html}))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	assert.Less(t, grown, int64(16<<20), "heap grew by %d bytes for %d mails", grown, mails)
+	assert.Equal(t, capacity, mem.Len())
+	runtime.KeepAlive(mem)
 }
