@@ -75,10 +75,7 @@ func quote(s string) string { return fmt.Sprintf("%.32q", s) }
 // kept and reported by escaped), followed by ";" or the end of the element.
 // next is the index after the value.
 func forwardedPair(s string, i int) (name, value string, escaped bool, next int, err error) {
-	j := i
-	for j < len(s) && isTchar(s[j]) {
-		j++
-	}
+	j := tokenEnd(s, i)
 	if j == i {
 		return "", "", false, 0, fmt.Errorf("unexpected %q where a parameter name should start", s[i])
 	}
@@ -95,9 +92,7 @@ func forwardedPair(s string, i int) (name, value string, escaped bool, next int,
 		}
 		value, escaped, j = s[start+1:end-1], esc, end
 	} else {
-		for j < len(s) && isTchar(s[j]) {
-			j++
-		}
+		j = tokenEnd(s, j)
 		if j == start {
 			return "", "", false, 0, fmt.Errorf("parameter %s has an empty or malformed value", quote(name))
 		}
@@ -174,21 +169,26 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// tchar bits (RFC 9110 §5.6.2): bit c of tcharLo for c < 64, bit c-64 of
-// tcharHi for 64 ≤ c < 128. A constant bitmap keeps isTchar one shift.
-const (
-	tcharLo = 1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' | 1<<'*' | 1<<'+' |
-		1<<'-' | 1<<'.' | (1<<10-1)<<'0'
-	tcharHi = (1<<26-1)<<('A'-64) | 1<<('^'-64) | 1<<('_'-64) | 1<<('`'-64) |
-		(1<<26-1)<<('a'-64) | 1<<('|'-64) | 1<<('~'-64)
-)
+// tcharTable[c] is 1 when the ASCII byte c may appear in a token (RFC 9110
+// §5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~); TestIsTchar checks it against
+// that list. A constant keeps the lookup one load, without mutable state.
+const tcharTable = "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x01\x00\x01\x01\x01\x01\x01\x00\x00\x01\x01\x00\x01\x01\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x00\x00\x00\x00\x00" +
+	"\x00\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x00\x00\x01\x01" +
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x01\x00\x01\x00"
 
 // isTchar reports whether c may appear in a token.
-func isTchar(c byte) bool {
-	if c < 64 {
-		return uint64(tcharLo)>>c&1 != 0
+func isTchar(c byte) bool { return c < 128 && tcharTable[c] == 1 }
+
+// tokenEnd returns the index of the first byte at or after i in s that is
+// not a tchar.
+func tokenEnd(s string, i int) int {
+	for ; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return i
+		}
 	}
-	return c < 128 && uint64(tcharHi)>>(c-64)&1 != 0
+	return i
 }
 
 // parseNode parses a node of RFC 7239 §6 and returns its address, or a
