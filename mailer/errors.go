@@ -1,11 +1,15 @@
 package mailer
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
 )
 
 // Sentinel errors. A delivery error matches exactly one of ErrTemporary and
@@ -121,4 +125,47 @@ func classifyNetwork(err error) *SendError {
 		return &SendError{Temporary: false, Err: err}
 	}
 	return &SendError{Temporary: true, Err: err}
+}
+
+// classifySend classifies a failed SMTP connect or send: a context that
+// ended makes it temporary whatever the wire said (the connection was cut
+// on purpose); otherwise classifySMTP decides.
+func classifySend(ctx context.Context, stage string, err error) error {
+	if cerr := contextErr(ctx); cerr != nil {
+		return &SendError{Temporary: true, Err: fmt.Errorf("mailer: SMTP %s: %w (%w)", stage, cerr, err)}
+	}
+	return classifySMTP(fmt.Errorf("mailer: SMTP %s: %w", stage, err))
+}
+
+// contextErr is ctx.Err(), also when the context's deadline has passed but
+// its timer has not fired yet (the connection deadline, set to the same
+// instant, may fire first).
+func contextErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// classifySMTP maps an error from go-mail to a SendError: reply codes 4xx
+// are temporary and 5xx permanent; errors without a reply code are network
+// errors (temporary) unless they are certificate or local errors.
+func classifySMTP(err error) error {
+	if code := replyCode(err); code >= 400 && code < 600 {
+		return &SendError{Temporary: code < 500, Code: code, Err: err}
+	}
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		switch se.Reason {
+		case mail.ErrGetSender, mail.ErrGetRcpts, mail.ErrNoUnencoded:
+			return &SendError{Temporary: false, Err: err}
+		}
+	}
+	if errors.Is(err, errInsecureAuth) || errors.Is(err, errNoAuthMechanism) {
+		return &SendError{Temporary: false, Err: err}
+	}
+	return classifyNetwork(err)
 }

@@ -85,5 +85,5 @@ func ExampleMemory() {
 func ExampleNewSMTPFromURL() {
 	_, err := mailer.NewSMTPFromURL("smtp://user:secret@mail.example.com:25?tls=none", "Acme <no-reply@acme.example>")
 	fmt.Println(err)
-	// Output: mailer: refusing SMTP AUTH without TLS; use STARTTLS or implicit TLS, or set AllowInsecureAuth for a trusted development relay
+	// Output: mailer: SMTP URL: refusing SMTP AUTH without TLS; use tls=starttls or tls=implicit, or add insecure_auth=true for a trusted development relay
 }

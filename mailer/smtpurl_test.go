@@ -1,7 +1,9 @@
 package mailer
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,6 +23,7 @@ func TestParseSMTPURL(t *testing.T) {
 		{"smtps://u%40x:p%2Fq@mail.example.com", SMTPConfig{Host: "mail.example.com", TLS: TLSImplicit, Username: "u@x", Password: "p/q"}},
 		{"smtp://u:p@[::1]:2525?tls=none&insecure_auth=true", SMTPConfig{Host: "::1", Port: 2525, TLS: TLSNone, Username: "u", Password: "p", AllowInsecureAuth: true}},
 		{"smtp://mail.example.com/", SMTPConfig{Host: "mail.example.com"}},
+		{"smtp://mail.example.com?max_connections=16&timeout=1m30s&helo=app.example.com", SMTPConfig{Host: "mail.example.com", MaxConnections: 16, Timeout: 90 * time.Second, HELO: "app.example.com"}},
 	}
 	for _, tc := range cases {
 		got, err := parseSMTPURL(tc.in)
@@ -44,7 +47,13 @@ func TestNewSMTPFromURLErrors(t *testing.T) {
 		"smtp://u:" + secret + "@host?foo=1":             `unknown parameter "foo"`,
 		"smtps://u:" + secret + "@host?tls=starttls":     "smtps:// means implicit TLS",
 		"smtp://u:" + secret + "@host/path":              "unexpected path",
-		"smtp://u:" + secret + "@host?tls=none":          "refusing SMTP AUTH without TLS",
+		"smtp://u:" + secret + "@host?tls=none":          "insecure_auth=true",
+		"smtp://host?max_connections=0":                  "max_connections=",
+		"smtp://host?max_connections=x":                  "max_connections=",
+		"smtp://host?timeout=-1s":                        "timeout=",
+		"smtp://host?timeout=10":                         "timeout=",
+		"smtp://host?helo=a%20b":                         "helo=",
+		"smtp://host?insecure_auth=yes":                  "insecure_auth=",
 		"smtp://u:" + secret + "@host#frag":              "unexpected fragment",
 		"smtp://u:" + secret + "@ho st":                  "invalid SMTP URL",
 		"smtp://:" + secret + "@host":                    "empty user name",
@@ -60,7 +69,7 @@ func TestNewSMTPFromURLErrors(t *testing.T) {
 	}
 
 	_, err := NewSMTPFromURL("smtp://mail.example.com", "")
-	assert.ErrorContains(t, err, "From address is required")
+	assert.ErrorContains(t, err, "from address (second argument of NewSMTPFromURL) is required")
 	s, err := NewSMTPFromURL("smtp://u:p@mail.example.com?tls=starttls", "Acme <no-reply@acme.example>")
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
@@ -92,6 +101,37 @@ func TestNewSMTPDefaults(t *testing.T) {
 		"dkim half": {Host: "h", From: "a@acme.example", DKIM: &DKIMConfig{Domain: "acme.example"}},
 	} {
 		_, err := NewSMTP(cfg)
-		assert.Error(t, err, name)
+		assert.ErrorContains(t, err, "mailer: SMTP config: ", name)
 	}
+}
+
+// TestNewSMTPReportsEveryProblem: one call names every field that is wrong,
+// by its Go name, so a user fixes them in one go.
+func TestNewSMTPReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := NewSMTP(SMTPConfig{Port: -1, Username: "u", TLS: TLSNone, Timeout: -time.Second, MaxConnections: -2})
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{"Host is required", "invalid Port -1", "From address is required",
+		"set AllowInsecureAuth", "negative Timeout"} {
+		assert.Contains(t, msg, want)
+	}
+	assert.Len(t, strings.Split(msg, "\n"), 5, "one line per problem: %s", msg)
+	_, err = NewSMTP(SMTPConfig{Host: "h", From: "a@acme.example", MaxConnections: -2})
+	assert.ErrorContains(t, err, "negative MaxConnections")
+}
+
+// TestNewSMTPFromURLNamesURLParts: a configuration problem found after
+// parsing is reported in the URL's terms, not as a Go field.
+func TestNewSMTPFromURLNamesURLParts(t *testing.T) {
+	t.Parallel()
+	_, err := NewSMTPFromURL("smtp://user:pw@mail.example.com?tls=none", "a@acme.example")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "insecure_auth=true")
+	assert.Contains(t, err.Error(), "tls=starttls")
+	assert.NotContains(t, err.Error(), "AllowInsecureAuth")
+	s, err := NewSMTPFromURL("smtp://user:pw@mail.example.com?tls=none&insecure_auth=true&max_connections=7", "a@acme.example")
+	require.NoError(t, err)
+	assert.Equal(t, 7, cap(s.pool.slots))
+	require.NoError(t, s.Close())
 }

@@ -1,0 +1,117 @@
+package mailer
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	netmail "net/mail"
+	"strings"
+
+	mail "github.com/wneessen/go-mail"
+)
+
+// headerValues are the sender headers every mail of one mailer carries.
+type headerValues struct {
+	from    string
+	replyTo string
+	// domain is the sender's domain, the right-hand side of Message-IDs.
+	domain string
+}
+
+// newHeaderValues takes from and replyTo as validated by checkSender.
+func newHeaderValues(from, replyTo string) headerValues {
+	a, _ := parseHeaderAddress(from)
+	h := headerValues{from: from, replyTo: replyTo}
+	if a != nil {
+		h.domain = a.Address[strings.LastIndexByte(a.Address, '@')+1:]
+	}
+	return h
+}
+
+// Automatic-mail headers. Auto-Submitted (RFC 3834) tells vacation
+// responders and other robots not to answer; X-Auto-Response-Suppress asks
+// the same of Exchange and Outlook. A sign-in mail has no one to answer.
+const (
+	headerAutoSubmitted         = "Auto-Submitted"
+	autoSubmittedValue          = "auto-generated"
+	autoResponseSuppressedValue = "All"
+)
+
+// build turns m into a go-mail message.
+func (s *SMTP) build(m *Message) (*mail.Msg, error) {
+	to, err := parseHeaderAddress(m.To)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: invalid recipient: %w", err)
+	}
+	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
+	if err := msg.From(s.header.from); err != nil {
+		return nil, fmt.Errorf("mailer: From: %w", err)
+	}
+	if err := msg.To(to.Address); err != nil {
+		return nil, fmt.Errorf("mailer: To: %w", err)
+	}
+	if s.header.replyTo != "" {
+		if err := msg.ReplyTo(s.header.replyTo); err != nil {
+			return nil, fmt.Errorf("mailer: Reply-To: %w", err)
+		}
+	}
+	msg.Subject(cleanHeader(m.Subject))
+	msg.SetMessageIDWithValue(messageID(m.ID, s.header.domain))
+	msg.SetDateWithValue(s.now())
+	msg.SetGenHeader(mail.Header(headerAutoSubmitted), autoSubmittedValue)
+	msg.SetGenHeader(mail.HeaderXAutoResponseSuppress, autoResponseSuppressedValue)
+	msg.SetBodyString(mail.TypeTextPlain, m.Text)
+	if m.HTML != "" {
+		msg.AddAlternativeString(mail.TypeTextHTML, m.HTML)
+	}
+	if s.dkim != nil {
+		msg.SetDKIM(s.dkim)
+	}
+	return msg, nil
+}
+
+// messageID returns the Message-ID value (without angle brackets) for a
+// mail with the given ID: stable across attempts when the ID is usable, a
+// random one otherwise.
+func messageID(id, domain string) string {
+	if validMessageID(id) {
+		return id + "@" + domain
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "@" + domain
+}
+
+// validMessageID reports whether id may stand left of the "@" of a
+// Message-ID as it is.
+func validMessageID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseHeaderAddress parses one address for a header and rejects control
+// characters, which could otherwise start a new header line.
+func parseHeaderAddress(s string) (*netmail.Address, error) {
+	if strings.ContainsFunc(s, isControl) {
+		return nil, errors.New("address contains control characters")
+	}
+	a, err := netmail.ParseAddress(s)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(a.Address, "@") {
+		return nil, errors.New("address has no domain")
+	}
+	return a, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
