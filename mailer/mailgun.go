@@ -41,9 +41,21 @@ type MailgunConfig struct {
 	// BaseURL is MailgunUS (default) or MailgunEU. Plain http:// is accepted
 	// only for loopback hosts (tests).
 	BaseURL string
-	// HTTPClient defaults to a client with a 30-second timeout.
+	// HTTPClient defaults to a client with a 30-second timeout whose
+	// transport keeps its connections to Mailgun open between sends (see
+	// MaxConnections), so concurrent senders reuse TLS connections instead
+	// of opening one per mail.
 	HTTPClient *http.Client
+	// MaxConnections bounds the connections of the default HTTPClient to
+	// Mailgun, all kept alive between sends (default 16); a send beyond it
+	// waits for one to come free. It is ignored when HTTPClient is set.
+	MaxConnections int
 }
+
+// defaultMailgunConns is MailgunConfig.MaxConnections when zero. net/http
+// keeps only 2 idle connections per host by default, so 16 concurrent
+// senders would close and reopen a TLS connection on most mails.
+const defaultMailgunConns = 16
 
 // Mailgun delivers mail through the Mailgun HTTP API
 // (POST {BaseURL}/v3/{Domain}/messages). It is safe for concurrent use.
@@ -53,6 +65,9 @@ type Mailgun struct {
 	from     string
 	replyTo  string
 	client   *http.Client
+	// owned is the transport NewMailgun made, closed by Close; nil when the
+	// caller supplied the HTTPClient.
+	owned *http.Transport
 }
 
 // NewMailgun validates cfg and returns a Mailgun mailer.
@@ -96,17 +111,44 @@ func NewMailgun(cfg MailgunConfig) (*Mailgun, error) {
 	default:
 		return nil, fmt.Errorf("mailer: Mailgun base URL %q must use https", base)
 	}
-	client := cfg.HTTPClient
+	if cfg.MaxConnections < 0 {
+		return nil, errors.New("mailer: negative Mailgun MaxConnections")
+	}
+	client, owned := cfg.HTTPClient, (*http.Transport)(nil)
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		owned = keepAliveTransport(orDefault(cfg.MaxConnections, defaultMailgunConns))
+		client = &http.Client{Timeout: 30 * time.Second, Transport: owned}
 	}
 	return &Mailgun{
+		owned:    owned,
 		endpoint: strings.TrimRight(u.String(), "/") + "/v3/" + url.PathEscape(cfg.Domain) + "/messages",
 		apiKey:   cfg.APIKey,
 		from:     cfg.From,
 		replyTo:  cfg.ReplyTo,
 		client:   client,
 	}, nil
+}
+
+// keepAliveTransport is http.DefaultTransport's setup with at most n
+// connections, all kept idle between sends, to the one host a Mailgun
+// mailer talks to.
+func keepAliveTransport(n int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost = n
+	t.MaxIdleConns = n
+	t.MaxIdleConnsPerHost = n
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// Close closes the idle connections of the default HTTPClient, ending the
+// goroutines that keep them. A caller-supplied HTTPClient is left alone.
+// Send still works afterwards (it opens a new connection).
+func (g *Mailgun) Close() error {
+	if g.owned != nil {
+		g.owned.CloseIdleConnections()
+	}
+	return nil
 }
 
 // Send posts m to Mailgun. HTTP 408, 429 and 5xx and network errors are
@@ -134,6 +176,9 @@ func (g *Mailgun) Send(ctx context.Context, m *Message) error {
 	if g.replyTo != "" {
 		fields = append(fields, [2]string{"h:Reply-To", g.replyTo})
 	}
+	fields = append(fields,
+		[2]string{"h:" + headerAutoSubmitted, autoSubmittedValue},
+		[2]string{"h:X-Auto-Response-Suppress", autoResponseSuppressedValue})
 	for _, f := range fields {
 		if err := w.WriteField(f[0], f[1]); err != nil {
 			return Permanent(fmt.Errorf("mailer: Mailgun form: %w", err))

@@ -2,10 +2,12 @@ package mailer
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -139,4 +141,51 @@ func TestNewMailgunValidation(t *testing.T) {
 		_, err := NewMailgun(c)
 		assert.Error(t, err, name)
 	}
+}
+
+// TestMailgunReusesConnections: 16 concurrent senders share at most 16
+// keep-alive connections over 320 mails (net/http's default of 2 idle
+// connections per host would reopen most of them), every mail carries the
+// automatic-mail headers, and Close ends the idle connections.
+func TestMailgunReusesConnections(t *testing.T) {
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.FormValue("h:Auto-Submitted") != "auto-generated" || r.FormValue("h:X-Auto-Response-Suppress") != "All" {
+			http.Error(w, "automatic-mail headers missing", http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte(`{"message":"Queued. Thank you."}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	g, err := NewMailgun(MailgunConfig{Domain: "mg.acme.example", APIKey: testMailgunKey,
+		From: "no-reply@mg.acme.example", BaseURL: srv.URL})
+	require.NoError(t, err)
+
+	const senders, each = 16, 20
+	m := testMessage(t)
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for range each {
+				assert.NoError(t, g.Send(t.Context(), m))
+			}
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, opened.Load(), int64(senders), "connections opened for %d mails", senders*each)
+	require.NoError(t, g.Close())
+	// Close left no connection idle: the next send has to open one.
+	before := opened.Load()
+	require.NoError(t, g.Send(t.Context(), m))
+	assert.Equal(t, before+1, opened.Load(), "a connection survived Close")
 }

@@ -41,6 +41,7 @@ type testBackend struct {
 	mu       sync.Mutex
 	conns    []*smtp.Conn
 	received [][]byte
+	attempts [][]byte // every DATA body, rejected ones too
 	rcptTo   []string
 	mails    int // MAIL commands seen
 	rcpts    int // RCPT commands seen
@@ -154,6 +155,7 @@ func (s *testSession) Data(r io.Reader) error {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	s.b.datas++
+	s.b.attempts = append(s.b.attempts, data)
 	if err := pop(&s.b.dataErrs); err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ const (
 
 // startSMTP runs be on a loopback listener and returns its port and the
 // pool that trusts its certificate.
-func startSMTP(t *testing.T, be *testBackend, mode serverMode, allowInsecureAuth bool) (int, *x509.CertPool) {
+func startSMTP(t testing.TB, be *testBackend, mode serverMode, allowInsecureAuth bool) (int, *x509.CertPool) {
 	t.Helper()
 	cert, pool := selfSigned(t)
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -206,7 +208,7 @@ func startSMTP(t *testing.T, be *testBackend, mode serverMode, allowInsecureAuth
 }
 
 // selfSigned makes a certificate for 127.0.0.1 and localhost.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
