@@ -51,6 +51,24 @@ type testBackend struct {
 	rcptErrs []error
 	dataErrs []error
 	stall    chan struct{} // when set, Data blocks until it is closed
+	onData   func()        // when set, Data calls it after reading the body
+	auths    int           // successful AUTH exchanges
+	logouts  int           // sessions ended (QUIT or a closed connection)
+}
+
+// dropLast closes the newest connection from the server side. (go-smtp
+// calls Logout from Close, which takes b.mu: hence no lock around Close.)
+func (b *testBackend) dropLast() {
+	b.mu.Lock()
+	c := b.conns[len(b.conns)-1]
+	b.mu.Unlock()
+	_ = c.Close()
+}
+
+func (b *testBackend) loggedOut() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.logouts
 }
 
 func (b *testBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -116,6 +134,9 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 			return smtp.ErrAuthFailed
 		}
 		s.authed = true
+		s.b.mu.Lock()
+		s.b.auths++
+		s.b.mu.Unlock()
 		return nil
 	}), nil
 }
@@ -147,10 +168,13 @@ func (s *testSession) Data(r io.Reader) error {
 		return err
 	}
 	s.b.mu.Lock()
-	stall := s.b.stall
+	stall, onData := s.b.stall, s.b.onData
 	s.b.mu.Unlock()
 	if stall != nil {
 		<-stall
+	}
+	if onData != nil {
+		onData()
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -164,8 +188,13 @@ func (s *testSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *testSession) Reset()        { s.to = nil }
-func (s *testSession) Logout() error { return nil }
+func (s *testSession) Reset() { s.to = nil }
+func (s *testSession) Logout() error {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	s.b.logouts++
+	return nil
+}
 
 type serverMode int
 
@@ -449,9 +478,7 @@ func TestSMTPReconnectsAfterServerDroppedConnection(t *testing.T) {
 	port, _ := startSMTP(t, be, plainServer, false)
 	s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSNone})
 	require.NoError(t, s.Send(t.Context(), testMessage(t)))
-	be.mu.Lock()
-	_ = be.conns[0].Close()
-	be.mu.Unlock()
+	be.dropLast()
 	require.NoError(t, s.Send(t.Context(), testMessage(t)))
 	assert.Len(t, be.messages(), 2, "one mail per send")
 	assert.Equal(t, 2, be.connCount())
