@@ -137,9 +137,9 @@ type SMTP struct {
 }
 
 // Send delivers m over a pooled connection, opening one when none is idle.
-// A reused connection found dead before the server accepted anything is
-// replaced once; an error after the message may have been accepted is never
-// retried here, so one Send never produces two copies.
+// A reused connection found dead before anything was sent is replaced; an
+// error after the message may have been accepted is never retried here, so
+// one Send never produces two copies.
 func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if m == nil {
 		return Permanent(errors.New("mailer: nil message"))
@@ -159,10 +159,12 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	return s.deliver(ctx, msg, deadline)
 }
 
-// deliver runs one transaction on an idle or a new connection, and once
-// more on a new connection when an idle one turned out to be dead.
+// deliver runs one transaction on an idle or a new connection. An idle
+// connection found dead before anything was sent is closed and the next
+// one tried (a server restart kills them all); a new connection is never
+// retried.
 func (s *SMTP) deliver(ctx context.Context, msg *mail.Msg, deadline time.Time) error {
-	for attempt := 0; ; attempt++ {
+	for {
 		c := s.pool.takeIdle()
 		reused := c != nil
 		if !reused {
@@ -173,18 +175,18 @@ func (s *SMTP) deliver(ctx context.Context, msg *mail.Msg, deadline time.Time) e
 		}
 		err := c.transact(ctx, s.client, msg, deadline)
 		switch {
-		case err == nil:
+		case err == nil && !c.broken:
 			s.pool.putIdle(c)
 			return nil
-		case reused && attempt == 0 && staleConn(err) && contextErr(ctx) == nil:
-			// The server closed the idle connection before the first
-			// command of the transaction: nothing was sent.
+		case err == nil:
+			c.close()
+			return nil
+		case reused && staleConn(err) && contextErr(ctx) == nil:
 			c.close()
 			continue
-		}
-		if c.reusableAfter(err) {
+		case c.reusableAfter(err):
 			s.pool.putIdle(c)
-		} else {
+		default:
 			c.close()
 		}
 		return classifySend(ctx, "send", err)

@@ -72,3 +72,10 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i = min(max(i, 0), len(s)-1)
 	return s[i]
 }
+
+// immediate is a DispatcherOptions.After that fires at once.
+func immediate(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- time.Now()
+	return ch
+}

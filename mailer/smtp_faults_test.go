@@ -1,4 +1,4 @@
-package reliability
+package mailer
 
 import (
 	"context"
@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/magiclink-go/magiclink/mailer"
 )
 
 // smtpMode is what the controllable SMTP backend does with the next DATA.
@@ -53,6 +51,7 @@ type ctlBackend struct {
 	accepted  int
 	rejected  int
 	sessions  int
+	conns     []*smtp.Conn
 	datasSeen int
 }
 
@@ -61,11 +60,30 @@ func newCtlBackend() *ctlBackend {
 		byID: map[string]int{}, byMarker: map[string]int{}}
 }
 
-func (b *ctlBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+func (b *ctlBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.mu.Lock()
 	b.sessions++
+	b.conns = append(b.conns, c)
 	b.mu.Unlock()
 	return &ctlSession{b: b}, nil
+}
+
+// dropAll closes every connection from the server side, as a server
+// restart or an idle timeout does.
+func (b *ctlBackend) dropAll() {
+	b.mu.Lock()
+	conns := b.conns
+	b.conns = nil
+	b.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func (b *ctlBackend) sessionCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sessions
 }
 
 // release lets every held DATA finish (with 451) and makes later DATA
@@ -249,14 +267,14 @@ func (s *smtpServer) restart() {
 	}
 }
 
-// countingMailer counts Send calls (delivery attempts) of the inner mailer.
+// countingMailer counts Send calls (delivery attempts) of the inner
 type countingMailer struct {
-	inner    mailer.Mailer
+	inner    Mailer
 	attempts atomic.Int64
 	failures atomic.Int64
 }
 
-func (c *countingMailer) Send(ctx context.Context, m *mailer.Message) error {
+func (c *countingMailer) Send(ctx context.Context, m *Message) error {
 	c.attempts.Add(1)
 	err := c.inner.Send(ctx, m)
 	if err != nil {
@@ -299,9 +317,9 @@ func immediate(time.Duration) <-chan time.Time {
 	return ch
 }
 
-func newSMTPMailer(t *testing.T, port int, timeout time.Duration) *mailer.SMTP {
+func newSMTPMailer(t *testing.T, port int, timeout time.Duration) *SMTP {
 	t.Helper()
-	m, err := mailer.NewSMTP(mailer.SMTPConfig{Host: "127.0.0.1", Port: port, TLS: mailer.TLSNone,
+	m, err := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: port, TLS: TLSNone,
 		From: "Acme <no-reply@acme.example>", Timeout: timeout, HELO: "localhost"})
 	if err != nil {
 		t.Fatalf("NewSMTP: %v", err)
@@ -310,8 +328,8 @@ func newSMTPMailer(t *testing.T, port int, timeout time.Duration) *mailer.SMTP {
 	return m
 }
 
-func markedMessage(i int) *mailer.Message {
-	return &mailer.Message{To: fmt.Sprintf("user%d@example.com", i), Subject: "Sign in",
+func markedMessage(i int) *Message {
+	return &Message{To: fmt.Sprintf("user%d@example.com", i), Subject: "Sign in",
 		Text: fmt.Sprintf("Your link. marker-%d\n", i)}
 }
 
@@ -348,8 +366,8 @@ func TestSMTPDownThenBack(t *testing.T) {
 	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 200*time.Millisecond)}
 	gate := newBackoffGate()
 	var failed atomic.Int64
-	d := mailer.NewDispatcher(inner, mailer.DispatcherOptions{Workers: 1, MaxAttempts: 5, After: gate.After,
-		Logger: discardLogger(), OnFailure: func(*mailer.Message, error) { failed.Add(1) }})
+	d := NewDispatcher(inner, DispatcherOptions{Workers: 1, MaxAttempts: 5, After: gate.After,
+		Logger: discardLogger(), OnFailure: func(*Message, error) { failed.Add(1) }})
 
 	if err := d.Send(context.Background(), markedMessage(0)); err != nil {
 		t.Fatalf("Send while the server is down must be accepted (queued): %v", err)
@@ -390,7 +408,7 @@ func TestSMTPSlowBeyondTimeout(t *testing.T) {
 
 	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 200*time.Millisecond)}
 	gate := newBackoffGate()
-	d := mailer.NewDispatcher(inner, mailer.DispatcherOptions{Workers: 1, MaxAttempts: 5, After: gate.After, Logger: discardLogger()})
+	d := NewDispatcher(inner, DispatcherOptions{Workers: 1, MaxAttempts: 5, After: gate.After, Logger: discardLogger()})
 
 	start := time.Now()
 	if err := d.Send(context.Background(), markedMessage(0)); err != nil {
@@ -443,8 +461,9 @@ func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
 
 	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 2*time.Second)}
 	var failed atomic.Int64
-	d := mailer.NewDispatcher(inner, mailer.DispatcherOptions{Workers: 3, MaxAttempts: maxAttempts, After: immediate,
-		Logger: discardLogger(), OnFailure: func(*mailer.Message, error) { failed.Add(1) }})
+	// More workers than pooled connections (4): some sends wait for one.
+	d := NewDispatcher(inner, DispatcherOptions{Workers: 6, MaxAttempts: maxAttempts, After: immediate,
+		Logger: discardLogger(), OnFailure: func(*Message, error) { failed.Add(1) }})
 	for i := range mails {
 		if err := d.Send(context.Background(), markedMessage(i)); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
@@ -467,6 +486,54 @@ func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
 	checkGoroutines(t, base)
 }
 
+// TestSMTPPoolSurvivesDroppedConnections: the server drops every pooled
+// connection between two batches of mail (a restart, an idle timeout).
+// The pool notices each dead connection before sending anything on it and
+// opens a new one, so the Dispatcher sees no failed attempt, every mail
+// arrives exactly once, and no goroutine is left behind.
+func TestSMTPPoolSurvivesDroppedConnections(t *testing.T) {
+	base := goroutines()
+	be := newCtlBackend()
+	srv := startSMTPServer(t, be)
+	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 5*time.Second)}
+	d := NewDispatcher(inner, DispatcherOptions{Workers: 8, MaxAttempts: 5, After: immediate, Logger: discardLogger()})
+	const batch = 40
+	send := func(from int) {
+		for i := from; i < from+batch; i++ {
+			if err := d.Send(context.Background(), markedMessage(i)); err != nil {
+				t.Fatalf("Send %d: %v", i, err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+	}
+	send(0)
+	first := be.sessionCount()
+	be.dropAll()
+	send(batch)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	requireExactlyOnce(t, be, 2*batch)
+	if a, f := inner.attempts.Load(), inner.failures.Load(); a != 2*batch || f != 0 {
+		t.Errorf("%d attempts, %d failed, want %d and 0: a dropped connection surfaced as a failure", a, f, 2*batch)
+	}
+	if first > 4 || be.sessionCount() > 2*first {
+		t.Errorf("connections: %d before the drop, %d in all; want at most 4 per batch", first, be.sessionCount())
+	}
+	t.Logf("server dropped %d pooled connections: %d mails delivered once each, %d connections in all", first, 2*batch, be.sessionCount())
+	if err := inner.inner.(*SMTP).Close(); err != nil {
+		t.Errorf("SMTP Close: %v", err)
+	}
+	srv.stop()
+	checkGoroutines(t, base)
+}
+
 // TestDispatcherCloseDrainsDuringSends: senders keep sending while Close
 // runs; every mail Send accepted is delivered exactly once before Close
 // returns, and Send after Close reports ErrClosed.
@@ -479,7 +546,7 @@ func TestDispatcherCloseDrainsDuringSends(t *testing.T) {
 	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 20*time.Second)}
 	// A small queue keeps the senders busy (ErrQueueFull) rather than
 	// finished when Close begins.
-	d := mailer.NewDispatcher(inner, mailer.DispatcherOptions{Workers: 2, QueueSize: 64, MaxAttempts: 5, After: immediate,
+	d := NewDispatcher(inner, DispatcherOptions{Workers: 2, QueueSize: 64, MaxAttempts: 5, After: immediate,
 		Logger: discardLogger()})
 
 	const senders = 8
@@ -501,10 +568,10 @@ func TestDispatcherCloseDrainsDuringSends(t *testing.T) {
 				case err == nil:
 					accepted.Store(i, true)
 					nAcc.Add(1)
-				case errors.Is(err, mailer.ErrClosed):
+				case errors.Is(err, ErrClosed):
 					sawClose <- struct{}{}
 					return
-				case errors.Is(err, mailer.ErrQueueFull):
+				case errors.Is(err, ErrQueueFull):
 					// Not accepted; try the next one, without starving the
 					// workers of the two cores.
 					runtime.Gosched()
@@ -556,7 +623,7 @@ func TestDispatcherCloseDrainsDuringSends(t *testing.T) {
 			t.Errorf("Message-ID %q arrived %d times", id, c)
 		}
 	}
-	if err := d.Send(context.Background(), markedMessage(-1)); !errors.Is(err, mailer.ErrClosed) {
+	if err := d.Send(context.Background(), markedMessage(-1)); !errors.Is(err, ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
 	t.Logf("Dispatcher.Close during sends: %d mails accepted, %d delivered, each once", n, acc)

@@ -1,4 +1,4 @@
-package reliability
+package mailer
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-
-	"github.com/magiclink-go/magiclink/mailer"
 )
 
 // authProbe offers AUTH PLAIN over plain text and counts every attempt.
@@ -58,18 +56,18 @@ func TestClaimSMTPNeverSendsCredentialsInPlainText(t *testing.T) {
 	go func() { defer close(done); _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = l.Close(); _ = srv.Close(); <-done })
 
-	if _, err := mailer.NewSMTP(mailer.SMTPConfig{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: mailer.TLSNone,
+	if _, err := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: TLSNone,
 		Username: "u", Password: "p", From: "a@acme.example"}); err == nil {
 		t.Error("NewSMTP accepted credentials with TLSNone")
 	}
-	m, err := mailer.NewSMTP(mailer.SMTPConfig{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: mailer.TLSOpportunistic,
+	m, err := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: TLSOpportunistic,
 		Username: "user", Password: "secret-password", From: "a@acme.example", Timeout: 5 * time.Second, HELO: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	err = m.Send(context.Background(), markedMessage(1))
-	if err == nil || !errors.Is(err, mailer.ErrPermanent) {
+	if err == nil || !errors.Is(err, ErrPermanent) {
 		t.Errorf("Send over plain text with credentials = %v, want a permanent error", err)
 	}
 	if n := be.attempts.Load(); n != 0 {
