@@ -48,6 +48,16 @@ type DispatcherOptions struct {
 // and returns at once, a fixed pool of workers delivers, retrying temporary
 // errors with exponential backoff. It implements Mailer itself. Close must
 // be called to stop its goroutines.
+//
+// The queue lives in memory: a crash, a SIGKILL or a deploy that does not
+// call Close loses every mail accepted and not yet delivered, and the user
+// waits for a sign-in mail that never comes. Use it for a single instance
+// that can afford that; a durable outbox (such as the Redis one) keeps
+// accepted mail across crashes.
+//
+// Give it as many Workers as the wrapped mailer can send concurrently: an
+// SMTP mailer with MaxConnections 4 (its default) keeps four workers busy,
+// and more workers than connections only wait for one.
 type Dispatcher struct {
 	m    Mailer
 	opts DispatcherOptions
