@@ -116,12 +116,15 @@ func TestSMTPCloseWaitsAndEndsEveryConnection(t *testing.T) {
 
 	// Two connections in the pool, then one send held in DATA and one
 	// waiting behind a second held send.
+	warm := make(chan error, 2)
+	for range 2 {
+		go func() { warm <- s.Send(context.Background(), testMessage(t)) }()
+	}
+	g.waitEntered(t, 2) // both in DATA at once: two connections
 	close(g.open)
 	for range 2 {
-		go func() { assert.NoError(t, s.Send(t.Context(), testMessage(t))) }()
+		require.NoError(t, <-warm)
 	}
-	g.waitEntered(t, 2)
-	require.Eventually(t, func() bool { return len(be.messages()) == 2 }, 20*time.Second, time.Millisecond)
 
 	g2 := newGate()
 	be.mu.Lock()
@@ -140,15 +143,12 @@ func TestSMTPCloseWaitsAndEndsEveryConnection(t *testing.T) {
 	assert.ErrorIs(t, <-waiting, ErrClosed, "a send waiting for a connection")
 	close(g2.open)
 	require.NoError(t, <-closed)
+	// The server records a mail before it replies, and the sends release
+	// their connections only after the reply: both mails are in by now.
+	assert.Len(t, be.messages(), 4, "Close returned before the sends in flight finished")
 	for range 2 {
-		select {
-		case err := <-inFlight:
-			assert.NoError(t, err, "Close cut off a send in flight")
-		default:
-			t.Fatal("Close returned before the sends in flight")
-		}
+		assert.NoError(t, <-inFlight, "Close cut off a send in flight")
 	}
-	assert.Len(t, be.messages(), 4)
 	require.Eventually(t, func() bool { return be.loggedOut() == 2 }, 20*time.Second, time.Millisecond,
 		"the server saw %d of 2 sessions end", be.loggedOut())
 	assert.ErrorIs(t, s.Send(t.Context(), testMessage(t)), ErrClosed)
