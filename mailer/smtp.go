@@ -54,10 +54,10 @@ func (m TLSMode) String() string {
 // SMTPConfig.Timeout is zero.
 const DefaultSMTPTimeout = 30 * time.Second
 
-// DefaultSMTPMaxConnections is the number of connections an SMTP mailer
-// keeps when SMTPConfig.MaxConnections is zero. It matches the default
-// number of Dispatcher workers, so each worker has its own connection.
-const DefaultSMTPMaxConnections = 4
+// defaultSMTPMaxConnections is SMTPConfig.MaxConnections when zero. It
+// matches the default number of Dispatcher workers, so each worker has its
+// own connection.
+const defaultSMTPMaxConnections = 4
 
 // DKIMConfig configures DKIM signing of outgoing mail.
 type DKIMConfig struct {
@@ -105,8 +105,9 @@ type SMTPConfig struct {
 	Timeout time.Duration
 
 	// MaxConnections bounds the connections kept open to the server
-	// (default DefaultSMTPMaxConnections): each concurrent Send uses one,
-	// and a Send beyond the bound waits for a connection to come free.
+	// (default 4, a Dispatcher's default number of workers): each
+	// concurrent Send uses one, and a Send beyond the bound waits for a
+	// connection to come free.
 	MaxConnections int
 
 	// DKIM, when set, signs every message.

@@ -30,7 +30,7 @@ func newSMTP(cfg SMTPConfig, n settingNames) (*SMTP, error) {
 		timeout: orDefault(cfg.Timeout, DefaultSMTPTimeout),
 		now:     time.Now,
 		creds:   credentials{username: cfg.Username, password: cfg.Password, allowInsecure: cfg.AllowInsecureAuth},
-		pool:    newConnPool(orDefault(cfg.MaxConnections, DefaultSMTPMaxConnections)),
+		pool:    newConnPool(orDefault(cfg.MaxConnections, defaultSMTPMaxConnections)),
 	}
 	if cfg.DKIM != nil {
 		s.dkim = mail.NewDKIMSigner(cfg.DKIM.Domain, cfg.DKIM.Selector, cfg.DKIM.Key)
