@@ -125,7 +125,7 @@ type SMTPConfig struct {
 // network errors and timeouts are temporary (ErrTemporary), 5xx replies,
 // certificate errors and refused credentials permanent (ErrPermanent).
 type SMTP struct {
-	client  *mail.Client // dials; its options hold TLS, AUTH and timeouts
+	client  *mail.Client // dials; its options hold STARTTLS and timeouts
 	tlsMode TLSMode
 	tls     *tls.Config
 	header  headerValues
@@ -182,7 +182,9 @@ func (s *SMTP) deliver(ctx context.Context, msg *mail.Msg, deadline time.Time) e
 		case err == nil:
 			c.close()
 			return nil
-		case reused && staleConn(err) && contextErr(ctx) == nil:
+		case reused && staleConn(err) && contextErr(ctx) == nil && time.Now().Before(deadline):
+			// Within the deadline: an expired one fails every connection
+			// at once and must not look like a dead one.
 			c.close()
 			continue
 		case c.reusableAfter(err):
