@@ -89,7 +89,7 @@ func checkTransport(cfg SMTPConfig, n settingNames) error {
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return n.errorf("invalid %s %d", n.port, cfg.Port)
 	}
-	if strings.ContainsAny(cfg.HELO, " \r\n") {
+	if strings.ContainsAny(cfg.HELO, " ") || strings.ContainsFunc(cfg.HELO, isControl) {
 		return n.errorf("invalid %s %q", n.helo, cfg.HELO)
 	}
 	return nil

@@ -53,6 +53,7 @@ func TestNewSMTPFromURLErrors(t *testing.T) {
 		"smtp://host?timeout=-1s":                        "timeout=",
 		"smtp://host?timeout=10":                         "timeout=",
 		"smtp://host?helo=a%20b":                         "helo=",
+		"smtp://host?helo=a%00b":                         "helo=",
 		"smtp://host?insecure_auth=yes":                  "insecure_auth=",
 		"smtp://u:" + secret + "@host#frag":              "unexpected fragment",
 		"smtp://u:" + secret + "@ho st":                  "invalid SMTP URL",
