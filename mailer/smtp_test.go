@@ -37,6 +37,7 @@ import (
 // answer with scripted errors.
 type testBackend struct {
 	user, pass string // require AUTH PLAIN when user is set
+	loginOnly  bool   // offer AUTH LOGIN instead of PLAIN
 
 	mu       sync.Mutex
 	conns    []*smtp.Conn
@@ -122,14 +123,17 @@ var (
 )
 
 func (s *testSession) AuthMechanisms() []string {
-	if s.b.user == "" {
+	switch {
+	case s.b.user == "":
 		return nil
+	case s.b.loginOnly:
+		return []string{sasl.Login}
 	}
 	return []string{sasl.Plain}
 }
 
 func (s *testSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, username, password string) error {
+	check := func(username, password string) error {
 		if username != s.b.user || password != s.b.pass {
 			return smtp.ErrAuthFailed
 		}
@@ -138,7 +142,31 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 		s.b.auths++
 		s.b.mu.Unlock()
 		return nil
-	}), nil
+	}
+	if mech == sasl.Login {
+		return &loginServer{check: check}, nil
+	}
+	return sasl.NewPlainServer(func(_, username, password string) error { return check(username, password) }), nil
+}
+
+// loginServer is the server side of AUTH LOGIN (go-sasl has none): it asks
+// for the user name, then the password.
+type loginServer struct {
+	check    func(username, password string) error
+	step     int
+	username string
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	l.step++
+	switch l.step {
+	case 1:
+		return []byte("Username:"), false, nil
+	case 2:
+		l.username = string(response)
+		return []byte("Password:"), false, nil
+	}
+	return nil, true, l.check(l.username, string(response))
 }
 
 func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {

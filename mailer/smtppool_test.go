@@ -75,32 +75,38 @@ func TestSMTPPoolSendsConcurrentlyUpToMaxConnections(t *testing.T) {
 }
 
 // TestSMTPPoolManySendersStartTLSAuth: 16 goroutines send 160 mails over
-// STARTTLS with AUTH through a pool of 4: each mail arrives once, each
-// connection is opened and authenticated once and then reused.
+// STARTTLS with AUTH (PLAIN, and LOGIN, whose exchange has state) through
+// a pool of 4: each mail arrives once, each connection is opened and
+// authenticated once and then reused.
 func TestSMTPPoolManySendersStartTLSAuth(t *testing.T) {
 	t.Parallel()
-	be := &testBackend{user: "mailer", pass: "s3cret"}
-	port, pool := startSMTP(t, be, startTLSServer, false)
-	s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSStartTLS, TLSConfig: &tls.Config{RootCAs: pool},
-		Username: "mailer", Password: "s3cret", MaxConnections: 4})
-	const senders, each = 16, 10
-	var wg sync.WaitGroup
-	for i := range senders {
-		wg.Go(func() {
-			for j := range each {
-				m := testMessage(t)
-				m.ID = fmt.Sprintf("m-%d-%d", i, j)
-				assert.NoError(t, s.Send(t.Context(), m))
+	for _, loginOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("login=%v", loginOnly), func(t *testing.T) {
+			t.Parallel()
+			be := &testBackend{user: "mailer", pass: "s3cret", loginOnly: loginOnly}
+			port, pool := startSMTP(t, be, startTLSServer, false)
+			s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSStartTLS, TLSConfig: &tls.Config{RootCAs: pool},
+				Username: "mailer", Password: "s3cret", MaxConnections: 4})
+			const senders, each = 16, 10
+			var wg sync.WaitGroup
+			for i := range senders {
+				wg.Go(func() {
+					for j := range each {
+						m := testMessage(t)
+						m.ID = fmt.Sprintf("m-%d-%d", i, j)
+						assert.NoError(t, s.Send(t.Context(), m))
+					}
+				})
 			}
+			wg.Wait()
+			assert.Len(t, be.messages(), senders*each)
+			assert.LessOrEqual(t, be.connCount(), 4, "connections opened")
+			be.mu.Lock()
+			auths := be.auths
+			be.mu.Unlock()
+			assert.Equal(t, be.connCount(), auths, "one AUTH per connection")
 		})
 	}
-	wg.Wait()
-	assert.Len(t, be.messages(), senders*each)
-	assert.LessOrEqual(t, be.connCount(), 4, "connections opened")
-	be.mu.Lock()
-	auths := be.auths
-	be.mu.Unlock()
-	assert.Equal(t, be.connCount(), auths, "one AUTH per connection")
 }
 
 // TestSMTPCloseWaitsAndEndsEveryConnection: Close lets a send in flight
