@@ -53,6 +53,7 @@ type testBackend struct {
 	dataErrs []error
 	stall    chan struct{} // when set, Data blocks until it is closed
 	onData   func()        // when set, Data calls it after reading the body
+	onMail   func()        // when set, Mail calls it first
 	auths    int           // successful AUTH exchanges
 	logouts  int           // sessions ended (QUIT or a closed connection)
 }
@@ -170,6 +171,12 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 }
 
 func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.b.mu.Lock()
+	onMail := s.b.onMail
+	s.b.mu.Unlock()
+	if onMail != nil {
+		onMail()
+	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	s.b.mails++

@@ -229,6 +229,40 @@ func TestSMTPPoolProbesIdleConnection(t *testing.T) {
 	assert.Equal(t, 2, be.connCount())
 }
 
+// TestSMTPPoolTimeoutSparesOtherConnections: a send that times out at MAIL
+// FROM on an idle connection fails (temporary) without taking the other
+// idle connections with it: past the deadline every connection would fail
+// at once and look dead.
+func TestSMTPPoolTimeoutSparesOtherConnections(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	be := &testBackend{onData: g.hold}
+	port, _ := startSMTP(t, be, plainServer, false)
+	s := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSNone, MaxConnections: 2, Timeout: 300 * time.Millisecond})
+	warm := make(chan error, 2)
+	for range 2 {
+		go func() { warm <- s.Send(context.Background(), testMessage(t)) }()
+	}
+	g.waitEntered(t, 2)
+	close(g.open)
+	for range 2 {
+		require.NoError(t, <-warm)
+	}
+
+	stalled := make(chan struct{})
+	var once sync.Once
+	be.mu.Lock()
+	be.onMail = func() { once.Do(func() { <-stalled }) }
+	be.mu.Unlock()
+	err := s.Send(t.Context(), testMessage(t))
+	close(stalled)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrTemporary)
+	require.NoError(t, s.Send(t.Context(), testMessage(t)))
+	assert.Equal(t, 2, be.connCount(), "the timeout closed the other idle connection too")
+	assert.Len(t, be.messages(), 3)
+}
+
 // ageIdle makes every idle connection look idle for an hour.
 func ageIdle(s *SMTP) {
 	s.pool.mu.Lock()
