@@ -149,14 +149,14 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return Permanent(err)
 	}
-	if err := s.pool.acquire(ctx); err != nil {
-		return err
-	}
-	defer s.pool.release()
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	if err := s.pool.acquire(ctx, deadline); err != nil {
+		return err
+	}
+	defer s.pool.release()
 	return s.deliver(ctx, msg, deadline)
 }
 

@@ -24,15 +24,16 @@ func newConnPool(size int) *connPool {
 	return &connPool{slots: make(chan struct{}, size), closing: make(chan struct{})}
 }
 
-// acquire waits for a free slot. It fails with ErrClosed after shutdown
-// and with a temporary error when ctx ends first.
-func (p *connPool) acquire(ctx context.Context) error {
+// acquire waits for a free slot until deadline. It fails with ErrClosed
+// after shutdown and with a temporary error when ctx ends or the deadline
+// passes first.
+func (p *connPool) acquire(ctx context.Context, deadline time.Time) error {
 	select {
 	case p.slots <- struct{}{}:
-	case <-p.closing:
-		return Permanent(ErrClosed)
-	case <-ctx.Done():
-		return &SendError{Temporary: true, Err: fmt.Errorf("mailer: waiting for an SMTP connection: %w", ctx.Err())}
+	default:
+		if err := p.wait(ctx, deadline); err != nil {
+			return err
+		}
 	}
 	p.mu.Lock()
 	closed := p.closed
@@ -42,6 +43,22 @@ func (p *connPool) acquire(ctx context.Context) error {
 		return Permanent(ErrClosed)
 	}
 	return nil
+}
+
+// wait is the slow path of acquire: every connection is busy.
+func (p *connPool) wait(ctx context.Context, deadline time.Time) error {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-p.closing:
+		return Permanent(ErrClosed)
+	case <-ctx.Done():
+		return &SendError{Temporary: true, Err: fmt.Errorf("mailer: waiting for an SMTP connection: %w", ctx.Err())}
+	case <-timer.C:
+		return &SendError{Temporary: true, Err: fmt.Errorf("mailer: waiting for an SMTP connection: %w", context.DeadlineExceeded)}
+	}
 }
 
 // release frees the slot acquire took.

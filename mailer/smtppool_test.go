@@ -163,7 +163,8 @@ func TestSMTPCloseWaitsAndEndsEveryConnection(t *testing.T) {
 }
 
 // TestSMTPPoolWaitEndsWithContext: a send that finds every connection busy
-// gives up when its context ends, as a temporary failure.
+// gives up when its context ends or its Timeout passes, as a temporary
+// failure.
 func TestSMTPPoolWaitEndsWithContext(t *testing.T) {
 	t.Parallel()
 	g := newGate()
@@ -177,6 +178,13 @@ func TestSMTPPoolWaitEndsWithContext(t *testing.T) {
 	cancel()
 	err := s.Send(ctx, testMessage(t))
 	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, ErrTemporary)
+	// The mailer's Timeout bounds the wait too.
+	short := newTestSMTP(t, SMTPConfig{Port: port, TLS: TLSNone, MaxConnections: 1, Timeout: 50 * time.Millisecond})
+	short.pool.slots <- struct{}{} // the only connection is busy
+	err = short.Send(context.Background(), testMessage(t))
+	<-short.pool.slots
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, ErrTemporary)
 	close(g.open)
 	require.NoError(t, <-first)
