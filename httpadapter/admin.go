@@ -135,7 +135,7 @@ func (h *Handler) adminKey(t *jwt.Token) (any, error) {
 func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 	claims, aerr := h.adminAuth(r)
 	if aerr != nil {
-		h.writeError(w, r, envAdmin, aerr)
+		h.adminError(w, r, aerr)
 		return
 	}
 	ctx := r.Context()
@@ -144,7 +144,7 @@ func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 		if e.status == http.StatusTooManyRequests {
 			e.message = "Wait " + strconv.Itoa(retrySeconds(e.retryAfter)) + " seconds before retrying."
 		}
-		h.writeError(w, r, envAdmin, e)
+		h.adminError(w, r, e)
 		return
 	}
 	f, aerr := decodeJSON(w, r)
@@ -152,47 +152,44 @@ func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 		if aerr.status == http.StatusBadRequest {
 			aerr.message = "invalid_json: " + aerr.message
 		}
-		h.writeError(w, r, envAdmin, aerr)
+		h.adminError(w, r, aerr)
 		return
 	}
 	id, k := f.str("customerId")
 	switch {
 	case k == fieldMissing:
-		h.writeError(w, r, envAdmin, newAPIError(http.StatusBadRequest, "BAD_REQUEST", "invalid_type in 'customerId': Required"))
+		h.adminError(w, r, newAPIError(http.StatusBadRequest, "BAD_REQUEST", "invalid_type in 'customerId': Required"))
 		return
 	case k == fieldWrongType:
-		h.writeError(w, r, envAdmin, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY",
+		h.adminError(w, r, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY",
 			"invalid_type in 'customerId': Expected string, received "+jsonType(f["customerId"])))
 		return
 	case id == "":
-		h.writeError(w, r, envAdmin, newAPIError(http.StatusBadRequest, "BAD_REQUEST", "too_small in 'customerId': String must contain at least 1 character(s)"))
+		h.adminError(w, r, newAPIError(http.StatusBadRequest, "BAD_REQUEST", "too_small in 'customerId': String must contain at least 1 character(s)"))
 		return
 	case len(id) > maxCustomerIDLen:
-		h.writeError(w, r, envAdmin, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "too_big in 'customerId': String must contain at most 255 character(s)"))
+		h.adminError(w, r, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "too_big in 'customerId': String must contain at most 255 character(s)"))
 		return
 	case strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r > '~' }):
-		h.writeError(w, r, envAdmin, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "invalid_string in 'customerId': must be printable ASCII without spaces"))
+		h.adminError(w, r, newAPIError(http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY", "invalid_string in 'customerId': must be printable ASCII without spaces"))
 		return
 	}
 	c, err := h.core.Store.CustomerByID(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			h.writeError(w, r, envAdmin, newAPIError(http.StatusNotFound, "NOT_FOUND", "Customer not found"))
+			h.adminError(w, r, newAPIError(http.StatusNotFound, "NOT_FOUND", "Customer not found"))
 			return
 		}
-		h.writeError(w, r, envAdmin, storeFailure(err))
+		h.adminError(w, r, storeFailure(err))
 		return
 	}
 	link, err := h.svc.CreateLink(ctx, magiclink.LinkRequest{Email: c.Email, Origin: h.admin.origin, Next: h.admin.next, OrgID: c.OrgID})
 	if err != nil {
-		h.writeError(w, r, envAdmin, fromError(err))
+		h.adminError(w, r, fromError(err))
 		return
 	}
 	h.log.InfoContext(ctx, "httpadapter: admin link created", "subject", claims.Subject, "customer", id, "email", mask.Address(c.Email))
-	writeJSON(w, http.StatusOK, struct {
-		Object string `json:"object"`
-		Link   string `json:"link"`
-	}{"magic_link", link.URL})
+	writeAdminLink(w, link.URL)
 }
 
 // jsonType names a JSON value's type as Zod messages do.

@@ -62,28 +62,28 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 	rawKey, single := singleHeader(r, headerAPIKey)
 	key, ok := h.findAPIKey(rawKey)
 	if !ok || !single {
-		h.writeError(w, r, envPartner, newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-Api-Key is missing or not valid"))
+		h.partnerError(w, r, newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-Api-Key is missing or not valid"))
 		return
 	}
 	ctx := r.Context()
 	if err := h.core.Limit(ctx, "apikey", h.core.CreatePerAPIKey, key.id); err != nil {
-		h.writeError(w, r, envPartner, fromError(err))
+		h.partnerError(w, r, fromError(err))
 		return
 	}
 	f, aerr := decodeJSON(w, r)
 	if aerr != nil {
-		h.writeError(w, r, envPartner, aerr)
+		h.partnerError(w, r, aerr)
 		return
 	}
 	req, aerr := parsePartnerRequest(f)
 	if aerr != nil {
-		h.writeError(w, r, envPartner, aerr)
+		h.partnerError(w, r, aerr)
 		return
 	}
 
 	secret, single := singleHeader(r, headerUserSecretKey)
 	if !single {
-		h.writeError(w, r, envPartner, newAPIError(http.StatusUnauthorized, codeUnauthorized, "send X-User-Secret-Key once"))
+		h.partnerError(w, r, newAPIError(http.StatusUnauthorized, codeUnauthorized, "send X-User-Secret-Key once"))
 		return
 	}
 	u, err := h.core.Store.UserByEmail(ctx, key.orgID, req.email)
@@ -92,7 +92,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		u = nil
 	default:
-		h.writeError(w, r, envPartner, storeFailure(err))
+		h.partnerError(w, r, storeFailure(err))
 		return
 	}
 
@@ -105,20 +105,20 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		}
 		got := sha256.Sum256([]byte(secret))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || u == nil || want.IsZero() {
-			h.writeError(w, r, envPartner, newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-User-Secret-Key is not valid for this user"))
+			h.partnerError(w, r, newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-User-Secret-Key is not valid for this user"))
 			return
 		}
 		link, err := h.svc.CreateLink(ctx, magiclink.LinkRequest{Email: u.Email, Origin: key.origin, Next: key.next, OrgID: key.orgID, UserID: u.ID})
 		if err != nil {
-			h.writeError(w, r, envPartner, fromError(err))
+			h.partnerError(w, r, fromError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, partnerBody{Data: &partnerData{MagicLink: link.URL}, Success: true, IsResourceKey: true})
+		writePartnerLink(w, link.URL, nil)
 		return
 	}
 
 	if u != nil {
-		h.writeError(w, r, envPartner, newAPIError(http.StatusConflict, "CONFLICT",
+		h.partnerError(w, r, newAPIError(http.StatusConflict, "CONFLICT",
 			"a user with this email already exists; send X-User-Secret-Key to get a link"))
 		return
 	}
@@ -135,20 +135,20 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 	// returned and expires unused.
 	link, err := h.svc.CreateLink(ctx, magiclink.LinkRequest{Email: req.email, Origin: key.origin, Next: key.next, OrgID: key.orgID, UserID: user.ID})
 	if err != nil {
-		h.writeError(w, r, envPartner, fromError(err))
+		h.partnerError(w, r, fromError(err))
 		return
 	}
 	if err := h.core.Store.CreateUser(ctx, user); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			h.writeError(w, r, envPartner, newAPIError(http.StatusConflict, "CONFLICT",
+			h.partnerError(w, r, newAPIError(http.StatusConflict, "CONFLICT",
 				"a user with this email already exists; send X-User-Secret-Key to get a link"))
 			return
 		}
-		h.writeError(w, r, envPartner, storeFailure(err))
+		h.partnerError(w, r, storeFailure(err))
 		return
 	}
 	h.log.InfoContext(ctx, "httpadapter: partner user created", "api_key", key.id, "email", mask.Address(req.email))
-	writeJSON(w, http.StatusOK, partnerBody{Data: &partnerData{SecretKey: &newSecret, MagicLink: link.URL}, Success: true, IsResourceKey: true})
+	writePartnerLink(w, link.URL, &newSecret)
 }
 
 // storeFailure maps an error from the store itself (not through the

@@ -99,36 +99,41 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	h.Register(h.mux)
 	// Only for ServeHTTP: a router that hands every path to h (chi's
 	// Mount("/", h)) still gets X-Request-Id and a JSON body on a 404.
-	h.mux.Handle(h.prefix+"/", h.wrap(envPortal, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.writeError(w, r, envPortal, newAPIError(http.StatusNotFound, codeNotFound, "no such endpoint"))
+	h.mux.Handle(h.prefix+"/", h.wrap(route{fail: h.portalError}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.portalError(w, r, newAPIError(http.StatusNotFound, codeNotFound, "no such endpoint"))
 	})))
 	return h, nil
 }
 
 // route is one path with its handlers by method.
 type route struct {
-	path    string
-	env     envelope
+	path string
+	// fail answers errors in the contract of the path's endpoint.
+	fail errorWriter
+	// page marks the routes a browser navigates to (the confirm page, its
+	// forms, sign-out): a crash on a page request answers with the page
+	// rather than JSON.
+	page    bool
 	methods map[string]http.HandlerFunc
 }
 
 func (h *Handler) routes() []route {
 	rs := []route{
-		{PathSendMagicLink, envPortal, map[string]http.HandlerFunc{http.MethodPost: h.sendMagicLink}},
-		{PathCreateMagicLink, envPartner, map[string]http.HandlerFunc{http.MethodPost: h.createMagicLink}},
-		{PathAdminMagicLink, envAdmin, map[string]http.HandlerFunc{http.MethodPost: h.adminMagicLink}},
-		{PathVerify, envPage, map[string]http.HandlerFunc{http.MethodGet: h.verifyPage, http.MethodPost: h.verify}},
-		{PathSignOut, envPage, map[string]http.HandlerFunc{http.MethodPost: h.signOut}},
+		{PathSendMagicLink, h.portalError, false, map[string]http.HandlerFunc{http.MethodPost: h.sendMagicLink}},
+		{PathCreateMagicLink, h.partnerError, false, map[string]http.HandlerFunc{http.MethodPost: h.createMagicLink}},
+		{PathAdminMagicLink, h.adminError, false, map[string]http.HandlerFunc{http.MethodPost: h.adminMagicLink}},
+		{PathVerify, h.portalError, true, map[string]http.HandlerFunc{http.MethodGet: h.verifyPage, http.MethodPost: h.verify}},
+		{PathSignOut, h.portalError, true, map[string]http.HandlerFunc{http.MethodPost: h.signOut}},
 	}
 	if h.openapi {
-		rs = append(rs, route{PathOpenAPI, envPortal, map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}})
+		rs = append(rs, route{PathOpenAPI, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}})
 	}
 	return rs
 }
 
 // Register adds every route to mux, under Config.Prefix, with Go 1.22
 // method patterns. A request with another method gets 405 with an Allow
-// header and the endpoint's own error envelope; OPTIONS gets 204 with
+// header and the endpoint's own error body; OPTIONS gets 204 with
 // Allow.
 func (h *Handler) Register(mux *http.ServeMux) {
 	for _, rt := range h.routes() {
@@ -138,11 +143,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 			if m == http.MethodGet {
 				allow = append(allow, http.MethodHead)
 			}
-			mux.Handle(m+" "+h.prefix+rt.path, h.wrap(rt.env, fn))
+			mux.Handle(m+" "+h.prefix+rt.path, h.wrap(rt, fn))
 		}
 		allow = append(allow, http.MethodOptions)
 		sort.Strings(allow)
-		mux.Handle(h.prefix+rt.path, h.wrap(rt.env, h.otherMethod(rt.env, strings.Join(allow, ", "))))
+		mux.Handle(h.prefix+rt.path, h.wrap(rt, h.otherMethod(rt.fail, strings.Join(allow, ", "))))
 	}
 }
 
@@ -154,7 +159,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // otherMethod answers the methods a path does not serve.
-func (h *Handler) otherMethod(env envelope, allow string) http.HandlerFunc {
+func (h *Handler) otherMethod(fail errorWriter, allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", allow)
@@ -163,7 +168,7 @@ func (h *Handler) otherMethod(env envelope, allow string) http.HandlerFunc {
 		}
 		e := newAPIError(http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+sanitizeMethod(r.Method)+" is not allowed; use "+allow)
 		e.allow = allow
-		h.writeError(w, r, env, e)
+		fail(w, r, e)
 	}
 }
 
@@ -176,8 +181,8 @@ func sanitizeMethod(m string) string {
 }
 
 // wrap adds what every response needs: a request ID, Cache-Control:
-// no-store, and a recover that answers 500 in the endpoint's envelope.
-func (h *Handler) wrap(env envelope, next http.Handler) http.Handler {
+// no-store, and a recover that answers 500 in the endpoint's contract.
+func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := requestIDFrom(r.Context())
 		if id == "" {
@@ -203,10 +208,10 @@ func (h *Handler) wrap(env envelope, next http.Handler) http.Handler {
 				"request_id", id, "panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
 			switch {
 			case rw.wrote:
-			case env == envPage && (r.Method == http.MethodGet || r.Method == http.MethodHead || isMediaType(r, "application/x-www-form-urlencoded")):
+			case rt.page && (r.Method == http.MethodGet || r.Method == http.MethodHead || isMediaType(r, "application/x-www-form-urlencoded")):
 				h.renderPage(rw, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
 			default:
-				h.writeError(rw, r, env, internalError(fmt.Errorf("panic: %T", v)))
+				rt.fail(rw, r, internalError(fmt.Errorf("panic: %T", v)))
 			}
 		}()
 		next.ServeHTTP(rw, r)

@@ -7,9 +7,6 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
-// okJSON is seed 001's success answer.
-const okJSON = `{"ok":true}` + "\n"
-
 // headerCallbackOrigin is seed 001's header for the callback origin.
 const headerCallbackOrigin = "X-AppHandoff-Callback-Origin"
 
@@ -20,7 +17,7 @@ const headerCallbackOrigin = "X-AppHandoff-Callback-Origin"
 func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 	f, aerr := decodeJSON(w, r)
 	if aerr != nil {
-		h.writeError(w, r, envPortal, aerr)
+		h.portalError(w, r, aerr)
 		return
 	}
 	var issues []issue
@@ -51,13 +48,13 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		issues = append(issues, issue{"locale", "locale must be a language tag such as \"en\" or \"tr-TR\""})
 	}
 	if len(issues) > 0 {
-		h.writeError(w, r, envPortal, validation(issues...))
+		h.portalError(w, r, validation(issues...))
 		return
 	}
 
 	origin, aerr := h.callbackOrigin(r, bodyOrigin)
 	if aerr != nil {
-		h.writeError(w, r, envPortal, aerr)
+		h.portalError(w, r, aerr)
 		return
 	}
 	if locale == "" {
@@ -65,14 +62,14 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 	}
 	ip, aerr := h.clientIP(r)
 	if aerr != nil {
-		h.writeError(w, r, envPortal, aerr)
+		h.portalError(w, r, aerr)
 		return
 	}
 	err := h.svc.SendLink(r.Context(), magiclink.SendRequest{
 		Email: email, CallbackOrigin: origin, Next: relativeNext(next), Locale: locale, ClientIP: ip,
 	})
 	if err != nil {
-		h.writeError(w, r, envPortal, fromError(err))
+		h.portalError(w, r, fromError(err))
 		return
 	}
 	writeJSONBytes(w, http.StatusOK, []byte(okJSON))

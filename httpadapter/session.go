@@ -76,7 +76,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 			h.renderPage(w, r, http.StatusForbidden, pageData{Title: "Sign-out blocked", Message: "This request did not come from this site, so it was blocked."}, 0)
 			return
 		}
-		h.writeError(w, r, envPortal, forbidden())
+		h.portalError(w, r, forbidden())
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cookie, Value: "", Path: "/", MaxAge: -1, Expires: time.Unix(0, 0).UTC(),
@@ -149,7 +149,7 @@ func (h *Handler) Authenticate(next http.Handler) http.Handler {
 				challenge = `Bearer error="invalid_token"`
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
-			writeJSON(w, http.StatusUnauthorized, portalError{Error: "sign-in required", Code: codeUnauthorized})
+			writeJSON(w, http.StatusUnauthorized, portalErrorBody{Error: "sign-in required", Code: codeUnauthorized})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(magiclink.ContextWithIdentity(r.Context(), id)))

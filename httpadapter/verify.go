@@ -34,7 +34,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	case isMediaType(r, "application/x-www-form-urlencoded"):
 		h.verifyForm(w, r)
 	default:
-		h.writeError(w, r, envPortal, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
+		h.portalError(w, r, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
 	}
 }
 
@@ -168,7 +168,7 @@ type userResponse struct {
 func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 	f, aerr := decodeJSON(w, r)
 	if aerr != nil {
-		h.writeError(w, r, envPortal, aerr)
+		h.portalError(w, r, aerr)
 		return
 	}
 	var issues []issue
@@ -198,12 +198,12 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(issues) > 0 {
-		h.writeError(w, r, envPortal, validation(issues...))
+		h.portalError(w, r, validation(issues...))
 		return
 	}
 	ip, aerr := h.clientIP(r)
 	if aerr != nil {
-		h.writeError(w, r, envPortal, aerr)
+		h.portalError(w, r, aerr)
 		return
 	}
 	var id magiclink.Identity
@@ -214,12 +214,12 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	}
 	if err != nil {
-		h.writeError(w, r, envPortal, fromError(err))
+		h.portalError(w, r, fromError(err))
 		return
 	}
 	sess, err := h.svc.IssueSession(id)
 	if err != nil {
-		h.writeError(w, r, envPortal, fromError(err))
+		h.portalError(w, r, fromError(err))
 		return
 	}
 	expiresIn := int64(sess.ExpiresAt.Sub(h.core.Now()) / time.Second)

@@ -11,26 +11,13 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
-// envelope says which wire contract an endpoint's error bodies follow, so
-// that cross-cutting failures (413, 415, 429, 503, panics) answer in the
-// shape the endpoint's clients parse.
-type envelope int
+// errorWriter answers a failure in one wire contract's error body. Each
+// contract's file defines its own (portalError, partnerError, adminError),
+// so that cross-cutting failures (405, 413, 415, 429, 503, panics) answer
+// in the shape the endpoint's clients parse.
+type errorWriter func(w http.ResponseWriter, r *http.Request, e *apiError)
 
-const (
-	// envPortal is seed 001: {error, code, fieldErrors, issues, retryAfter}.
-	// The verify and sign-out JSON answers use it too.
-	envPortal envelope = iota
-	// envPartner is seed 002: {Data, Success, Message, IsResourceKey}.
-	envPartner
-	// envAdmin is seed 003: {code, message, requestId, docs}.
-	envAdmin
-	// envPage is envPortal for the routes a browser navigates to (the
-	// confirm page, its forms, sign-out): a crash on a page request
-	// answers with the page rather than JSON.
-	envPage
-)
-
-// Codes the adapter adds to magiclink's for the seed-001 envelope. The
+// Codes the adapter adds to magiclink's for the send-magic-link error body. The
 // HTTP-level ones (415, 413) exist only here; the others name the wire code
 // of a magiclink kind the adapter produces or compares itself.
 const (
@@ -58,7 +45,7 @@ type issue struct {
 // apiError is a failure on its way to the client.
 type apiError struct {
 	status     int
-	code       string // seed-001 code; the admin envelope derives its own from status
+	code       string // the send-magic-link code; the admin contract derives its own from status
 	message    string
 	issues     []issue
 	retryAfter time.Duration
@@ -152,57 +139,10 @@ func retrySeconds(d time.Duration) int {
 	return s
 }
 
-// portalError is the seed-001 error body.
-type portalError struct {
-	Error       string            `json:"error"`
-	Code        string            `json:"code"`
-	FieldErrors map[string]string `json:"fieldErrors,omitempty"`
-	Issues      []issue           `json:"issues,omitempty"`
-	RetryAfter  *int              `json:"retryAfter,omitempty"`
-}
-
-// partnerBody is the seed-002 envelope of every answer.
-type partnerBody struct {
-	Data          *partnerData `json:"Data"`
-	Success       bool         `json:"Success"`
-	Message       *string      `json:"Message"`
-	IsResourceKey bool         `json:"IsResourceKey"`
-}
-
-// partnerData is the seed-002 payload.
-type partnerData struct {
-	SecretKey *string `json:"SecretKey"`
-	MagicLink string  `json:"MagicLink"`
-}
-
-// adminError is the seed-003 error body.
-type adminError struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"requestId"`
-	Docs      string `json:"docs"`
-}
-
-// adminCodes are seed 003's codes by status; 413, 415 and 503, which the
-// seed does not list, get codes named the same way.
-var adminCodes = map[int]string{
-	http.StatusBadRequest:            "BAD_REQUEST",
-	http.StatusUnauthorized:          "UNAUTHORIZED",
-	http.StatusPaymentRequired:       "PAYMENT_REQUIRED",
-	http.StatusForbidden:             "FORBIDDEN",
-	http.StatusNotFound:              "NOT_FOUND",
-	http.StatusMethodNotAllowed:      "METHOD_NOT_ALLOWED",
-	http.StatusConflict:              "CONFLICT",
-	http.StatusRequestEntityTooLarge: "PAYLOAD_TOO_LARGE",
-	http.StatusUnsupportedMediaType:  "UNSUPPORTED_MEDIA_TYPE",
-	http.StatusUnprocessableEntity:   "UNPROCESSABLE_ENTITY",
-	http.StatusTooManyRequests:       "TOO_MANY_REQUESTS",
-	http.StatusInternalServerError:   "INTERNAL_SERVER_ERROR",
-	http.StatusServiceUnavailable:    "SERVICE_UNAVAILABLE",
-}
-
-// writeError answers e in env's envelope, with Retry-After on 429 and 503.
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelope, e *apiError) {
+// writeFailure sets the headers every error answer carries (Retry-After
+// on 429 and 503, Allow on 405, WWW-Authenticate on 401), logs server
+// failures and writes body, the contract's own shape of e.
+func (h *Handler) writeFailure(w http.ResponseWriter, r *http.Request, e *apiError, body any) {
 	hdr := w.Header()
 	if e.retryAfter > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(retrySeconds(e.retryAfter)))
@@ -214,40 +154,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, env envelop
 		hdr.Set("WWW-Authenticate", e.authenticate)
 	}
 	h.logFailure(r, e)
-	switch env {
-	case envPartner:
-		msg := e.message
-		writeJSON(w, e.status, partnerBody{Message: &msg})
-	case envAdmin:
-		code, ok := adminCodes[e.status]
-		if !ok {
-			code = http.StatusText(e.status)
-		}
-		writeJSON(w, e.status, adminError{Code: code, Message: e.message, RequestID: requestIDFrom(r.Context()), Docs: h.docs + "/" + code})
-	default:
-		body := portalError{Error: e.message, Code: e.code}
-		if len(e.issues) > 0 {
-			body.Issues = e.issues
-			// Like Zod's flatten(), fieldErrors holds field paths only; an
-			// issue with the whole body (path "") is in issues alone.
-			for _, is := range e.issues {
-				if is.Path == "" {
-					continue
-				}
-				if body.FieldErrors == nil {
-					body.FieldErrors = make(map[string]string, len(e.issues))
-				}
-				if _, seen := body.FieldErrors[is.Path]; !seen {
-					body.FieldErrors[is.Path] = is.Message
-				}
-			}
-		}
-		if e.status == http.StatusTooManyRequests {
-			s := retrySeconds(e.retryAfter)
-			body.RetryAfter = &s
-		}
-		writeJSON(w, e.status, body)
-	}
+	writeJSON(w, e.status, body)
 }
 
 // logFailure logs a 5xx answer with its cause; client errors are not
