@@ -95,6 +95,8 @@ func (e *Error) kindOf() kind {
 //	ErrMailUnavailable   MAIL_UNAVAILABLE
 //	ErrInvalidConfig     CONFIG_INVALID
 //	ErrNoMailer          MAILER_MISSING       ErrInvalidConfig
+//	ErrUserExists        USER_EXISTS          (partner.go)
+//	ErrSecretKeyInvalid  SECRET_KEY_INVALID   (partner.go)
 //
 // The HTTP adapter sends these codes to clients (an error refining
 // ErrValidation goes out as VALIDATION_FAILED).
@@ -154,6 +156,8 @@ const (
 	kindMailUnavailable
 	kindInvalidConfig
 	kindNoMailer
+	kindUserExists
+	kindSecretKeyInvalid
 )
 
 // kinds describes each kind; fresh errors are made from it, never from the
@@ -176,6 +180,8 @@ var kinds = [...]struct {
 	kindMailUnavailable:  {code: "MAIL_UNAVAILABLE", message: "mail delivery unavailable", retryAfter: time.Second},
 	kindInvalidConfig:    {code: "CONFIG_INVALID", message: "invalid configuration"},
 	kindNoMailer:         {code: "MAILER_MISSING", message: "no mailer configured", parent: kindInvalidConfig},
+	kindUserExists:       {code: "USER_EXISTS", message: "a user with this email already exists; send the user's secret key to get a link"},
+	kindSecretKeyInvalid: {code: "SECRET_KEY_INVALID", message: "the secret key is not valid for this user"},
 }
 
 // newError returns a fresh *Error of kind k with a specific message (the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/store"
 )
 
 // errorWriter answers a failure in one wire contract's error body. Each
@@ -187,4 +188,13 @@ func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// storeFailure maps an error from the store itself (not through the
+// Service) to 503.
+func storeFailure(err error) *apiError {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrFull) {
+		return fromError(&magiclink.Error{Code: codeStoreUnavailable, Message: "store unavailable", RetryAfter: time.Second, Err: err})
+	}
+	return fromError(err)
 }

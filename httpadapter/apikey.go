@@ -1,20 +1,14 @@
 package httpadapter
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/magiclink-go/magiclink"
-	"github.com/magiclink-go/magiclink/internal/mask"
-	"github.com/magiclink-go/magiclink/internal/randid"
-	"github.com/magiclink-go/magiclink/store"
 )
 
 // Headers of seed 002.
@@ -25,9 +19,6 @@ const (
 
 // maxNameLen bounds firstName and lastName, in characters.
 const maxNameLen = 100
-
-// secretKeyLen is the number of random bytes in a user's SecretKey.
-const secretKeyLen = 32
 
 // findAPIKey returns the configured key whose digest matches raw. Every
 // key is compared, in constant time, so the time taken does not tell which
@@ -46,18 +37,16 @@ func (h *Handler) findAPIKey(raw string) (*apiKey, bool) {
 	return found, found != nil
 }
 
-// partnerRequest is the validated body of seed 002.
+// partnerRequest is the validated CreateMagicLink body.
 type partnerRequest struct {
-	firstName, lastName, email, phone, languageCode string
-	mailPermission                                  bool
+	email   string
+	profile magiclink.PartnerProfile
 }
 
-// createMagicLink serves POST /api/v1/Auth/CreateMagicLink (seed 002).
-//
-// Without X-User-Secret-Key it registers a new user and returns the user's
-// SecretKey once, with a link; for a known address it answers 409, because
-// handing out a link for an existing account needs that account's key.
-// With the header it checks the key and returns a fresh link.
+// createMagicLink serves POST /api/v1/Auth/CreateMagicLink: it checks the
+// API key and the body and hands them to Service.CreatePartnerLink, which
+// registers a new user (returning its SecretKey once) or, with
+// X-User-Secret-Key, links a known one.
 func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 	rawKey, single := singleHeader(r, headerAPIKey)
 	key, ok := h.findAPIKey(rawKey)
@@ -86,76 +75,28 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.partnerError(w, r, newAPIError(http.StatusUnauthorized, codeUnauthorized, "send X-User-Secret-Key once"))
 		return
 	}
-	u, err := h.core.Store.UserByEmail(ctx, key.orgID, req.email)
-	switch {
-	case err == nil:
-	case errors.Is(err, store.ErrNotFound):
-		u = nil
-	default:
-		h.partnerError(w, r, storeFailure(err))
-		return
-	}
-
-	if secret != "" {
-		// Compare against a zero digest even without a user, so the answer
-		// takes as long for an unknown address as for a wrong key.
-		var want store.Digest
-		if u != nil {
-			want = u.SecretKeyDigest
-		}
-		got := sha256.Sum256([]byte(secret))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || u == nil || want.IsZero() {
-			h.partnerError(w, r, newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-User-Secret-Key is not valid for this user"))
-			return
-		}
-		link, err := h.svc.CreateLink(ctx, magiclink.LinkRequest{Email: u.Email, Origin: key.origin, Next: key.next, OrgID: key.orgID, UserID: u.ID})
-		if err != nil {
-			h.partnerError(w, r, fromError(err))
-			return
-		}
-		writePartnerLink(w, link.URL, nil)
-		return
-	}
-
-	if u != nil {
-		h.partnerError(w, r, newAPIError(http.StatusConflict, "CONFLICT",
-			"a user with this email already exists; send X-User-Secret-Key to get a link"))
-		return
-	}
-	var raw [secretKeyLen]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go ≥ 1.24).
-	newSecret := base64.StdEncoding.EncodeToString(raw[:])
-	user := &store.User{ID: randid.New("usr_"), OrgID: key.orgID, Email: req.email, FirstName: req.firstName, LastName: req.lastName,
-		Phone: req.phone, LanguageCode: req.languageCode, MailPermission: req.mailPermission,
-		SecretKeyDigest: store.Digest(sha256.Sum256([]byte(newSecret))), CreatedAt: h.core.Now()}
-	// The link is issued before the user is stored: if issuing fails,
-	// nothing was created and the partner can simply retry, whereas a user
-	// stored without its key ever reaching the partner would be locked out
-	// (409 forever). A link whose user then fails to be created is never
-	// returned and expires unused.
-	link, err := h.svc.CreateLink(ctx, magiclink.LinkRequest{Email: req.email, Origin: key.origin, Next: key.next, OrgID: key.orgID, UserID: user.ID})
+	res, err := h.svc.CreatePartnerLink(ctx, magiclink.PartnerLinkRequest{
+		OrgID: key.orgID, Origin: key.origin, Next: key.next, Email: req.email, SecretKey: secret, Profile: req.profile,
+	})
 	if err != nil {
-		h.partnerError(w, r, fromError(err))
+		h.partnerError(w, r, partnerFailure(err))
 		return
 	}
-	if err := h.core.Store.CreateUser(ctx, user); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			h.partnerError(w, r, newAPIError(http.StatusConflict, "CONFLICT",
-				"a user with this email already exists; send X-User-Secret-Key to get a link"))
-			return
-		}
-		h.partnerError(w, r, storeFailure(err))
+	if res.SecretKey == "" {
+		writePartnerLink(w, res.Link.URL, nil)
 		return
 	}
-	h.log.InfoContext(ctx, "httpadapter: partner user created", "api_key", key.id, "email", mask.Address(req.email))
-	writePartnerLink(w, link.URL, &newSecret)
+	writePartnerLink(w, res.Link.URL, &res.SecretKey)
 }
 
-// storeFailure maps an error from the store itself (not through the
-// Service) to 503.
-func storeFailure(err error) *apiError {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrFull) {
-		return fromError(&magiclink.Error{Code: codeStoreUnavailable, Message: "store unavailable", RetryAfter: time.Second, Err: err})
+// partnerFailure maps CreatePartnerLink's own errors to their statuses:
+// 401 for a secret key that does not match, 409 for a known address.
+func partnerFailure(err error) *apiError {
+	switch {
+	case errors.Is(err, magiclink.ErrSecretKeyInvalid):
+		return newAPIError(http.StatusUnauthorized, codeUnauthorized, "X-User-Secret-Key is not valid for this user")
+	case errors.Is(err, magiclink.ErrUserExists):
+		return newAPIError(http.StatusConflict, "CONFLICT", "a user with this email already exists; send X-User-Secret-Key to get a link")
 	}
 	return fromError(err)
 }
@@ -196,8 +137,8 @@ func parsePartnerRequest(f jsonFields) (partnerRequest, *apiError) {
 		}
 		return s
 	}
-	req.firstName = name("firstName")
-	req.lastName = name("lastName")
+	req.profile.FirstName = name("firstName")
+	req.profile.LastName = name("lastName")
 	if s, ok := str("email"); ok {
 		email, err := magiclink.NormalizeEmail(s)
 		if err != nil {
@@ -209,13 +150,13 @@ func parsePartnerRequest(f jsonFields) (partnerRequest, *apiError) {
 		if !validE164(s) {
 			issues = append(issues, issue{"phone", "phone must be in E.164 format, such as +905555555555"})
 		}
-		req.phone = s
+		req.profile.Phone = s
 	}
 	if s, ok := str("languageCode"); ok {
 		if !validLanguageTag(s) {
 			issues = append(issues, issue{"languageCode", "languageCode must be a BCP 47 language tag, such as tr-TR or en"})
 		}
-		req.languageCode = s
+		req.profile.LanguageCode = s
 	}
 	switch b, k := f.boolean("mailPermission"); k {
 	case fieldMissing:
@@ -223,7 +164,7 @@ func parsePartnerRequest(f jsonFields) (partnerRequest, *apiError) {
 	case fieldWrongType:
 		issues = append(issues, issue{"mailPermission", "mailPermission must be a boolean"})
 	default:
-		req.mailPermission = b
+		req.profile.MailPermission = b
 	}
 	if len(issues) > 0 {
 		msgs := make([]string, len(issues))
