@@ -84,6 +84,9 @@ func (h *Handler) adminAuth(r *http.Request) (*adminClaims, *apiError) {
 	if a.audience != "" {
 		opts = append(opts, jwt.WithAudience(a.audience))
 	}
+	if err := checkJOSE(tok); err != nil {
+		return nil, unauthorized("Invalid or malformed token", `Bearer error="invalid_token"`)
+	}
 	var claims adminClaims
 	_, err := jwt.ParseWithClaims(tok, &claims, h.adminKey, opts...)
 	if err != nil {
@@ -104,14 +107,16 @@ func (h *Handler) adminAuth(r *http.Request) (*adminClaims, *apiError) {
 	return &claims, nil
 }
 
-// adminKey picks the verification key by the token's kid. The algorithm is
-// already pinned by WithValidMethods, and golang-jwt refuses a key of the
-// wrong type for the algorithm, so an RSA public key can never be used as
-// an HMAC secret.
+// adminKey picks the verification key by the token's kid: a token with a
+// kid is verified only by the configured key of that ID, and refused when
+// there is none (also when a single Key is configured: a kid the server
+// does not know means the issuer meant another key); a token without one
+// by Key. The algorithm is already pinned by WithValidMethods, and
+// golang-jwt refuses a key of the wrong type for the algorithm, so an RSA
+// public key can never be used as an HMAC secret.
 func (h *Handler) adminKey(t *jwt.Token) (any, error) {
 	a := h.admin
-	kid, hasKid := t.Header["kid"]
-	if hasKid && len(a.keys) > 0 {
+	if kid, hasKid := t.Header["kid"]; hasKid {
 		s, ok := kid.(string)
 		if !ok {
 			return nil, errors.New("kid is not a string")

@@ -5,10 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -383,4 +387,56 @@ func TestAdminEnvelopeOnEveryError(t *testing.T) {
 			t.Fatalf("docs = %v", m["docs"])
 		}
 	})
+}
+
+// hsRaw signs header and payload, given as raw JSON text so that a test can
+// write what no JWT library would (a member twice, a date as a string),
+// with the default environment's HS256 admin secret.
+func hsRaw(header, payload string) string {
+	enc := base64.RawURLEncoding
+	unsigned := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	mac := hmac.New(sha256.New, adminSecret)
+	mac.Write([]byte(unsigned))
+	return unsigned + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// Validly signed tokens that golang-jwt alone accepts are refused: an
+// unknown crit header (RFC 7515 §4.1.11), dates as strings, a kid that names
+// no configured key, and a member twice (Go would keep the last one, while
+// a proxy or log reading the first sees another subject).
+func TestAdminJOSERules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.putCustomer("cus_1", "c1@example.com", "")
+	iat, exp := t0.Unix(), t0.Add(5*time.Minute).Unix()
+	payload := func(extra string) string {
+		return fmt.Sprintf(`{"iss":"https://issuer.example.com","aud":"magiclink-admin","sub":"ops-user-1","iat":%d,"exp":%d%s}`, iat, exp, extra)
+	}
+	const hdr = `{"alg":"HS256","typ":"JWT"}`
+	tests := []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{"control: raw token", hsRaw(hdr, payload("")), 200},
+		{"crit header naming an extension", hsRaw(`{"alg":"HS256","typ":"JWT","crit":["exp"]}`, payload("")), 401},
+		{"crit header, empty", hsRaw(`{"alg":"HS256","typ":"JWT","crit":[]}`, payload("")), 401},
+		{"exp as a string", hsRaw(hdr, fmt.Sprintf(`{"iss":"https://issuer.example.com","aud":"magiclink-admin","sub":"ops-user-1","iat":%d,"exp":"%d"}`, iat, exp)), 401},
+		{"iat as a string", hsRaw(hdr, fmt.Sprintf(`{"iss":"https://issuer.example.com","aud":"magiclink-admin","sub":"ops-user-1","iat":"%d","exp":%d}`, iat, exp)), 401},
+		{"nbf as a string", hsRaw(hdr, payload(fmt.Sprintf(`,"nbf":"%d"`, iat))), 401},
+		{"kid naming no configured key", hsRaw(`{"alg":"HS256","typ":"JWT","kid":"other"}`, payload("")), 401},
+		{"sub twice", hsRaw(hdr, payload(`,"sub":"root"`)), 401},
+		{"exp twice", hsRaw(hdr, payload(fmt.Sprintf(`,"exp":%d`, exp+3600))), 401},
+		{"alg twice in the header", hsRaw(`{"alg":"none","typ":"JWT","alg":"HS256"}`, payload("")), 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := e.do(adminReq(tt.token, `{"customerId":"cus_1"}`))
+			if tt.status == 200 {
+				wantStatus(t, rec, 200)
+				return
+			}
+			adminResult(t, rec, http.StatusUnauthorized, "UNAUTHORIZED")
+		})
+	}
 }

@@ -21,8 +21,8 @@ import (
 
 // Config configures a Handler. The zero value serves the public endpoints
 // (send-magic-link, verify, sign-out) with good defaults; the partner
-// (seed 002) and admin (seed 003) endpoints are served only when APIKeys or
-// Admin are set.
+// endpoint (CreateMagicLink) and the admin endpoint (magic_link) are served
+// only when APIKeys or Admin are set.
 type Config struct {
 	// Prefix is prepended to every route, such as "/auth-service" to serve
 	// "/auth-service/auth/send-magic-link". Empty means the root. It must
@@ -71,7 +71,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// APIKey is one partner credential of seed 002. Each key belongs to one
+// APIKey is one partner credential of POST /api/v1/Auth/CreateMagicLink. Each key belongs to one
 // organisation and one portal origin, where the links it creates point.
 type APIKey struct {
 	// ID names the key in logs and rate limits; it is not secret.
@@ -88,15 +88,19 @@ type APIKey struct {
 	Next string
 }
 
-// AdminConfig configures the bearer-JWT protected admin endpoint of seed 003.
+// AdminConfig configures the bearer-JWT protected endpoint POST /admin/magic_link.
 type AdminConfig struct {
 	// Keys verify tokens by their "kid" header: []byte for HS256/384/512,
 	// *rsa.PublicKey for RS*/PS*, *ecdsa.PublicKey for ES*,
-	// ed25519.PublicKey for EdDSA. When Keys is set, a token with a kid not
-	// in it is rejected.
+	// ed25519.PublicKey for EdDSA. A token whose kid is not in Keys is
+	// rejected, also when Key is set.
 	Keys map[string]any
-	// Key verifies tokens without a "kid" header, and every token when Keys
-	// is empty. Tokens without a kid are rejected when Key is nil.
+	// Key verifies tokens without a "kid" header. Tokens without a kid are
+	// rejected when Key is nil.
+	//
+	// Every token is also refused when its header has a "crit" parameter,
+	// when a header parameter or a claim appears twice, or when exp, nbf
+	// or iat is not a JSON number.
 	Key any
 	// Methods lists the accepted "alg" values, such as ["HS256"] or
 	// ["EdDSA"]. Required: pinning them is what stops algorithm confusion.
