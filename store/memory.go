@@ -413,6 +413,23 @@ func (m *Memory) ConsumeToken(ctx context.Context, hash Digest) (*Token, error) 
 	return nil, ErrNotFound
 }
 
+// PeekToken implements TokenPeeker.
+func (m *Memory) PeekToken(ctx context.Context, hash Digest) (*Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key, rest := splitDigest(hash)
+	now := m.clock().UnixNano()
+	s := m.tokenShard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.get(key)
+	if p == nil || p.linkUsed || p.expires <= now || subtle.ConstantTimeCompare(p.rest[:], rest[:]) != 1 {
+		return nil, ErrNotFound
+	}
+	return s.unpack(key, *p), nil
+}
+
 // ConsumeCode implements Tokens.
 func (m *Memory) ConsumeCode(ctx context.Context, email string, mac Digest, maxTries int) (*Token, error) {
 	if err := ctx.Err(); err != nil {

@@ -137,6 +137,22 @@ func (s *Store) ConsumeToken(ctx context.Context, hash store.Digest) (*store.Tok
 	return s.liveToken(b, hash)
 }
 
+// PeekToken implements store.TokenPeeker in one round trip (GET). The token
+// key exists only while its link is unused (ConsumeToken deletes it), and
+// an expiry Redis has not yet acted on is judged by the store's clock.
+func (s *Store) PeekToken(ctx context.Context, hash store.Digest) (*store.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, mapErr("peek token", err)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	b, err := s.rdb.Get(ctx, s.tokenKey(hash)).Bytes()
+	if err != nil {
+		return nil, mapErr("peek token", err)
+	}
+	return s.liveToken(b, hash)
+}
+
 // ConsumeCode implements store.Tokens in two round trips: one script on the
 // address's code record judges the MAC, counts tries and, on a match, deletes
 // the code and yields its token; a second script then consumes the token's
@@ -181,17 +197,18 @@ func (s *Store) ConsumeCode(ctx context.Context, email string, mac store.Digest,
 	return t, nil
 }
 
-// liveToken decodes a consumed token and judges its expiry by the clock.
+// liveToken decodes a read or consumed token and judges its expiry by the
+// clock.
 func (s *Store) liveToken(b []byte, hash store.Digest) (*store.Token, error) {
 	t, err := decodeToken(b)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: consume token: %w", err)
+		return nil, fmt.Errorf("redisstore: token: %w", err)
 	}
 	if t.Hash != hash {
-		return nil, fmt.Errorf("redisstore: consume token: %w: hash mismatch", errCorrupt)
+		return nil, fmt.Errorf("redisstore: token: %w: hash mismatch", errCorrupt)
 	}
 	if !t.ExpiresAt.After(s.clock()) {
-		return nil, fmt.Errorf("redisstore: consume token: %w", store.ErrNotFound)
+		return nil, fmt.Errorf("redisstore: token: %w", store.ErrNotFound)
 	}
 	return t, nil
 }
