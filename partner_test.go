@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,17 +93,22 @@ func TestCreatePartnerLinkRefusesWrongKey(t *testing.T) {
 // failingCreate is a store whose CreateUser fails.
 type failingCreate struct{ store.Store }
 
-func (failingCreate) CreateUser(context.Context, *store.User) error { return store.ErrUnavailable }
+var errCreateUser = fmt.Errorf("create user: %w", store.ErrUnavailable)
+
+func (failingCreate) CreateUser(context.Context, *store.User) error { return errCreateUser }
 
 // When the user cannot be stored, nothing was created and the partner gets
 // a retryable error, not a SecretKey for a user that does not exist.
 func TestCreatePartnerLinkStoreFailureLeavesNothing(t *testing.T) {
 	t.Parallel()
-	mem := store.NewMemory()
+	var mem *store.Memory
+	f := newFixture(t, func(c *magiclink.Config) {
+		mem = store.NewMemory(store.WithClock(c.Clock), store.WithSweepInterval(0))
+		c.Store = failingCreate{mem}
+	})
 	t.Cleanup(func() { _ = mem.Close() })
-	f := newFixture(t, func(c *magiclink.Config) { c.Store = failingCreate{mem} })
 	_, err := f.svc.CreatePartnerLink(context.Background(), partnerRequest("ada@example.com", ""))
-	if !errors.Is(err, magiclink.ErrStoreUnavailable) {
+	if !errors.Is(err, magiclink.ErrStoreUnavailable) || !errors.Is(err, errCreateUser) {
 		t.Fatalf("got %v, want ErrStoreUnavailable", err)
 	}
 	if _, err := mem.UserByEmail(context.Background(), "org_partner", "ada@example.com"); !errors.Is(err, store.ErrNotFound) {

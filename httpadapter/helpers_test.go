@@ -76,6 +76,14 @@ func (s *flakyStore) ConsumeToken(ctx context.Context, h store.Digest) (*store.T
 	return s.Store.ConsumeToken(ctx, h)
 }
 
+// PeekToken forwards the memory store's optional capability.
+func (s *flakyStore) PeekToken(ctx context.Context, h store.Digest) (*store.Token, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.(store.TokenPeeker).PeekToken(ctx, h)
+}
+
 func (s *flakyStore) ConsumeCode(ctx context.Context, email string, mac store.Digest, n int) (*store.Token, error) {
 	if err := s.err(); err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif
 main{max-width:28rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}
 h1{font-size:1.4rem;margin:0 0 1rem}
 p{margin:0 0 1rem}
-.origin{font-weight:600;word-break:break-all}
+.origin,.account{font-weight:600;word-break:break-all}
 .notice{padding:.75rem 1rem;border-left:4px solid #b3261e;background:#fdecea;color:#5f1410}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input{width:100%;padding:.6rem .7rem;font:inherit;border:1px solid #5f6368;border-radius:.4rem;color:#1a1a1a;background:#fff}
@@ -46,14 +46,17 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <main>
 <h1>{{.Title}}</h1>
 {{if .Confirm}}
-<p>You are signing in to {{.AppName}} at</p>
-<p class="origin">{{.Origin}}</p>
+{{if .Account}}<p>You are signing in to {{.AppName}} as</p>
+<p class="account">{{.Account}}</p>
+<p>at</p>
+{{else}}<p>You are signing in to {{.AppName}} at</p>
+{{end}}<p class="origin">{{.Origin}}</p>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="token_hash" value="{{.TokenHash}}">
 <input type="hidden" name="type" value="magiclink">
 <button type="submit">Sign in</button>
 </form>
-<p class="secondary">If you did not ask to sign in, close this page; nothing happens until you press the button.</p>
+<p class="secondary">If you did not ask to sign in{{if .Account}}, or that is not your address{{end}}, close this page; nothing happens until you press the button.</p>
 {{else}}
 {{if .Message}}<p class="notice" role="alert">{{.Message}}</p>{{end}}
 {{if .Origin}}<p>Signing in to {{.AppName}} at <span class="origin">{{.Origin}}</span>.</p>{{end}}
@@ -79,11 +82,13 @@ type pageData struct {
 	Origin    string
 	Action    string
 	TokenHash string
-	Email     string
-	Message   string
-	Confirm   bool
-	CodeForm  bool
-	Style     template.CSS
+	// Account is the address the link signs in to, on the confirm page.
+	Account  string
+	Email    string
+	Message  string
+	Confirm  bool
+	CodeForm bool
+	Style    template.CSS
 }
 
 // Messages of the page states.

@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,9 +12,11 @@ import (
 )
 
 // verifyPage serves GET and HEAD /auth/verify: the confirm page. It never
-// consumes or even looks up the token — mail scanners fetch every link, and
-// a GET that signed in would burn the link before the user clicks it. The
-// button POSTs the token back to this path.
+// consumes the token — mail scanners fetch every link, and a GET that
+// signed in would burn the link before the user clicks it. The button POSTs
+// the token back to this path. The page names the address the link signs
+// in to (read without using the link), so that a person who was sent
+// someone else's link is warned before pressing the button.
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token_hash")
@@ -21,7 +24,20 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
 		return
 	}
-	h.renderPage(w, r, http.StatusOK, pageData{Title: "Confirm sign-in", Confirm: true, TokenHash: token}, 0)
+	account, err := h.svc.LinkEmail(r.Context(), token)
+	switch {
+	case err == nil, errors.Is(err, errors.ErrUnsupported):
+		// Without the store capability the page names the origin alone.
+	case errors.Is(err, magiclink.ErrInvalidToken):
+		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
+		return
+	default:
+		e := fromError(err)
+		h.logFailure(r, e)
+		h.renderPage(w, r, e.status, pageData{Title: "Sign-in unavailable", Message: "Sign-in is temporarily unavailable. Try again in a moment."}, e.retryAfter)
+		return
+	}
+	h.renderPage(w, r, http.StatusOK, pageData{Title: "Confirm sign-in", Confirm: true, TokenHash: token, Account: account}, 0)
 }
 
 // verify serves POST /auth/verify: a form from the confirm page or the
