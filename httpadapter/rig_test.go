@@ -1,6 +1,7 @@
-package reliability
+package httpadapter_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
@@ -18,24 +20,18 @@ import (
 	"github.com/magiclink-go/magiclink/store"
 )
 
-// Paths of the endpoints under test.
-const (
-	sendPath   = "/auth/send-magic-link"
-	createPath = "/api/v1/Auth/CreateMagicLink"
-	adminPath  = "/admin/magic_link"
-	verifyPath = "/auth/verify"
-)
-
+// Rig defaults. The endpoint paths, appOrigin and testSecret are the
+// package's (helpers_test.go and each endpoint's test file).
 var (
-	testSecret = []byte("reliability-suite-secret-0123456789abcdef")
 	// allowedOrigins is the allowlist of every rig: one exact origin and
 	// one wildcard, so both matching paths are attacked.
 	allowedOrigins = []string{"https://app.example.com", "https://*.tenant.example.com"}
-	appOrigin      = "https://app.example.com"
 	partnerAPIKey  = "pk_reliability_0123456789abcdef"
 )
 
-// rig is one Service with its HTTP handler and a capturing mailer.
+// rig is one Service with its HTTP handler and a capturing mailer, for the
+// attack and threat-model tests: a simpler fixture than env, built from a
+// full magiclink.Config so that a test can set any of it.
 type rig struct {
 	svc   *magiclink.Service
 	store store.Store
@@ -229,3 +225,69 @@ func readAll(resp *http.Response) []byte {
 
 // ctxBG is context.Background, short for the many calls that need one.
 var ctxBG = context.Background()
+
+// rigServer is a rig behind a real loopback HTTP server, with a protected
+// route GET /me behind Authenticate.
+type rigServer struct {
+	*rig
+	ts     *httptest.Server
+	client *http.Client
+}
+
+func serveRig(r *rig) *rigServer {
+	mux := http.NewServeMux()
+	r.h.Register(mux)
+	mux.Handle("GET /me", r.h.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id, _ := magiclink.IdentityFrom(req.Context())
+		_ = json.NewEncoder(w).Encode(map[string]string{"user": id.UserID, "email": id.Email})
+	})))
+	ts := httptest.NewServer(mux)
+	return &rigServer{rig: r, ts: ts, client: &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// close stops the server and drops the client's idle connections.
+func (s *rigServer) close() {
+	s.client.CloseIdleConnections()
+	s.ts.Close()
+}
+
+// reply is one HTTP answer, decoded.
+type reply struct {
+	status     int
+	code       string // the send-magic-link error code, if any
+	retryAfter string
+	body       []byte
+	err        error
+}
+
+// postJSON posts body to path and decodes the answer.
+func (s *rigServer) postJSON(path string, body any) reply {
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, s.ts.URL+path, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return reply{err: err}
+	}
+	b := readAll(resp)
+	rp := reply{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: b}
+	var e struct{ Code string }
+	_ = json.Unmarshal(b, &e)
+	rp.code = e.Code
+	return rp
+}
+
+// linkToken extracts token_hash from a mailed link.
+func linkToken(link string) string {
+	_, rest, _ := strings.Cut(link, "token_hash=")
+	tok, _, _ := strings.Cut(rest, "&")
+	return tok
+}
+
+// fireNow is a DispatcherOptions.After that fires at once.
+func fireNow(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- time.Now()
+	return ch
+}

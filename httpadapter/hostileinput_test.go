@@ -1,4 +1,4 @@
-package reliability
+package httpadapter_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package reliability
+package httpadapter_test
 
 import (
 	"crypto/ed25519"
@@ -87,10 +87,10 @@ func rawJWT(header, payload map[string]any, sig []byte) string {
 	return enc.EncodeToString(h) + "." + enc.EncodeToString(p) + "." + enc.EncodeToString(sig)
 }
 
-// TestAdminJWTCorpus: every forged, expired, misdirected or malformed token
+// TestAdminForgedTokenCorpus: every forged, expired, misdirected or malformed token
 // gets 401 (403 for a valid token without the scope) in seed 003's error
 // envelope, and no link.
-func TestAdminJWTCorpus(t *testing.T) {
+func TestAdminForgedTokenCorpus(t *testing.T) {
 	t.Parallel()
 	a := newAdminRig(t)
 	valid := a.sign(t, validAdminClaims())

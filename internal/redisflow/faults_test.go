@@ -1,11 +1,11 @@
-package reliability
+package redisflow
 
 import (
-	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strings"
@@ -20,92 +20,9 @@ import (
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/testredis"
-	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/redisstore"
 )
-
-// server is a rig behind a real loopback HTTP server, with a protected
-// route GET /me behind Authenticate.
-type server struct {
-	*rig
-	ts     *httptest.Server
-	client *http.Client
-}
-
-func serve(r *rig) *server {
-	mux := http.NewServeMux()
-	r.h.Register(mux)
-	mux.Handle("GET /me", r.h.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		id, _ := magiclink.IdentityFrom(req.Context())
-		_ = json.NewEncoder(w).Encode(map[string]string{"user": id.UserID, "email": id.Email})
-	})))
-	ts := httptest.NewServer(mux)
-	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
-	return &server{rig: r, ts: ts, client: &http.Client{Transport: tr, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// close stops the server and drops the client's idle connections.
-func (s *server) close() {
-	s.client.CloseIdleConnections()
-	s.ts.Close()
-}
-
-// reply is one HTTP answer, decoded.
-type reply struct {
-	status     int
-	code       string // seed-001 error code, if any
-	retryAfter string
-	body       []byte
-	err        error
-}
-
-// postJSON posts body to path and decodes the answer.
-func (s *server) postJSON(path string, body any) reply {
-	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, s.ts.URL+path, bytes.NewReader(raw))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return reply{err: err}
-	}
-	b := readAll(resp)
-	rp := reply{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: b}
-	var e struct{ Code string }
-	_ = json.Unmarshal(b, &e)
-	rp.code = e.Code
-	return rp
-}
-
-// tokenOf extracts token_hash from a mailed link.
-func tokenOf(link string) string {
-	_, rest, _ := strings.Cut(link, "token_hash=")
-	tok, _, _ := strings.Cut(rest, "&")
-	return tok
-}
-
-// newRedisRig builds a Service on the Redis store and limiter, with limits
-// high enough never to deny in these tests but on, so every request makes
-// limiter round trips.
-func newRedisRig(t *testing.T, rdb redis.UniversalClient, prefix string, mail mailer.Mailer, limits magiclink.Limits) *rig {
-	return newRedisRigTimeout(t, rdb, prefix, mail, limits, time.Second)
-}
-
-// newRedisRigTimeout is newRedisRig with the store's per-call timeout.
-func newRedisRigTimeout(t *testing.T, rdb redis.UniversalClient, prefix string, mail mailer.Mailer, limits magiclink.Limits, timeout time.Duration) *rig {
-	t.Helper()
-	st, err := redisstore.New(rdb, redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if limits == (magiclink.Limits{}) {
-		high := ratelimit.Rate{Limit: 1_000_000, Period: time.Second, Burst: 1_000_000}
-		limits = magiclink.Limits{SendPerIP: high, SendPerEmail: high, VerifyPerIP: high, CreatePerAPIKey: high, AdminPerSubject: high}
-	}
-	return newRig(t, rigOptions{svc: magiclink.Config{Store: st, Limiter: st, Limits: limits, Mailer: mail}})
-}
 
 // Phases of the Redis fault test.
 const (
@@ -126,8 +43,8 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 	base := goroutines()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, MaxRetries: 1,
 		DialTimeout: 500 * time.Millisecond, PoolSize: 32})
-	mem := mailer.NewMemory()
-	srv := serve(newRedisRig(t, rdb, "fault", mem, magiclink.Limits{}))
+	srv := newServer(t, rdb, serverOptions{prefix: "fault"})
+	mem := srv.Mailer
 
 	var (
 		phase    atomic.Int32
@@ -289,7 +206,7 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 		AccessToken string `json:"access_token"`
 	}
 	_ = json.Unmarshal(rp.body, &tr)
-	req, _ := http.NewRequest(http.MethodGet, srv.ts.URL+"/me", nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/me", nil)
 	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
 	resp, err := srv.client.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -334,42 +251,36 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 	rs := testredis.Start(t)
 	base := goroutines()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, MaxRetries: 1, DialTimeout: 500 * time.Millisecond})
-	pub, priv, _ := edKey()
-	st, err := redisstore.New(rdb, redisstore.WithPrefix("down"), redisstore.WithTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := mailer.NewMemory()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	high := ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
-	r := newRig(t, rigOptions{
-		svc: magiclink.Config{Store: st, Limiter: st, Mailer: mem, Limits: magiclink.Limits{SendPerIP: high, SendPerEmail: high,
-			VerifyPerIP: high, CreatePerAPIKey: high, AdminPerSubject: high}},
-		http: httpadapter.Config{
-			APIKeys: []httpadapter.APIKey{{ID: "p", Key: partnerAPIKey, OrgID: "org1", PortalOrigin: appOrigin}},
-			Admin:   &httpadapter.AdminConfig{Keys: map[string]any{"k": pub}, Methods: []string{"EdDSA"}, PortalOrigin: appOrigin},
+	s := newServer(t, rdb, serverOptions{
+		prefix: "down",
+		limits: magiclink.Limits{SendPerIP: high, SendPerEmail: high, VerifyPerIP: high, CreatePerAPIKey: high, AdminPerSubject: high},
+		adapter: func(c *httpadapter.Config) {
+			c.APIKeys = []httpadapter.APIKey{{ID: "p", Key: partnerAPIKey, OrgID: "org1", PortalOrigin: appOrigin}}
+			c.Admin = &httpadapter.AdminConfig{Keys: map[string]any{"k": pub}, Methods: []string{"EdDSA"}, PortalOrigin: appOrigin}
 		},
 	})
-	r.mail = mem
-	s := serve(r)
+	st := s.store
 	adminTok := func() string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "ops", "exp": time.Now().Add(time.Hour).Unix()})
 		tok.Header["kid"] = "k"
 		v, _ := tok.SignedString(priv)
 		return v
 	}()
-	if err := st.PutCustomer(ctxBG, &store.Customer{ID: "cus_1", Email: "c@example.com"}); err != nil {
+	if err := st.PutCustomer(t.Context(), &store.Customer{ID: "cus_1", Email: "c@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	m := sendFor(t, r, "before@example.com")
-	rec := verifyToken(r, tokenOf(m.Link))
+	m := s.sendFor(t, "before@example.com")
+	rp := s.postJSON(verifyPath, map[string]string{"token_hash": tokenOf(m.Link), "type": "magiclink"})
 	var tr struct {
 		AccessToken string `json:"access_token"`
 	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &tr)
+	_ = json.Unmarshal(rp.body, &tr)
 	if tr.AccessToken == "" {
-		t.Fatalf("no session before the fault: %d %s", rec.Code, rec.Body)
+		t.Fatalf("no session before the fault: %d %s", rp.status, rp.body)
 	}
-	pending := sendFor(t, r, "pending@example.com")
+	pending := s.sendFor(t, "pending@example.com")
 
 	type call struct {
 		name string
@@ -377,7 +288,7 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 	}
 	jsonReq := func(path, body string, hdr ...string) func() *http.Request {
 		return func() *http.Request {
-			req := mustRequest(http.MethodPost, s.ts.URL+path, body)
+			req := newRequest(t, http.MethodPost, s.URL+path, body)
 			req.Header.Set("Content-Type", "application/json")
 			for i := 0; i+1 < len(hdr); i += 2 {
 				req.Header.Set(hdr[i], hdr[i+1])
@@ -390,7 +301,7 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 		{"verify JSON (link)", jsonReq(verifyPath, `{"token_hash":"`+tokenOf(pending.Link)+`","type":"magiclink"}`)},
 		{"verify JSON (code)", jsonReq(verifyPath, `{"email":"pending@example.com","code":"`+pending.Code+`"}`)},
 		{"verify form", func() *http.Request {
-			req := mustRequest(http.MethodPost, s.ts.URL+verifyPath, url.Values{"token_hash": {tokenOf(pending.Link)}, "type": {"magiclink"}}.Encode())
+			req := newRequest(t, http.MethodPost, s.URL+verifyPath, url.Values{"token_hash": {tokenOf(pending.Link)}, "type": {"magiclink"}}.Encode())
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return req
 		}},
@@ -410,7 +321,7 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 			t.Errorf("%s with Redis down: %d (Retry-After %q) %s, want 503 with Retry-After", c.name, resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
 	}
-	req := mustRequest(http.MethodGet, s.ts.URL+"/me", "")
+	req := newRequest(t, http.MethodGet, s.URL+"/me", "")
 	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
 	if resp, err := s.client.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("a session issued before the fault stopped working: %v %v", err, resp)
@@ -434,7 +345,7 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // waiting for the client's reconnect to an external process
 	}
 	t.Logf("send-magic-link recovered %v after the restart", time.Since(restarted).Round(time.Millisecond))
-	_ = st.PutCustomer(ctxBG, &store.Customer{ID: "cus_1", Email: "c@example.com"}) // the restart emptied Redis
+	_ = st.PutCustomer(t.Context(), &store.Customer{ID: "cus_1", Email: "c@example.com"}) // the restart emptied Redis
 	for _, c := range []call{calls[4], calls[5]} {
 		resp, err := s.client.Do(c.req())
 		if err != nil || resp.StatusCode != http.StatusOK {
@@ -447,4 +358,14 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 	s.close()
 	_ = rdb.Close()
 	checkGoroutines(t, base)
+}
+
+// newRequest builds a request or fails the test.
+func newRequest(t *testing.T, method, u, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

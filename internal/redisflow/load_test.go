@@ -1,4 +1,4 @@
-package reliability
+package redisflow
 
 import (
 	"fmt"
@@ -16,8 +16,8 @@ import (
 	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
-// TestLoadTwoInstancesOneRedis: two Services, each with its own handler
-// and HTTP server, share one Redis. 64 clients hammer both for a bounded
+// TestLoadTwoInstancesOneRedis: two magiclinktest harnesses, each with
+// its own Service, handler and HTTP server, share one Redis. 64 clients hammer both for a bounded
 // time: a hot address with SendPerEmail {5/h, burst 5} gets exactly 5
 // mails in total across both instances, a hot client IP exactly its burst,
 // no answer is a 5xx, and every verify succeeds exactly once.
@@ -44,11 +44,11 @@ func TestLoadTwoInstancesOneRedis(t *testing.T) {
 	var mails [2]*mailer.Memory
 	var srvs [2]*server
 	for i := range srvs {
-		mails[i] = mailer.NewMemory()
 		// A generous store timeout: under -race on two shared cores a
 		// request can wait long for the CPU, and a timeout there would be a
 		// correct 503 but a false alarm here.
-		srvs[i] = serve(newRedisRigTimeout(t, rdb, prefix, mails[i], limits, 10*time.Second))
+		srvs[i] = newServer(t, rdb, serverOptions{prefix: prefix, limits: limits, timeout: 10 * time.Second})
+		mails[i] = srvs[i].Mailer
 	}
 
 	var (

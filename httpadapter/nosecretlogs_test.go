@@ -1,4 +1,4 @@
-package reliability
+package httpadapter_test
 
 import (
 	"context"
@@ -22,29 +22,29 @@ import (
 	"github.com/magiclink-go/magiclink/store"
 )
 
-// flakyStore fails every call with store.ErrUnavailable while down is set.
-type flakyStore struct {
+// downStore fails every call with store.ErrUnavailable while down is set.
+type downStore struct {
 	store.Store
 	down atomic.Bool
 }
 
 var errDown = fmt.Errorf("%w: connection refused (test)", store.ErrUnavailable)
 
-func (s *flakyStore) PutToken(ctx context.Context, t *store.Token) error {
+func (s *downStore) PutToken(ctx context.Context, t *store.Token) error {
 	if s.down.Load() {
 		return errDown
 	}
 	return s.Store.PutToken(ctx, t)
 }
 
-func (s *flakyStore) ConsumeToken(ctx context.Context, h store.Digest) (*store.Token, error) {
+func (s *downStore) ConsumeToken(ctx context.Context, h store.Digest) (*store.Token, error) {
 	if s.down.Load() {
 		return nil, errDown
 	}
 	return s.Store.ConsumeToken(ctx, h)
 }
 
-func (s *flakyStore) UserByEmail(ctx context.Context, org, email string) (*store.User, error) {
+func (s *downStore) UserByEmail(ctx context.Context, org, email string) (*store.User, error) {
 	if s.down.Load() {
 		return nil, errDown
 	}
@@ -80,9 +80,9 @@ func TestNoSecretInLogs(t *testing.T) {
 	const failing = "bounce@example.com"
 	failedMails := make(chan *mailer.Message, 1)
 	d := mailer.NewDispatcher(echoingMailer{Memory: mem, failTo: failing, failed: failedMails},
-		mailer.DispatcherOptions{Logger: logger, After: immediate})
+		mailer.DispatcherOptions{Logger: logger, After: fireNow})
 	defer func() { _ = d.Close(context.Background()) }()
-	fs := &flakyStore{Store: store.NewMemory()}
+	fs := &downStore{Store: store.NewMemory()}
 	adminKey := []byte("admin-hmac-key-0123456789abcdef-0123456789")
 	r := newRig(t, rigOptions{
 		svc: magiclink.Config{Store: fs, Mailer: d, Logger: logger, Limits: magiclink.Limits{
@@ -99,7 +99,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	if err := fs.PutCustomer(ctxBG, &store.Customer{ID: "cus_9", Email: "customer@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	s := serve(r)
+	s := serveRig(r)
 	defer s.close()
 	var secrets []string // every secret handled, for the final search
 	addSecret := func(v string) {
@@ -121,7 +121,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		if !ok {
 			t.Fatalf("no mail to %s", email)
 		}
-		addSecret(tokenOf(m.Link))
+		addSecret(linkToken(m.Link))
 		codes = append(codes, m.Code)
 		return m
 	}
@@ -149,7 +149,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	u, _ := url.Parse(m.Link)
 	resp, body := do(mustRequest(http.MethodGet, s.ts.URL+u.Path+"?"+u.RawQuery, ""))
 	expect("confirm page", resp.StatusCode, 200, body)
-	form := url.Values{"token_hash": {tokenOf(m.Link)}, "type": {"magiclink"}}.Encode()
+	form := url.Values{"token_hash": {linkToken(m.Link)}, "type": {"magiclink"}}.Encode()
 	req := mustRequest(http.MethodPost, s.ts.URL+verifyPath, form)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, body = do(req)
@@ -169,7 +169,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	resp, body = do(req)
 	expect("/me with the cookie", resp.StatusCode, 200, body)
 	// Replay of the used link.
-	rp = s.postJSON(verifyPath, map[string]string{"token_hash": tokenOf(m.Link), "type": "magiclink"})
+	rp = s.postJSON(verifyPath, map[string]string{"token_hash": linkToken(m.Link), "type": "magiclink"})
 	expect("replayed link", rp.status, 400, rp.body)
 
 	// 2. Code flow, with a wrong code first.
@@ -224,11 +224,11 @@ func TestNoSecretInLogs(t *testing.T) {
 		t.Fatalf("no SecretKey in %s", body)
 	}
 	addSecret(*pb.Data.SecretKey)
-	addSecret(tokenOf(pb.Data.MagicLink))
+	addSecret(linkToken(pb.Data.MagicLink))
 	code, body = partner(*pb.Data.SecretKey)
 	expect("CreateMagicLink with the user key", code, 200, body)
 	_ = json.Unmarshal(body, &pb)
-	addSecret(tokenOf(pb.Data.MagicLink))
+	addSecret(linkToken(pb.Data.MagicLink))
 	wrongKey := strings.Repeat("Q", 44)
 	addSecret(wrongKey)
 	code, body = partner(wrongKey)
@@ -254,7 +254,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		expect("admin link", resp.StatusCode, c.want, body)
 		var al struct{ Link string }
 		_ = json.Unmarshal(body, &al)
-		addSecret(tokenOf(al.Link))
+		addSecret(linkToken(al.Link))
 	}
 
 	// 5. A mail that fails (its transport error quotes link and code).
@@ -263,7 +263,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	flush()
 	select {
 	case fm := <-failedMails:
-		addSecret(tokenOf(fm.Link))
+		addSecret(linkToken(fm.Link))
 		codes = append(codes, fm.Code)
 	default:
 		t.Fatal("the failing mailer never saw the mail")
@@ -286,7 +286,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	fs.down.Store(true)
 	rp = send("dave@example.com")
 	expect("send with the store down", rp.status, 503, rp.body)
-	rp = s.postJSON(verifyPath, map[string]string{"token_hash": tokenOf(m.Link), "type": "magiclink"})
+	rp = s.postJSON(verifyPath, map[string]string{"token_hash": linkToken(m.Link), "type": "magiclink"})
 	expect("verify with the store down", rp.status, 503, rp.body)
 	fs.down.Store(false)
 
