@@ -109,7 +109,8 @@ type User struct {
 	LanguageCode   string
 	MailPermission bool
 
-	// SecretKeyDigest is SHA-256 of the user's API secret key (seed 002), or
+	// SecretKeyDigest is SHA-256 of the user's partner secret key
+	// (X-User-Secret-Key of POST /api/v1/Auth/CreateMagicLink), or
 	// zero when the user has none.
 	SecretKeyDigest Digest
 
@@ -126,7 +127,8 @@ type Users interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 }
 
-// Customer maps an operator's customer ID (seed 003) to an address.
+// Customer maps an operator's customer ID (POST /admin/magic_link) to an
+// address.
 type Customer struct {
 	ID    string
 	Email string
