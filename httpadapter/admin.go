@@ -132,7 +132,7 @@ func (h *Handler) adminKey(t *jwt.Token) (any, error) {
 	return a.key, nil
 }
 
-// adminMagicLink serves POST /admin/magic_link (seed 003).
+// adminMagicLink serves POST /admin/magic_link.
 //
 // A missing or empty customerId is 400 (the request is incomplete); a
 // customerId of the wrong type, too long or with characters no ID has is

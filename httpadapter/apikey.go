@@ -11,7 +11,7 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
-// Headers of seed 002.
+// Headers of POST /api/v1/Auth/CreateMagicLink.
 const (
 	headerAPIKey        = "X-Api-Key"
 	headerUserSecretKey = "X-User-Secret-Key"
@@ -101,7 +101,8 @@ func partnerFailure(err error) *apiError {
 	return fromError(err)
 }
 
-// parsePartnerRequest checks the six required members of seed 002.
+// parsePartnerRequest checks the six required members of the
+// CreateMagicLink body.
 func parsePartnerRequest(f jsonFields) (partnerRequest, *apiError) {
 	var req partnerRequest
 	var issues []issue

@@ -45,7 +45,7 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// newRequestID returns a random UUID (version 4), the form seed 003 shows.
+// newRequestID returns a random UUID (version 4), the form the admin API document shows.
 func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24).

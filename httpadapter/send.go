@@ -7,10 +7,10 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
-// headerCallbackOrigin is seed 001's header for the callback origin.
+// headerCallbackOrigin is send-magic-link's header for the callback origin.
 const headerCallbackOrigin = "X-AppHandoff-Callback-Origin"
 
-// sendMagicLink serves POST /auth/send-magic-link (seed 001).
+// sendMagicLink serves POST /auth/send-magic-link.
 //
 // It answers 200 {"ok":true} for every syntactically valid address, known
 // or not, so the endpoint cannot be used to find out who has an account.
@@ -75,7 +75,7 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, http.StatusOK, []byte(okJSON))
 }
 
-// callbackOrigin picks the callback origin in seed 001's order: body
+// callbackOrigin picks the callback origin in the order its document gives: body
 // callback_origin, X-AppHandoff-Callback-Origin, Origin, Referer. The first
 // one present decides: a present but disallowed value is an error, never a
 // reason to try the next source, so an attacker cannot steer the choice by
@@ -116,7 +116,7 @@ func originNotAllowed(field, msg string) *apiError {
 	return e
 }
 
-// relativeNext reads a next without a leading slash, such as seed 001's own
+// relativeNext reads a next without a leading slash, such as the send-magic-link document's own
 // example "example", as relative to the root ("/example"). Only a bare
 // relative path gets the slash — anything that could be a scheme, host or
 // other trick ("//", "\", "https:", "?", "#") is passed on unchanged for
