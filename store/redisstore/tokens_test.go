@@ -108,6 +108,7 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		{"PutToken with a code", 1, func() error { return s.PutToken(ctx, tok) }},
 		{"PutToken without a code", 1, func() error { return s.PutToken(ctx, plain) }},
+		{"PeekToken", 1, func() error { _, err := s.PeekToken(ctx, tok.Hash); return err }},
 		{"ConsumeToken", 1, func() error { _, err := s.ConsumeToken(ctx, tok.Hash); return err }},
 		{"PutToken", 1, func() error { return s.PutToken(ctx, coded) }},
 		{"ConsumeCode", 2, func() error { _, err := s.ConsumeCode(ctx, coded.Email, coded.CodeMAC, 5); return err }},
