@@ -132,7 +132,7 @@ func (s *Service) startDefaults() {
 // newView is the view of s the adapter gets from Internal.
 func (s *Service) newView() *core.View {
 	return &core.View{Now: s.now, Logger: s.log, AppName: s.appName, LinkPath: s.linkPath, Store: s.store,
-		Allow: s.origins.Allow, Origins: s.origins, Limit: s.limit, WellFormedToken: wellFormedToken,
+		Allow: s.origins.Allow, Origins: s.origins, OriginPatterns: s.origins.Patterns(), Limit: s.limit, WellFormedToken: wellFormedToken,
 		CreatePerAPIKey: s.limits.CreatePerAPIKey, AdminPerSubject: s.limits.AdminPerSubject, Telemetry: s.tel}
 }
 

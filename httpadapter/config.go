@@ -61,6 +61,11 @@ type Config struct {
 	// answers 500 with the confirm page.
 	OnLogin func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
 
+	// CORS, when set, lets single-page apps on the listed origins call the
+	// public endpoints from the browser (see CORSConfig). Nil sends no CORS
+	// headers, so browsers allow same-origin calls only.
+	CORS *CORSConfig
+
 	// ServeOpenAPI serves the embedded OpenAPI document at
 	// GET {Prefix}/openapi.yaml.
 	ServeOpenAPI bool

@@ -10,9 +10,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rs/cors"
+
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/internal/core"
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 )
 
 // Route paths, relative to Config.Prefix.
@@ -44,6 +47,8 @@ type Handler struct {
 	verifyAt string // the full path of the verify endpoint, for form actions
 	csp      string
 	trusted  []netip.Prefix
+	cors     *cors.Cors // nil: no CORS headers
+	tel      *telemetry.Instruments
 }
 
 // New validates cfg against svc and returns a Handler. Every configuration
@@ -54,7 +59,7 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 		return nil, configError("svc", "a *magiclink.Service is required")
 	}
 	v := svc.Internal(core.Key{})
-	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: v.AppName}
+	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: v.AppName, tel: v.Telemetry}
 	if h.log == nil {
 		h.log = v.Logger
 	}
@@ -80,6 +85,9 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	}
 	if h.cookie, err = validateCookieName(cfg.SessionCookie); err != nil {
 		return nil, err
+	}
+	if h.cors, err = newCORS(cfg.CORS, v.OriginPatterns); err != nil {
+		return nil, configError("CORS", "%v", err)
 	}
 	h.verifyAt = h.prefix + PathVerify
 	if v.LinkPath != h.verifyAt {
@@ -181,9 +189,14 @@ func sanitizeMethod(m string) string {
 }
 
 // wrap adds what every response needs: a request ID, Cache-Control:
-// no-store, and a recover that answers 500 in the endpoint's contract.
+// no-store, CORS on the browser-facing routes, the request duration metric,
+// and a recover that answers 500 in the endpoint's contract.
 func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
+	if h.cors != nil && browserFacing(rt.path) {
+		next = h.cors.Handler(next)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := h.core.Now()
 		id := requestIDFrom(r.Context())
 		if id == "" {
 			if id = r.Header.Get("X-Request-Id"); !validRequestID(id) {
@@ -194,6 +207,11 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		w.Header().Set("Cache-Control", "no-store")
 		rw := &responseRecorder{ResponseWriter: w}
+		defer func() {
+			// The route pattern, never the raw path: its values are a
+			// closed set, and a raw path could hold a token.
+			h.tel.Request(r.Context(), rt.path, rw.statusCode(), h.core.Now().Sub(start))
+		}()
 		defer func() {
 			v := recover()
 			if v == nil {
@@ -222,17 +240,40 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 // and for OnLogin hooks that may answer themselves.
 type responseRecorder struct {
 	http.ResponseWriter
-	wrote bool
+	wrote  bool
+	status int
 }
 
 func (rw *responseRecorder) WriteHeader(code int) {
+	if !rw.wrote {
+		rw.status = code
+	}
 	rw.wrote = true
 	rw.ResponseWriter.WriteHeader(code)
 }
 
 func (rw *responseRecorder) Write(b []byte) (int, error) {
+	if !rw.wrote {
+		rw.status = http.StatusOK
+	}
 	rw.wrote = true
 	return rw.ResponseWriter.Write(b)
+}
+
+// statusCode is the status sent, 200 when the handler wrote nothing.
+func (rw *responseRecorder) statusCode() int {
+	if rw.status == 0 {
+		return http.StatusOK
+	}
+	return rw.status
+}
+
+// browserFacing reports whether a route serves browsers, and so may answer
+// cross-origin requests when CORS is configured. The partner and admin
+// endpoints take server credentials (API keys, admin JWTs) that never
+// belong in a browser.
+func browserFacing(path string) bool {
+	return path != PathCreateMagicLink && path != PathAdminMagicLink
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -43,6 +43,8 @@ type View struct {
 	// (magiclink.Origins.Allow); Origins prints the allowlist.
 	Allow   func(origin string) (canonical string, ok bool)
 	Origins fmt.Stringer
+	// OriginPatterns are the allowlist's patterns as configured.
+	OriginPatterns []string
 	// Limit counts one event for key under r in the named scope and
 	// returns an error matching magiclink.ErrRateLimited when it is denied
 	// (nothing when the Service's limits are off or r is disabled).
