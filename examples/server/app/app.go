@@ -19,6 +19,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/clientip"
@@ -93,6 +95,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
 	fmt.Fprintf(stdout, "magiclink example server listening on %s\n", base)
+	if a := srv.MetricsAddr(); a != "" {
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", a)
+	}
 	if ready != nil {
 		ready <- base
 	}
@@ -126,6 +131,7 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler // mux behind the Host check
 	ready   []readyCheck
+	metrics *metrics // nil without METRICS_ADDR
 	closers []func(context.Context) error
 }
 
@@ -199,7 +205,17 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		m = s.inbox
 	}
 
+	var meters metric.MeterProvider
+	if cfg.MetricsAddr != "" {
+		if s.metrics, err = newMetrics(cfg.MetricsAddr); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.metrics.Close)
+		meters = s.metrics.provider
+	}
+
 	s.svc, err = magiclink.New(magiclink.Config{
+		MeterProvider:     meters,
 		Origins:           origins,
 		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
 		Secret:            cfg.Secret,
@@ -220,6 +236,9 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 	s.ready = readyChecks(st, m)
 
 	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger}
+	if len(cfg.CORSOrigins) > 0 {
+		acfg.CORS = &httpadapter.CORSConfig{Origins: cfg.CORSOrigins, AllowInsecureHTTP: cfg.AllowInsecureHTTP, AllowCredentials: true}
+	}
 	if cfg.APIKey != "" {
 		acfg.APIKeys = []httpadapter.APIKey{{ID: "dev", Key: cfg.APIKey, PortalOrigin: portal}}
 	}
@@ -255,6 +274,15 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 
 // ServeHTTP serves every route of the example to the Hosts it serves.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// MetricsAddr is the address /metrics is served on, or "" without
+// METRICS_ADDR.
+func (s *Server) MetricsAddr() string {
+	if s.metrics == nil {
+		return ""
+	}
+	return s.metrics.Addr()
+}
 
 // Service returns the magiclink Service behind the server.
 func (s *Server) Service() *magiclink.Service { return s.svc }

@@ -66,6 +66,12 @@ type Config struct {
 	// loopback ADDR; on any other ADDR it must be set explicitly, since the
 	// mailbox shows live sign-in links and codes to whoever reaches it.
 	DevMailbox bool
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics on a
+	// listener of its own (METRICS_ADDR), never on the public port.
+	MetricsAddr string
+	// CORSOrigins are front-end origins allowed to call the auth endpoints
+	// from the browser, with cookies (MAGICLINK_CORS_ORIGINS).
+	CORSOrigins []string
 }
 
 // ParseConfig reads the configuration from getenv. Every error names the
@@ -168,6 +174,18 @@ func ParseConfig(getenv func(string) string) (*Config, error) {
 	}
 	if v := strings.TrimSpace(getenv("SMTP_URL")); v != "" {
 		c.SMTPURL = v
+	}
+	if v := strings.TrimSpace(getenv("METRICS_ADDR")); v != "" {
+		if err := checkAddr(v); err != nil {
+			return nil, fmt.Errorf("METRICS_ADDR %w", err)
+		}
+		c.MetricsAddr = v
+	}
+	if v := getenv("MAGICLINK_CORS_ORIGINS"); strings.TrimSpace(v) != "" {
+		c.CORSOrigins = splitList(v)
+		if _, err := magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: c.AllowInsecureHTTP}, c.CORSOrigins...); err != nil {
+			return nil, fmt.Errorf("MAGICLINK_CORS_ORIGINS: %s", trimPrefix(err))
+		}
 	}
 	if c.DevMailbox, err = parseDevMailbox(getenv("MAGICLINK_DEV_MAILBOX"), c.Addr, c.SMTPURL != ""); err != nil {
 		return nil, err
