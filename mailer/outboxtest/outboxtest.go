@@ -1,0 +1,162 @@
+// Package outboxtest is the conformance suite every mailer.Outbox passes.
+//
+// A backend runs it from its own tests:
+//
+//	func TestOutboxConformance(t *testing.T) {
+//		outboxtest.Run(t, func(t *testing.T) outboxtest.Backend {
+//			storage := freshStorage(t)
+//			return outboxtest.Backend{
+//				Open: func(t *testing.T, m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
+//					ob, err := mystore.NewOutbox(storage, m, o)
+//					...
+//					return ob
+//				},
+//				Raw: func(t *testing.T) []byte { return everythingStoredIn(storage) },
+//			}
+//		})
+//	}
+//
+// The suite drives retries with OutboxOptions.Backoff and OutboxOptions.Now
+// and waits on conditions with deadlines, never on sleeps; only the reclaim
+// test lets real time pass, for a visibility timeout of a few hundred
+// milliseconds. It closes every outbox it opens.
+package outboxtest
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
+	"github.com/magiclink-go/magiclink/mailer"
+)
+
+// Backend is one outbox storage under test.
+type Backend struct {
+	// Open starts an outbox on the backend's storage, delivering through m
+	// with options o (used as given: the suite sets Secret, Backoff, Now,
+	// Logger and the timeouts). Every Open on one Backend shares the
+	// storage, as the instances of a deployment do.
+	Open func(t *testing.T, m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox
+	// Raw returns every byte the storage holds for this Backend, as a dump
+	// would show them (all keys and values, all rows). Nil skips the
+	// sealed-at-rest test.
+	Raw func(t *testing.T) []byte
+}
+
+// Factory returns a Backend on fresh, empty storage and registers its own
+// cleanup with t.
+type Factory func(t *testing.T) Backend
+
+// Secret is the secret the suite seals with.
+const Secret = "outboxtest secret: 0123456789abcdef0123456789abcdef"
+
+// waitFor bounds every wait of the suite.
+const waitFor = 20 * time.Second
+
+// Run runs the whole suite against outboxes on storage made by newBackend.
+func Run(t *testing.T, newBackend Factory) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, &rig{t: t, b: newBackend(t)})
+		})
+	}
+}
+
+// rig is one subtest's storage, its outboxes and its log.
+type rig struct {
+	t   *testing.T
+	b   Backend
+	log syncbuf.Buffer
+}
+
+// options returns the suite's defaults: quick polling, retries at once, a
+// visibility timeout no test reaches unless it sets its own.
+func (r *rig) options() mailer.OutboxOptions {
+	return mailer.OutboxOptions{
+		Secret:            []byte(Secret),
+		Workers:           4,
+		MaxAttempts:       5,
+		Backoff:           func(int) time.Duration { return 0 },
+		VisibilityTimeout: time.Hour,
+		PollInterval:      20 * time.Millisecond,
+		Logger:            slog.New(slog.NewTextHandler(&r.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// open starts an outbox and closes it when the test ends.
+func (r *rig) open(m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
+	r.t.Helper()
+	ob := r.b.Open(r.t, m, o)
+	if ob == nil {
+		r.t.Fatal("outboxtest: Open returned nil")
+	}
+	r.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		_ = ob.Close(ctx)
+	})
+	return ob
+}
+
+// until waits for cond, re-checking whenever rec changes and every few
+// milliseconds (for conditions on the storage), and fails after waitFor.
+func (r *rig) until(what string, rec *Recorder, cond func() bool) {
+	r.t.Helper()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var changed <-chan struct{}
+		if rec != nil {
+			changed = rec.Changed()
+		}
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-deadline.C:
+			r.t.Fatalf("outboxtest: timed out waiting for %s", what)
+		}
+	}
+}
+
+// stats returns ob.Stats or fails.
+func (r *rig) stats(ob mailer.Outbox) mailer.OutboxStats {
+	r.t.Helper()
+	s, err := ob.Stats(r.t.Context())
+	if err != nil {
+		r.t.Fatalf("Stats: %v", err)
+	}
+	return s
+}
+
+// Clock is a manual clock, safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock stopped at start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
