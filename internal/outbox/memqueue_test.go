@@ -83,6 +83,9 @@ func (q *memQueue) claim(n int, now time.Time) []Entry {
 		if now.Before(me.due) || !me.claimed.IsZero() && time.Since(me.claimed) < q.visibility {
 			continue
 		}
+		if !me.claimed.IsZero() {
+			me.e.Attempts++ // the claim that lapsed was an attempt
+		}
 		me.claimed = time.Now()
 		out = append(out, me.e)
 	}

@@ -223,3 +223,7 @@ func sameRenderer(a, b mailer.Renderer) bool {
 // errExpired reports a link mail whose link expired before a worker got to
 // it; sending it would only confuse its recipient.
 var errExpired = errors.New("link expired before delivery")
+
+// errBudget reports a mail whose attempts were all lost with the instances
+// making them.
+var errBudget = errors.New("attempt budget spent by deliveries that never finished")

@@ -18,7 +18,8 @@ type Entry struct {
 	Ref string
 	// ID is the mail's Message-ID, fixed at acceptance.
 	ID string
-	// Attempts counts the failed attempts so far.
+	// Attempts counts the failed attempts so far. A Queue handing out an
+	// entry again after its visibility timeout counts the lost attempt.
 	Attempts int
 	// Accepted is when the mail was accepted, by the outbox's clock.
 	Accepted time.Time
@@ -34,8 +35,9 @@ type Queue interface {
 	// Add stores a new entry durably before it returns nil.
 	Add(ctx context.Context, e Entry) error
 	// Claim hands out up to n entries for delivery: retries that are due
-	// by now, entries whose visibility timeout passed, and new entries. It
-	// waits up to wait for one when none is ready (0: do not wait).
+	// by now, entries whose visibility timeout passed (with the lost
+	// attempt counted), and new entries. It waits up to wait for one when
+	// none is ready (0: do not wait).
 	Claim(ctx context.Context, n int, now time.Time, wait time.Duration) ([]Entry, error)
 	// Ack removes a delivered entry.
 	Ack(ctx context.Context, e Entry) error

@@ -135,6 +135,14 @@ func (o *Outbox) deliver(e Entry) {
 		o.handBack(e)
 		return
 	}
+	if e.Attempts >= o.o.MaxAttempts {
+		// Every attempt so far ended with its instance (a reclaimed entry
+		// counts the attempt it was lost in): a mail that kills or hangs
+		// its deliverers must not do so forever.
+		msg, _ := o.open(e)
+		o.bury(e, msg, mailer.Permanent(errBudget))
+		return
+	}
 	msg, err := o.open(e)
 	if err == nil {
 		err = o.m.Send(o.ctx, msg)
@@ -189,6 +197,11 @@ func (o *Outbox) failed(e Entry, msg *mailer.Message, err error) {
 		o.finish("retry", e, func(ctx context.Context) error { return o.q.Retry(ctx, e, due) })
 		return
 	}
+	o.bury(e, msg, err)
+}
+
+// bury moves e to the dead letters and logs it, masked and redacted.
+func (o *Outbox) bury(e Entry, msg *mailer.Message, err error) {
 	var to, link, code string
 	if msg != nil {
 		to, link, code = msg.To, msg.Link, msg.Code

@@ -28,6 +28,7 @@ var cases = []struct {
 	{"CloseDrains", testCloseDrains},
 	{"CloseHandsBackMailInFlight", testHandBack},
 	{"ReclaimsMailOfAStuckInstance", testReclaim},
+	{"CountsTheAttemptLostWithAnInstance", testLostAttempt},
 	{"ConcurrentSendersAndInstances", testConcurrent},
 	{"SealedAtRest", testSealed},
 	{"WrongSecretDeliversNothing", testWrongSecret},
@@ -366,6 +367,25 @@ func testReclaim(t *testing.T, r *rig) {
 	if s := r.stats(b); s.Dead != 0 {
 		t.Fatalf("after the reclaim: %+v", s)
 	}
+}
+
+// testLostAttempt: a reclaim counts the attempt the stuck instance lost,
+// so a mail whose deliveries never finish cannot circulate forever: with a
+// budget of one attempt, the reclaiming instance buries it unsent.
+func testLostAttempt(t *testing.T, r *rig) {
+	o := r.options()
+	o.VisibilityTimeout = 300 * time.Millisecond
+	m := newMail("lost", 0)
+	_, stuckRec, _ := r.inFlight(o, m)
+	rec := NewRecorder()
+	o.MaxAttempts = 1
+	b := r.open(rec, o)
+	r.until("a dead letter", nil, func() bool { return r.stats(b).Dead == 1 })
+	if n := len(rec.Attempts()); n != 0 {
+		t.Fatalf("%d attempts beyond the budget", n)
+	}
+	r.checkDeadLetterLog(m)
+	close(stuckRec.Block)
 }
 
 // testConcurrent: many goroutines send through two instances on one store

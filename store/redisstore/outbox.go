@@ -297,7 +297,36 @@ func (q *streamQueue) reclaim(ctx context.Context, n int) ([]outbox.Entry, error
 		q.lastReclaim = time.Now()
 	}
 	q.cursor = cursor
-	return decodeEntries(msgs), nil
+	entries := decodeEntries(msgs)
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	q.countLost(ctx, entries)
+	return entries, nil
+}
+
+// countLost adds to each reclaimed entry the attempts lost with the
+// instances that held it: its delivery count says how often the group
+// handed it out (this claim included) since it entered the stream, and
+// every hand-out but this one ended without an ack, retry or dead letter.
+// One more round trip, on the reclaim path only.
+func (q *streamQueue) countLost(ctx context.Context, entries []outbox.Entry) {
+	pending, err := q.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: q.stream, Group: q.group, Consumer: q.consumer,
+		Start: entries[0].Ref, End: entries[len(entries)-1].Ref, Count: int64(len(entries)) + 1024,
+	}).Result()
+	if err != nil {
+		return // the entries are claimed: deliver them; the count is a safety net
+	}
+	counts := make(map[string]int64, len(pending))
+	for _, p := range pending {
+		counts[p.ID] = p.RetryCount
+	}
+	for i := range entries {
+		if c := counts[entries[i].Ref]; c > 1 {
+			entries[i].Attempts += int(c - 1)
+		}
+	}
 }
 
 func (q *streamQueue) read(ctx context.Context, n int, wait time.Duration) ([]outbox.Entry, error) {
