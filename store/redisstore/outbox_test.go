@@ -178,7 +178,7 @@ func (h *markedCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		if ctx.Value(sendMark{}) != nil && !slices.ContainsFunc(cmds, handshake) {
 			h.mu.Lock()
-			h.calls = append(h.calls, "pipeline")
+			h.calls = append(h.calls, "pipeline:"+cmds[0].Name())
 			h.mu.Unlock()
 		}
 		return next(ctx, cmds)
