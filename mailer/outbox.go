@@ -103,8 +103,8 @@ type OutboxOptions struct {
 	// delivered twice.
 	VisibilityTimeout time.Duration
 	// PollInterval bounds how long an idle instance waits before it looks
-	// for due retries and abandoned mails again (default 1s). New mail is
-	// picked up at once regardless.
+	// for due retries again (default 1s). New mail is picked up at once
+	// regardless, and Close never waits for it.
 	PollInterval time.Duration
 	// Renderer renders link mails in the worker (default DefaultTemplates()).
 	// Give the Service the same value (Config.Templates) to render off the

@@ -9,6 +9,11 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
+// maxClaimWait bounds how long one Claim waits for new mail. A store
+// client may not abandon a blocking read when its context is cancelled
+// (go-redis does not), so this bounds how long Close waits for the fetcher.
+const maxClaimWait = 100 * time.Millisecond
+
 // fetch claims entries for idle workers until Close: then it keeps
 // claiming, without waiting, until it finds nothing ready while every
 // worker is idle (so retries scheduled during the drain are seen), or until
@@ -23,7 +28,7 @@ func (o *Outbox) fetch() {
 		if n == 0 {
 			return // Close gave up
 		}
-		wait := o.o.PollInterval
+		wait := min(o.o.PollInterval, maxClaimWait)
 		if draining {
 			wait = 0
 		}

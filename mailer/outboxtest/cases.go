@@ -26,6 +26,7 @@ var cases = []struct {
 	{"DeadLettersAfterTheRetryBudget", testBudget},
 	{"DropsExpiredLinkMails", testExpired},
 	{"CloseDrains", testCloseDrains},
+	{"CloseDoesNotWaitForPolling", testCloseIdle},
 	{"CloseHandsBackMailInFlight", testHandBack},
 	{"ReclaimsMailOfAStuckInstance", testReclaim},
 	{"CountsTheAttemptLostWithAnInstance", testLostAttempt},
@@ -311,6 +312,22 @@ func testCloseDrains(t *testing.T, r *rig) {
 	}
 	if err := ob.Close(ctx); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// testCloseIdle: an idle outbox closes at once, however long its poll
+// interval: a claim blocked waiting for mail must not hold Close.
+func testCloseIdle(t *testing.T, r *rig) {
+	o := r.options()
+	o.PollInterval = time.Hour
+	ob := r.open(NewRecorder(), o)
+	if err := ob.Ping(t.Context()); err != nil { // the fetcher is waiting by now, or soon
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := ob.Close(ctx); err != nil {
+		t.Fatalf("Close of an idle outbox with a 1h poll interval: %v", err)
 	}
 }
 
