@@ -1,7 +1,9 @@
 // Package mailer delivers the sign-in mails of magiclink: the Mailer
 // interface and its implementations (SMTP, Mailgun, Log, Memory), the
-// localized templates that render a sign-in mail, and the Dispatcher that
-// sends asynchronously with retries.
+// localized templates that render a sign-in mail, the Dispatcher that
+// sends asynchronously with retries from an in-memory queue, and the Outbox
+// contract of the durable outboxes (redisstore.NewOutbox), whose
+// conformance suite is mailer/outboxtest.
 package mailer
 
 import (

@@ -22,6 +22,7 @@
 //	ml:{<id tag>}:u                             user, looked up by ID (string)
 //	ml:{<id tag>}:cus                           customer (string)
 //	ml:{<key tag>}:rl                           limiter TAT (string)
+//	ml:{outbox:<name>}:s, :r, :ra, :d           mail outbox (see NewOutbox)
 //
 // An ID or limiter key is its own tag when it is 1–64 characters of
 // [A-Za-z0-9_.:@/+=-]; anything else is replaced by "#" and the hex SHA-256
