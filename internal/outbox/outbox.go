@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -207,10 +206,27 @@ func keepID(id string) string {
 	return id
 }
 
+// idLetters is the alphabet of generated IDs. Letters only: an ID then
+// never contains a run of digits that a test scanning a store dump for a
+// 6-digit code could mistake for a leak.
+const idLetters = "abcdefghijklmnopqrstuvwxyz"
+
+// idLength letters carry 126 random bits.
+const idLength = 27
+
 func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	out := make([]byte, 0, idLength)
+	var b [32]byte
+	for len(out) < idLength {
+		_, _ = rand.Read(b[:])
+		for _, c := range b {
+			// 234 = 9·26: rejecting the rest keeps every letter equally likely.
+			if c < 234 && len(out) < idLength {
+				out = append(out, idLetters[c%26])
+			}
+		}
+	}
+	return string(out)
 }
 
 // sameRenderer reports whether a and b are the same renderer, without

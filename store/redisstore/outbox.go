@@ -206,7 +206,8 @@ func (q *streamQueue) Claim(ctx context.Context, n int, now time.Time, wait time
 	if err := q.ensureGroup(ctx); err != nil {
 		return nil, err
 	}
-	next, err := q.promoteDue(ctx, now)
+	// A claim that must not wait is a drain: look at the retries always.
+	next, err := q.promoteDue(ctx, now, wait <= 0)
 	if err != nil {
 		return nil, q.lost(err)
 	}
@@ -248,16 +249,18 @@ func (q *streamQueue) ensureGroup(ctx context.Context) error {
 
 // promoteDue moves due retries to the stream when one may be due: when the
 // earliest known is, or a poll interval passed (other instances schedule
-// retries too). It returns the earliest retry still waiting, if known.
-func (q *streamQueue) promoteDue(ctx context.Context, now time.Time) (time.Time, error) {
+// retries too), or force is set. It returns the earliest retry still
+// waiting, if known.
+func (q *streamQueue) promoteDue(ctx context.Context, now time.Time, force bool) (time.Time, error) {
 	q.mu.Lock()
 	next := q.nextDue
 	q.mu.Unlock()
-	if (next.IsZero() || now.Before(next)) && time.Since(q.lastPromote) < q.poll {
+	if (next.IsZero() || now.Before(next)) && time.Since(q.lastPromote) < q.poll && !force {
 		return next, nil
 	}
 	ctx, cancel := q.withTimeout(ctx, 0)
 	defer cancel()
+	known := next
 	res, err := q.promote.Run(ctx, q.rdb, []string{q.stream, q.retries, q.ages}, now.UnixMilli(), 256).Slice()
 	if err != nil {
 		return time.Time{}, mapErr("outbox promote", err)
@@ -272,7 +275,13 @@ func (q *streamQueue) promoteDue(ctx context.Context, now time.Time) (time.Time,
 		}
 	}
 	q.mu.Lock()
-	q.nextDue = next
+	if q.nextDue.Equal(known) {
+		q.nextDue = next
+	} else if !q.nextDue.IsZero() && (next.IsZero() || q.nextDue.Before(next)) {
+		// A worker scheduled a retry while the script ran: keep its due
+		// time, which the script may not have seen.
+		next = q.nextDue
+	}
 	q.mu.Unlock()
 	return next, nil
 }
@@ -390,8 +399,6 @@ func (q *streamQueue) Retry(ctx context.Context, e outbox.Entry, due time.Time) 
 	defer cancel()
 	member := make([]byte, 0, 48+len(e.ID)+len(e.Sealed))
 	member = strconv.AppendInt(member, int64(e.Attempts), 10)
-	member = append(member, ':')
-	member = strconv.AppendInt(member, e.Accepted.UnixMilli(), 10)
 	member = append(member, ':')
 	member = append(member, e.ID...)
 	member = append(member, ':')

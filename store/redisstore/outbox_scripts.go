@@ -3,9 +3,11 @@ package redisstore
 // The outbox's keys share one hash tag, so every script below runs on one
 // Cluster slot: KEYS[1] the stream of queued mails (fields id: Message-ID,
 // t: acceptance in Unix ms, n: failed attempts, p: sealed payload), the
-// sorted set of retries (score: due Unix ms, member: "n:t:id:" followed by
+// sorted set of retries (score: due Unix ms, member: "n:id:" followed by
 // the sealed payload), the sorted set of the retries' acceptance times
-// (member: id) and the dead-letter stream.
+// (score: Unix ms, member: id) and the dead-letter stream. No member or
+// value holds a decimal timestamp, so a dump shows no digit runs besides
+// the sealed bytes.
 
 // outboxOwned is the Lua guard of the scripts that reschedule or bury a
 // claimed entry: they act only while the entry ARGV[2] is still pending for
@@ -50,9 +52,10 @@ return 1
 const outboxPromoteScript = `
 local due = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, m in ipairs(due) do
-  local n, t, id = string.match(m, '^(%d+):(%d+):([%w%.%-_]+):')
+  local n, id = string.match(m, '^(%d+):([%w%.%-_]+):')
   if n then
-    local p = string.sub(m, #n + #t + #id + 4)
+    local p = string.sub(m, #n + #id + 3)
+    local t = redis.call('ZSCORE', KEYS[3], id) or '0'
     redis.call('XADD', KEYS[1], '*', 'id', id, 't', t, 'n', n, 'p', p)
     redis.call('ZREM', KEYS[3], id)
   end
