@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/outboxtest"
@@ -232,8 +235,9 @@ func TestOutboxRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := testredis.Start(t)
 	rdb := fastFailClient(t, srv.Addr())
-	ob, err := NewOutbox(rdb, mailer.NewMemory(), mailer.OutboxOptions{Secret: []byte(outboxtest.Secret), PollInterval: 20 * time.Millisecond},
-		WithOutboxPrefix(uniquePrefix()))
+	var logs syncbuf.Buffer
+	ob, err := NewOutbox(rdb, mailer.NewMemory(), mailer.OutboxOptions{Secret: []byte(outboxtest.Secret), PollInterval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, WithOutboxPrefix(uniquePrefix()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +256,9 @@ func TestOutboxRedisDown(t *testing.T) {
 	defer cancel()
 	if err := ob.Close(ctx); err != nil {
 		t.Fatalf("Close with Redis down: %v", err)
+	}
+	if out := logs.String(); strings.Count(out, "store unavailable") > 1 {
+		t.Fatalf("an outage is logged once, not per poll: %q", out)
 	}
 }
 
