@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/randid"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -206,28 +206,9 @@ func keepID(id string) string {
 	return id
 }
 
-// idLetters is the alphabet of generated IDs. Letters only: an ID then
-// never contains a run of digits that a test scanning a store dump for a
-// 6-digit code could mistake for a leak.
-const idLetters = "abcdefghijklmnopqrstuvwxyz"
-
-// idLength letters carry 126 random bits.
-const idLength = 27
-
-func newID() string {
-	out := make([]byte, 0, idLength)
-	var b [32]byte
-	for len(out) < idLength {
-		_, _ = rand.Read(b[:])
-		for _, c := range b {
-			// 234 = 9·26: rejecting the rest keeps every letter equally likely.
-			if c < 234 && len(out) < idLength {
-				out = append(out, idLetters[c%26])
-			}
-		}
-	}
-	return string(out)
-}
+// newID returns a fresh Message-ID: 128 random bits in base64url, whose
+// characters a Message-ID may hold.
+func newID() string { return randid.New("") }
 
 // sameRenderer reports whether a and b are the same renderer, without
 // panicking on renderer types that are not comparable.

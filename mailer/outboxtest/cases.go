@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -172,7 +173,7 @@ func testRetries(t *testing.T, r *rig) {
 // testBackoffClock: a retry waits for its backoff on the outbox's clock;
 // Stats shows it as retrying and ages the queue by that clock.
 func testBackoffClock(t *testing.T, r *rig) {
-	clock := NewClock(time.Now().Truncate(time.Millisecond))
+	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
 	rec := NewRecorder()
 	rec.Fail = func(_ *mailer.Message, n int) error {
 		if n == 1 {
@@ -259,7 +260,7 @@ func testBudget(t *testing.T, r *rig) {
 // testExpired: a link mail whose link expired before a worker got to it
 // is dead-lettered, not sent.
 func testExpired(t *testing.T, r *rig) {
-	clock := NewClock(time.Now().Truncate(time.Millisecond))
+	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
 	rec := NewRecorder()
 	o := r.options()
 	o.Now = clock.Now
@@ -470,7 +471,7 @@ func testSealed(t *testing.T, r *rig) {
 	if r.b.Raw == nil {
 		t.Skip("outboxtest: the backend gives no raw view of its storage")
 	}
-	clock := NewClock(time.Now().Truncate(time.Millisecond))
+	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
 	rec := NewRecorder()
 	rec.Fail = func(*mailer.Message, int) error { return mailer.Temporary(errors.New("451 later")) }
 	o := r.options()
