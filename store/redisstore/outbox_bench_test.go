@@ -112,3 +112,60 @@ func BenchmarkOutboxDelivery(b *testing.B) {
 		})
 	}
 }
+
+// stalledMailer holds every delivery until its context ends, so that an
+// accept benchmark measures the request path alone.
+type stalledMailer struct{}
+
+func (stalledMailer) Send(ctx context.Context, _ *mailer.Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// BenchmarkOutboxAccept: what a send costs the request path — sealing and
+// one XADD — for a rendered message and for link data the worker renders,
+// from 16 goroutines.
+//
+//	go test -run '^$' -bench BenchmarkOutboxAccept -benchtime=1s -count=3 ./store/redisstore/
+func BenchmarkOutboxAccept(b *testing.B) {
+	rdb := testredis.Start(b).Client(b)
+	templates := mailer.DefaultTemplates()
+	data := mailer.LinkData{To: "ada@example.com", AppName: "Acme", Origin: "https://app.example",
+		Link: "https://app.example/auth/verify?token_hash=0123456789abcdef0123456789abcdef0123456789a&type=magiclink&next=%2F",
+		Code: "123456", TTL: 15 * time.Minute, ExpiresAt: time.Now().Add(time.Hour), Locale: "en"}
+	rendered, err := templates.Render(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		send func(context.Context, *Outbox) error
+	}{
+		{"message", func(ctx context.Context, ob *Outbox) error { return ob.Send(ctx, rendered) }},
+		{"linkdata", func(ctx context.Context, ob *Outbox) error { return ob.SendLinkMail(ctx, templates, data) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ob, err := NewOutbox(rdb, stalledMailer{}, mailer.OutboxOptions{Secret: []byte(outboxtest.Secret), Workers: 1,
+				Renderer: templates}, WithOutboxPrefix(uniquePrefix()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := c.send(ctx, ob); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			done, cancel := context.WithCancel(ctx)
+			cancel()
+			_ = ob.Close(done)
+			_ = rdb.FlushAll(ctx).Err() // this benchmark's own server: drop the stored mails
+		})
+	}
+}
