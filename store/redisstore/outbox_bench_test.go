@@ -37,8 +37,12 @@ func (c *countingMailer) Send(ctx context.Context, m *mailer.Message) error {
 // delivery.
 func benchDelivery(b *testing.B, next mailer.Mailer, workers int, durable bool) {
 	rdb := testredis.Start(b).Client(b)
-	msg := &mailer.Message{To: "ada@example.com", Subject: "Sign in to Acme", Text: "Open https://app.example/auth/verify?token_hash=x or type 123 456",
-		HTML: "<p>" + string(make([]byte, 4096)) + "</p>", Link: "https://app.example/auth/verify?token_hash=x", Code: "123456"}
+	msg, err := mailer.DefaultTemplates().Render(mailer.LinkData{To: "ada@example.com", AppName: "Acme",
+		Origin: "https://app.example", Link: "https://app.example/auth/verify?token_hash=0123456789abcdef0123456789abcdef0123456789a&type=magiclink&next=%2F",
+		Code: "123456", TTL: 15 * time.Minute, Locale: "en"})
+	if err != nil {
+		b.Fatal(err)
+	}
 	c := &countingMailer{target: int64(b.N), done: make(chan struct{}), next: next}
 	var ob interface {
 		mailer.Mailer
