@@ -45,7 +45,7 @@ func mustSend(t *testing.T, err error) {
 }
 
 // deliveredAll reports whether every address in want was delivered.
-func deliveredAll(rec *Recorder, want []string) func() bool {
+func deliveredAll(rec *recorder, want []string) func() bool {
 	return func() bool {
 		got := rec.Delivered()
 		for _, to := range want {
@@ -65,7 +65,7 @@ func (r *rig) drained(ob mailer.Outbox) func() bool {
 // worker with the outbox's renderer, or before storing with another) all
 // arrive intact, each with its own ID, and leave nothing queued.
 func testDelivers(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	o := r.options()
 	tpl := mailer.DefaultTemplates()
 	o.Renderer = tpl
@@ -106,7 +106,7 @@ func testDelivers(t *testing.T, r *rig) {
 // testMessageID: a valid caller ID is kept; an unsafe one and none are
 // replaced by a valid ID.
 func testMessageID(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	ob := r.open(rec, r.options())
 	ctx := t.Context()
 	given, bad, none := newMail("id", 0), newMail("id", 1), newMail("id", 2)
@@ -133,7 +133,7 @@ func testMessageID(t *testing.T, r *rig) {
 // testRetries: temporary failures are retried with the backoff, every
 // attempt carrying the same ID.
 func testRetries(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(_ *mailer.Message, n int) error {
 		if n <= 3 {
 			return mailer.Temporary(errors.New("451 4.3.0 try again later"))
@@ -174,7 +174,7 @@ func testRetries(t *testing.T, r *rig) {
 // Stats shows it as retrying and ages the queue by that clock.
 func testBackoffClock(t *testing.T, r *rig) {
 	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(_ *mailer.Message, n int) error {
 		if n == 1 {
 			return mailer.Temporary(errors.New("421 busy"))
@@ -226,7 +226,7 @@ func (r *rig) checkDeadLetterLog(m mail) {
 // dead letter with a masked log line, even when the error quotes the
 // address and link.
 func testPermanent(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(m *mailer.Message, _ int) error {
 		return mailer.Permanent(fmt.Errorf("550 5.1.1 <%s>: no such user (%s, %s)", m.To, m.Link, m.Code))
 	}
@@ -243,7 +243,7 @@ func testPermanent(t *testing.T, r *rig) {
 // testBudget: a mail failing temporarily every time gets exactly
 // MaxAttempts attempts, then becomes a dead letter.
 func testBudget(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(*mailer.Message, int) error { return mailer.Temporary(errors.New("451 later")) }
 	o := r.options()
 	o.MaxAttempts = 3
@@ -261,7 +261,7 @@ func testBudget(t *testing.T, r *rig) {
 // is dead-lettered, not sent.
 func testExpired(t *testing.T, r *rig) {
 	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
-	rec := NewRecorder()
+	rec := newRecorder()
 	o := r.options()
 	o.Now = clock.Now
 	tpl := mailer.DefaultTemplates()
@@ -283,7 +283,7 @@ func testExpired(t *testing.T, r *rig) {
 // testCloseDrains: Close delivers what is ready, retries that fall due
 // included, before it returns; then the outbox refuses mail.
 func testCloseDrains(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(_ *mailer.Message, n int) error {
 		if n == 1 {
 			return mailer.Temporary(errors.New("451 later"))
@@ -321,7 +321,7 @@ func testCloseDrains(t *testing.T, r *rig) {
 func testCloseIdle(t *testing.T, r *rig) {
 	o := r.options()
 	o.PollInterval = time.Hour
-	ob := r.open(NewRecorder(), o)
+	ob := r.open(newRecorder(), o)
 	if err := ob.Ping(t.Context()); err != nil { // the fetcher is waiting by now, or soon
 		t.Fatal(err)
 	}
@@ -334,9 +334,9 @@ func testCloseIdle(t *testing.T, r *rig) {
 
 // inFlight opens an outbox whose single worker is stuck in the wrapped
 // mailer with one accepted mail, and returns it and the stuck attempt.
-func (r *rig) inFlight(o mailer.OutboxOptions, m mail) (mailer.Outbox, *Recorder, mailer.Message) {
+func (r *rig) inFlight(o mailer.OutboxOptions, m mail) (mailer.Outbox, *recorder, mailer.Message) {
 	r.t.Helper()
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Block = make(chan struct{})
 	o.Workers = 1
 	ob := r.open(rec, o)
@@ -357,7 +357,7 @@ func testHandBack(t *testing.T, r *rig) {
 	if err := a.Close(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Close with an ended context: %v, want context.Canceled", err)
 	}
-	rec := NewRecorder()
+	rec := newRecorder()
 	r.open(rec, r.options()) // visibility timeout 1h: only a hand-back explains a delivery
 	r.until("the handed-back mail", rec, deliveredAll(rec, []string{m.to}))
 	if id := rec.Delivered()[m.to][0]; id != stuck.ID {
@@ -373,7 +373,7 @@ func testReclaim(t *testing.T, r *rig) {
 	o.VisibilityTimeout = 300 * time.Millisecond
 	m := newMail("reclaim", 0)
 	_, stuckRec, stuck := r.inFlight(o, m)
-	rec := NewRecorder()
+	rec := newRecorder()
 	b := r.open(rec, o)
 	r.until("the reclaimed mail", rec, deliveredAll(rec, []string{m.to}))
 	if id := rec.Delivered()[m.to][0]; id != stuck.ID {
@@ -395,7 +395,7 @@ func testLostAttempt(t *testing.T, r *rig) {
 	o.VisibilityTimeout = 300 * time.Millisecond
 	m := newMail("lost", 0)
 	_, stuckRec, _ := r.inFlight(o, m)
-	rec := NewRecorder()
+	rec := newRecorder()
 	o.MaxAttempts = 1
 	b := r.open(rec, o)
 	r.until("a dead letter", nil, func() bool { return r.stats(b).Dead == 1 })
@@ -410,7 +410,7 @@ func testLostAttempt(t *testing.T, r *rig) {
 // while some attempts fail; every mail arrives, every duplicate and retry
 // with its mail's single ID.
 func testConcurrent(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(m *mailer.Message, n int) error {
 		if n == 1 && len(m.To)%3 == 0 {
 			return mailer.Temporary(errors.New("451 later"))
@@ -472,7 +472,7 @@ func testSealed(t *testing.T, r *rig) {
 		t.Skip("outboxtest: the backend gives no raw view of its storage")
 	}
 	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
-	rec := NewRecorder()
+	rec := newRecorder()
 	rec.Fail = func(*mailer.Message, int) error { return mailer.Temporary(errors.New("451 later")) }
 	o := r.options()
 	o.Now, o.MaxAttempts, o.Workers = clock.Now, 2, 1
@@ -525,7 +525,7 @@ func testWrongSecret(t *testing.T, r *rig) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_ = a.Close(ctx) // hands the mail back
-	rec := NewRecorder()
+	rec := newRecorder()
 	o := r.options()
 	o.Secret, o.MaxAttempts = []byte(Secret+" but another one"), 2
 	b := r.open(rec, o)
@@ -544,7 +544,7 @@ func (failingRenderer) Render(mailer.LinkData) (*mailer.Message, error) {
 // testBadInput: nil messages, nil or failing renderers and ended contexts
 // are refused with an error and store nothing.
 func testBadInput(t *testing.T, r *rig) {
-	rec := NewRecorder()
+	rec := newRecorder()
 	ob := r.open(rec, r.options())
 	if err := ob.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)

@@ -107,7 +107,7 @@ func (r *rig) open(m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
 
 // until waits for cond, re-checking whenever rec changes and every few
 // milliseconds (for conditions on the storage), and fails after waitFor.
-func (r *rig) until(what string, rec *Recorder, cond func() bool) {
+func (r *rig) until(what string, rec *recorder, cond func() bool) {
 	r.t.Helper()
 	deadline := time.NewTimer(waitFor)
 	defer deadline.Stop()

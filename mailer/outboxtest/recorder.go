@@ -7,9 +7,9 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
-// Recorder is the Mailer the suite puts behind an outbox: it records every
+// recorder is the Mailer the suite puts behind an outbox: it records every
 // attempt and answers with what its Fail function says.
-type Recorder struct {
+type recorder struct {
 	// Fail decides the outcome of an attempt, given the recipient's attempt
 	// count (1-based); nil or a nil result means delivered.
 	Fail func(m *mailer.Message, attempt int) error
@@ -24,13 +24,13 @@ type Recorder struct {
 	changed   chan struct{}
 }
 
-// NewRecorder returns an empty Recorder.
-func NewRecorder() *Recorder {
-	return &Recorder{perTo: map[string]int{}, delivered: map[string][]string{}, changed: make(chan struct{})}
+// newRecorder returns an empty recorder.
+func newRecorder() *recorder {
+	return &recorder{perTo: map[string]int{}, delivered: map[string][]string{}, changed: make(chan struct{})}
 }
 
 // Send records m and answers as configured.
-func (r *Recorder) Send(ctx context.Context, m *mailer.Message) error {
+func (r *recorder) Send(ctx context.Context, m *mailer.Message) error {
 	r.mu.Lock()
 	r.attempts = append(r.attempts, *m)
 	r.perTo[m.To]++
@@ -58,20 +58,20 @@ func (r *Recorder) Send(ctx context.Context, m *mailer.Message) error {
 }
 
 // notify wakes waiters; r.mu is held.
-func (r *Recorder) notify() {
+func (r *recorder) notify() {
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
 
 // Attempts returns a copy of every attempt so far, in order.
-func (r *Recorder) Attempts() []mailer.Message {
+func (r *recorder) Attempts() []mailer.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]mailer.Message(nil), r.attempts...)
 }
 
 // Delivered returns, per recipient, the IDs of its successful attempts.
-func (r *Recorder) Delivered() map[string][]string {
+func (r *recorder) Delivered() map[string][]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string][]string, len(r.delivered))
@@ -82,7 +82,7 @@ func (r *Recorder) Delivered() map[string][]string {
 }
 
 // Changed returns a channel closed at the next attempt or delivery.
-func (r *Recorder) Changed() <-chan struct{} {
+func (r *recorder) Changed() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.changed
