@@ -110,6 +110,7 @@ func NewOutbox(rdb redis.UniversalClient, m mailer.Mailer, opts mailer.OutboxOpt
 		bury:         redis.NewScript(outboxDeadScript),
 		promote:      redis.NewScript(outboxPromoteScript),
 		dropConsumer: redis.NewScript(outboxDropConsumerScript),
+		prune:        redis.NewScript(outboxPruneScript),
 	}
 	engine, err := outbox.New(q, m, "redisstore: outbox", o)
 	if err != nil {
@@ -172,7 +173,7 @@ type streamQueue struct {
 	group, consumer             string
 	timeout, visibility, poll   time.Duration
 
-	ack, retry, bury, promote, dropConsumer *redis.Script
+	ack, retry, bury, promote, dropConsumer, prune *redis.Script
 
 	// Claim runs on the engine's one fetcher goroutine; these are its own.
 	groupReady  bool
@@ -288,7 +289,8 @@ func (q *streamQueue) promoteDue(ctx context.Context, now time.Time, force bool)
 
 // reclaim takes over entries pending longer than the visibility timeout,
 // a quarter of it after the last pass, continuing a pass at once while it
-// finds a full batch.
+// finds a full batch. A finished pass also prunes the consumers of dead
+// instances (one more round trip per pass).
 func (q *streamQueue) reclaim(ctx context.Context, n int) ([]outbox.Entry, error) {
 	if q.cursor == "0-0" && time.Since(q.lastReclaim) < max(q.visibility/4, 10*time.Millisecond) {
 		return nil, nil
@@ -304,6 +306,9 @@ func (q *streamQueue) reclaim(ctx context.Context, n int) ([]outbox.Entry, error
 	}
 	if cursor == "0-0" {
 		q.lastReclaim = time.Now()
+		// A pass is complete: the entries of dead instances are ours now,
+		// so their consumers can go. Best effort; the next pass retries.
+		_ = q.prune.Run(ctx, q.rdb, []string{q.stream}, q.group, q.consumer, q.visibility.Milliseconds()).Err()
 	}
 	q.cursor = cursor
 	entries := decodeEntries(msgs)

@@ -116,8 +116,14 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 		return true
 	})
 	checkArrivals(t, sink, accepted)
+	waitRedis(t, "the dead process's consumer to be pruned", func() bool {
+		return len(rdb.XInfoConsumers(t.Context(), keys+"s", "mailer").Val()) == 1
+	})
 	if err := second.Close(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	if c := rdb.XInfoConsumers(t.Context(), keys+"s", "mailer").Val(); len(c) != 0 {
+		t.Fatalf("consumers left after a clean Close: %+v", c)
 	}
 	if s, err := second.Stats(t.Context()); err != nil || s.Queued != 0 || s.Dead != 0 {
 		t.Fatalf("after delivery: %+v, %v; want nothing queued or dead", s, err)

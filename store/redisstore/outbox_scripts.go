@@ -75,3 +75,23 @@ if #p > 0 then
 end
 return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 `
+
+// outboxPruneScript deletes the consumers of group ARGV[1] other than
+// ARGV[2] that hold no pending entry and were idle at least ARGV[3] ms:
+// what instances killed without Close leave behind once their entries were
+// reclaimed. Deleting a consumer without pending entries loses nothing (a
+// live one is recreated by its next read), so the rule may be simple.
+const outboxPruneScript = `
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do
+    f[c[i]] = c[i + 1]
+  end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
+`
