@@ -1,7 +1,19 @@
 // Package outbox is the delivery engine shared by the durable outboxes of
 // magiclink (store/redisstore, store/pgstore): sealing, payload encoding,
 // the worker pool, retries with backoff, dead letters and Close. A backend
-// supplies only storage, as a Queue; the engine makes it a mailer.Outbox.
+// supplies only storage, as a Queue; the engine makes it a mailer.Outbox,
+// and mailer/outboxtest checks the result.
+//
+// A Queue needs, per entry, its ID, acceptance time, attempt count, sealed
+// payload, a "claimable from" time and, while claimed, its claimer and
+// claim time. Claim takes entries claimable by now (or claimed longer ago
+// than the visibility timeout, counting the lost attempt) and marks them
+// claimed by this instance, atomically so that two instances never claim
+// one entry at once (Redis: a consumer group; SQL: UPDATE … WHERE id IN
+// (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …). Retry and Dead act only
+// while the entry is still claimed by this instance; Ack may act
+// regardless. The engine calls Claim from one goroutine per instance and
+// the other methods from its workers.
 package outbox
 
 import (
