@@ -13,7 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/magiclink-go/magiclink/internal/mask"
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 )
 
 // DispatcherOptions configures a Dispatcher. Zero values mean the defaults.
@@ -42,6 +45,10 @@ type DispatcherOptions struct {
 	// After waits for a backoff delay (default time.After). Tests replace it
 	// to drive retries without real sleeps.
 	After func(d time.Duration) <-chan time.Time
+	// MeterProvider receives delivery attempts by result and their
+	// duration; nil means OpenTelemetry's global provider (a no-op until
+	// the host installs an SDK).
+	MeterProvider metric.MeterProvider
 }
 
 // Dispatcher sends mail asynchronously through another Mailer: Send queues
@@ -61,6 +68,7 @@ type DispatcherOptions struct {
 type Dispatcher struct {
 	m    Mailer
 	opts DispatcherOptions
+	tel  *telemetry.Instruments
 
 	queue chan job
 	// ctx is cancelled when Close gives up: it interrupts deliveries and
@@ -114,10 +122,14 @@ func NewDispatcher(m Mailer, opts DispatcherOptions) *Dispatcher {
 	if opts.After == nil {
 		opts.After = time.After
 	}
+	// Instruments fail only on invalid names, which these are not; a nil
+	// *Instruments records nothing.
+	tel, _ := telemetry.New(opts.MeterProvider, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Dispatcher{
 		m:           m,
 		opts:        opts,
+		tel:         tel,
 		queue:       make(chan job, opts.QueueSize),
 		ctx:         ctx,
 		cancel:      cancel,
@@ -272,7 +284,9 @@ func (d *Dispatcher) deliver(msg *Message) {
 			d.fail(msg, attempt-1, fmt.Errorf("mailer: abandoned at close: %w", err))
 			return
 		}
+		start := time.Now()
 		err := d.m.Send(d.ctx, msg)
+		d.tel.Delivered(d.ctx, err, IsTemporary(err), time.Since(start))
 		if err == nil {
 			return
 		}

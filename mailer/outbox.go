@@ -1,6 +1,8 @@
 package mailer
 
 import (
+	"go.opentelemetry.io/otel/metric"
+
 	"context"
 	"log/slog"
 	"time"
@@ -116,4 +118,8 @@ type OutboxOptions struct {
 	// Now is the clock of acceptance times and backoff deadlines (default
 	// time.Now). Tests drive retries with it.
 	Now func() time.Time
+	// MeterProvider receives delivery attempts by result, their duration,
+	// and the outbox's depth and oldest-entry age; nil means OpenTelemetry's
+	// global provider (a no-op until the host installs an SDK).
+	MeterProvider metric.MeterProvider
 }

@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/magiclink-go/magiclink/internal/randid"
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -43,6 +46,9 @@ type Outbox struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	tel    *telemetry.Instruments
+	gauges metric.Registration // nil when registration failed
 }
 
 var _ mailer.Outbox = (*Outbox)(nil)
@@ -103,6 +109,7 @@ func New(q Queue, m mailer.Mailer, name string, opts mailer.OutboxOptions) (*Out
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	ob.observe()
 	for range o.Workers {
 		ob.idle <- struct{}{}
 	}
@@ -114,9 +121,26 @@ func New(q Queue, m mailer.Mailer, name string, opts mailer.OutboxOptions) (*Out
 	go func() {
 		ob.wg.Wait()
 		cancel()
+		if ob.gauges != nil {
+			_ = ob.gauges.Unregister()
+		}
 		close(ob.done)
 	}()
 	return ob, nil
+}
+
+// observe sets up the delivery metrics and the depth and age gauges. The
+// instruments' names are fixed and valid, so creating them cannot fail in
+// practice; if it did, the outbox would run unobserved rather than not run.
+func (o *Outbox) observe() {
+	o.tel, _ = telemetry.New(o.o.MeterProvider, nil)
+	if o.tel == nil {
+		return
+	}
+	o.gauges, _ = o.tel.ObserveOutbox(o.name, func(ctx context.Context) (int64, time.Duration, error) {
+		st, err := o.Stats(ctx)
+		return st.Queued, st.OldestAge, err
+	})
 }
 
 // Send stores a copy of msg, sealed, and returns once it is durable.

@@ -150,7 +150,9 @@ func (o *Outbox) deliver(e Entry) {
 	}
 	msg, err := o.open(e)
 	if err == nil {
+		start := time.Now()
 		err = o.m.Send(o.ctx, msg)
+		o.tel.Delivered(o.ctx, err, mailer.IsTemporary(err), time.Since(start))
 	}
 	switch {
 	case err == nil:

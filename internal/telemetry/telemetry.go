@@ -195,6 +195,21 @@ func (in *Instruments) Delivery(ctx context.Context, result string, d time.Durat
 	in.deliveryDuration.Record(ctx, d.Seconds(), o.record...)
 }
 
+// Delivered records one delivery attempt that took d and ended in err;
+// temporary says whether a failure may be retried. The result label is
+// "ok", "temporary" or "permanent".
+func (in *Instruments) Delivered(ctx context.Context, err error, temporary bool, d time.Duration) {
+	result := Result
+	switch {
+	case err == nil:
+	case temporary:
+		result = "temporary"
+	default:
+		result = "permanent"
+	}
+	in.Delivery(ctx, result, d)
+}
+
 // Request records one HTTP request by route pattern and status class.
 func (in *Instruments) Request(ctx context.Context, route string, status int, d time.Duration) {
 	if in == nil {
@@ -250,8 +265,9 @@ func (in *Instruments) Start(ctx context.Context, name string) (context.Context,
 type OutboxStats func(ctx context.Context) (depth int64, oldest time.Duration, err error)
 
 // ObserveOutbox registers gauges for an outbox's depth and oldest-entry age,
-// read from stats at each collection. Unregister the result on Close.
-func (in *Instruments) ObserveOutbox(stats OutboxStats) (metric.Registration, error) {
+// read from stats at each collection and labelled with the outbox's name
+// (several may run in one process). Unregister the result on Close.
+func (in *Instruments) ObserveOutbox(name string, stats OutboxStats) (metric.Registration, error) {
 	depth, err := in.meter.Int64ObservableGauge("magiclink.outbox.depth",
 		metric.WithDescription("Mails accepted and not yet delivered or dead-lettered."), metric.WithUnit("{mail}"))
 	if err != nil {
@@ -262,13 +278,14 @@ func (in *Instruments) ObserveOutbox(stats OutboxStats) (metric.Registration, er
 	if err != nil {
 		return nil, err
 	}
+	labels := metric.WithAttributeSet(attribute.NewSet(attribute.String("outbox", name)))
 	return in.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		n, oldest, err := stats(ctx)
 		if err != nil {
 			return err
 		}
-		o.ObserveInt64(depth, n)
-		o.ObserveFloat64(age, oldest.Seconds())
+		o.ObserveInt64(depth, n, labels)
+		o.ObserveFloat64(age, oldest.Seconds(), labels)
 		return nil
 	}, depth, age)
 }

@@ -113,7 +113,7 @@ func TestRequestDurationByRouteAndStatus(t *testing.T) {
 func TestOutboxGauges(t *testing.T) {
 	t.Parallel()
 	in, r := newTest(t)
-	reg, err := in.ObserveOutbox(func(context.Context) (int64, time.Duration, error) { return 7, 90 * time.Second, nil })
+	reg, err := in.ObserveOutbox("test", func(context.Context) (int64, time.Duration, error) { return 7, 90 * time.Second, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
