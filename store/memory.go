@@ -23,16 +23,19 @@ import (
 // Memory is for single-process deployments and tests; several instances of a
 // server need a shared store such as store/redisstore.
 type Memory struct {
-	clock      func() time.Time
-	maxTokens  int
-	sweepEvery time.Duration
-	seed       maphash.Seed
-	shards     []memShard
+	clock       func() time.Time
+	maxTokens   int
+	maxSessions int
+	sweepEvery  time.Duration
+	seed        maphash.Seed
+	shards      []memShard
 
 	userMu      sync.RWMutex
 	usersByID   map[string]User
 	usersByMail map[string]string // orgID + "\x00" + email → ID
 	customers   map[string]Customer
+
+	sess memSessions
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -113,6 +116,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 	m := &Memory{
 		clock:       time.Now,
 		maxTokens:   4_000_000,
+		maxSessions: defaultMaxSessions,
 		sweepEvery:  time.Minute,
 		seed:        maphash.MakeSeed(),
 		shards:      make([]memShard, memShards),
@@ -132,6 +136,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		s.buckets = make(map[int64][]uint64)
 		s.tails = make(map[tailKey]uint16)
 	}
+	m.sess.init(m.seed, m.maxSessions)
 	if m.sweepEvery > 0 {
 		go m.sweepLoop(m.sweepEvery)
 	} else {
@@ -162,9 +167,15 @@ func (m *Memory) sweepLoop(every time.Duration) {
 	}
 }
 
-// Sweep removes every token (with its code) that has expired and returns
-// how many tokens it removed. Its cost is proportional to that number.
+// Sweep removes every token (with its code) and every session that has
+// expired and returns how many records it removed. Its cost is
+// proportional to that number (plus, for sessions, the ones touched since
+// they were last filed).
 func (m *Memory) Sweep() int {
+	return m.sweepTokens() + m.sweepSessions()
+}
+
+func (m *Memory) sweepTokens() int {
 	now := m.clock().UnixNano()
 	removed := 0
 	var gone []string // addresses whose code may point at a removed token
