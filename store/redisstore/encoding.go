@@ -17,6 +17,7 @@ const (
 	tokenV1    = 1
 	userV1     = 1
 	customerV1 = 1
+	sessionV1  = 1
 )
 
 // tokenMACOffset is the 1-based Lua string index of Token.CodeMAC in an
@@ -130,6 +131,44 @@ func decodeCustomer(b []byte) (*store.Customer, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// encodeSession encodes the parts of a session that never change; the
+// mutable ones (refresh digests, last seen, expiries) are hash fields of
+// their own, which the session scripts read and write.
+func encodeSession(s *store.Session) []byte {
+	b := make([]byte, 0, 1+32+12+len(s.UserID)+len(s.OrgID)+len(s.Email)+len(s.Method)+len(s.IP)+len(s.UserAgent)+6)
+	b = append(b, sessionV1)
+	b = append(b, s.TokenHash[:]...)
+	b = appendTime(b, s.CreatedAt)
+	b = appendString(b, s.UserID)
+	b = appendString(b, s.OrgID)
+	b = appendString(b, s.Email)
+	b = appendString(b, s.Method)
+	b = appendString(b, s.IP)
+	b = appendString(b, s.UserAgent)
+	return b
+}
+
+func decodeSession(b []byte) (*store.Session, error) {
+	d := decoder{b: b}
+	if d.byte() != sessionV1 {
+		return nil, fmt.Errorf("%w: unknown session version", errCorrupt)
+	}
+	s := &store.Session{}
+	d.digest(&s.TokenHash)
+	s.CreatedAt = d.time()
+	s.UserID = d.string()
+	s.OrgID = d.string()
+	s.Email = d.string()
+	s.Method = d.string()
+	s.IP = d.string()
+	s.UserAgent = d.string()
+	if err := d.done("session"); err != nil {
+		return nil, err
+	}
+	s.ID = store.SessionID(s.TokenHash)
+	return s, nil
 }
 
 // appendTime keeps seconds and nanoseconds apart, so every time.Time —

@@ -23,6 +23,8 @@
 //	ml:{<id tag>}:cus                           customer (string)
 //	ml:{<key tag>}:rl                           limiter TAT (string)
 //	ml:{outbox:<name>}:s, :r, :ra, :d           mail outbox (see NewOutbox)
+//	ml:{<session ID>}:s                         session (hash; the ID is a digest, store.SessionID)
+//	ml:{<user ID tag>}:us                       a user's session IDs (sorted set by expiry)
 //
 // An ID or limiter key is its own tag when it is 1–64 characters of
 // [A-Za-z0-9_.:@/+=-]; anything else is replaced by "#" and the hex SHA-256
@@ -36,7 +38,9 @@
 // live in different cluster slots, so one script cannot hold both. The code
 // record carries its encoded token (d), so a code still signs in after its
 // link was used, as store.Tokens requires. A wrong code costs 1.
-// CreateUser: 2. Every lookup: 1. On a Cluster, PutToken's pipeline is split
+// CreateUser: 2. Every lookup: 1. A session lookup, touch included: 1
+// (one script); CreateSession and RotateRefresh: 1; RevokeSession: 2;
+// RevokeUserSessions: 3; UserSessions: 2. On a Cluster, PutToken's pipeline is split
 // between the two nodes that own its keys and sent to both at once, so it
 // still costs one round trip of latency.
 //
@@ -96,6 +100,7 @@ type Store struct {
 	dropCode    *redis.Script
 	dropIfEqual *redis.Script
 	gcra        *redis.Script
+	sessions    sessionScripts
 }
 
 var (
@@ -162,6 +167,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		dropCode:    redis.NewScript(dropCodeScript),
 		dropIfEqual: redis.NewScript(dropIfEqualScript),
 		gcra:        redis.NewScript(gcraScript),
+		sessions:    newSessionScripts(),
 	}, nil
 }
 
