@@ -1,14 +1,16 @@
 // Package store defines the storage contracts of magiclink and provides the
 // embedded in-memory implementation (NewMemory).
 //
-// A store keeps three kinds of records:
+// A store keeps four kinds of records:
 //
 //   - tokens: one per issued link, keyed by the SHA-256 digest of the link
 //     secret (the secret itself is never stored), each with an optional
 //     6-digit code kept as an HMAC;
 //   - users: by ID and by (organisation, e-mail), with an optional digest of
 //     the user's API secret key;
-//   - customers: an operator's customer ID mapped to an e-mail address.
+//   - customers: an operator's customer ID mapped to an e-mail address;
+//   - sessions: one per signed-in device, keyed by a digest of its session
+//     token, with the digest of its current refresh token (see Sessions).
 //
 // Every method takes a context first. Not-found is reported as ErrNotFound
 // (wrapped or bare, match it with errors.Is); a store that cannot be reached
@@ -149,4 +151,5 @@ type Store interface {
 	Tokens
 	Users
 	Customers
+	Sessions
 }
