@@ -5,6 +5,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -74,17 +75,30 @@ type Config struct {
 	// but sends no mail to an address without a user.
 	DisableSignup bool
 
-	// SessionTTL is the lifetime of session tokens (default 24 h).
-	SessionTTL time.Duration
-	// SessionIssuer is the "iss" of session tokens (default "magiclink").
+	// SessionIdleTTL ends a session that is not used for this long
+	// (default 7 days); each use moves it on.
+	SessionIdleTTL time.Duration
+	// SessionMaxTTL ends a session this long after sign-in, used or not
+	// (default 30 days).
+	SessionMaxTTL time.Duration
+	// AccessTokenTTL is the lifetime of access tokens (default 15 min).
+	// Revoking a session stops its access tokens at once here; services
+	// that verify them offline (JWKS) accept one until it expires.
+	AccessTokenTTL time.Duration
+	// SessionIssuer is the "iss" of access tokens (default "magiclink").
 	SessionIssuer string
-	// SessionKey signs session tokens. Nil means a key derived from Secret.
+	// SessionAudience is the "aud" of access tokens (default the issuer).
+	SessionAudience string
+	// SessionKey signs access tokens (Ed25519). Nil means a key derived
+	// from Secret.
 	SessionKey ed25519.PrivateKey
 	// SessionKeyID is the "kid" of SessionKey (default: derived from the
 	// public key).
 	SessionKeyID string
 	// SessionVerifyKeys are further public keys by kid that still verify
-	// sessions, for key rotation.
+	// access tokens, for key rotation: sign with a new SessionKey, keep the
+	// old public key here until its last tokens have expired. JWKS
+	// publishes them all.
 	SessionVerifyKeys map[string]ed25519.PublicKey
 
 	// Clock returns the current time (default time.Now).
@@ -133,6 +147,21 @@ func (s *Service) deriveKeys(secret []byte, cfg Config) error {
 		return configError("Secret", err.Error())
 	}
 	s.codeKey = newMACKey(codeKey)
-	s.sessions, err = newSessionKeys(secret, cfg)
+	s.access, err = newAccessKeys(secret, cfg, s.accessTTL)
 	return err
+}
+
+// checkSessionTTLs checks the session lifetimes of Config.
+func (s *Service) checkSessionTTLs() error {
+	var errs []error
+	if s.sessionIdle < time.Minute || s.sessionIdle > s.sessionMax {
+		errs = append(errs, configError("SessionIdleTTL", fmt.Sprintf("%v must be at least 1m and at most SessionMaxTTL (%v)", s.sessionIdle, s.sessionMax)))
+	}
+	if s.sessionMax < time.Minute || s.sessionMax > 366*24*time.Hour {
+		errs = append(errs, configError("SessionMaxTTL", fmt.Sprintf("%v must be between 1m and 366 days", s.sessionMax)))
+	}
+	if s.accessTTL < 10*time.Second || s.accessTTL > 24*time.Hour {
+		errs = append(errs, configError("AccessTokenTTL", fmt.Sprintf("%v must be between 10s and 24h", s.accessTTL)))
+	}
+	return errors.Join(errs...)
 }

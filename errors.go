@@ -90,6 +90,7 @@ func (e *Error) kindOf() kind {
 //	ErrInvalidToken      TOKEN_INVALID
 //	ErrInvalidCode       CODE_INVALID
 //	ErrInvalidSession    SESSION_INVALID
+//	ErrSessionNotFound   SESSION_NOT_FOUND
 //	ErrRateLimited       RATE_LIMITED
 //	ErrStoreUnavailable  STORE_UNAVAILABLE
 //	ErrMailUnavailable   MAIL_UNAVAILABLE
@@ -119,9 +120,14 @@ var (
 	ErrInvalidToken = &Error{Code: "TOKEN_INVALID", Message: "link is invalid, expired or already used", kind: kindInvalidToken}
 	// ErrInvalidCode is the kind of a wrong, expired, used or exhausted code.
 	ErrInvalidCode = &Error{Code: "CODE_INVALID", Message: "code is invalid or expired", kind: kindInvalidCode}
-	// ErrInvalidSession is the kind of any session token that is malformed,
-	// expired, signed by an unknown key or not a session of this Service.
+	// ErrInvalidSession is the kind of any session, access or refresh token
+	// that is malformed, expired, revoked, already used (a refresh token),
+	// signed by an unknown key or not of this Service.
 	ErrInvalidSession = &Error{Code: "SESSION_INVALID", Message: "session is invalid or expired", kind: kindInvalidSession}
+	// ErrSessionNotFound is the kind of a session ID that names none of
+	// the user's live sessions (RevokeSession). It is not a sign-out: the
+	// caller's own session is fine.
+	ErrSessionNotFound = &Error{Code: "SESSION_NOT_FOUND", Message: "no such session", kind: kindSessionNotFound}
 	// ErrRateLimited is the kind of a request a rate limit denies.
 	ErrRateLimited = &Error{Code: "RATE_LIMITED", Message: "too many requests", kind: kindRateLimited}
 	// ErrStoreUnavailable is the kind of a failure to reach the store or the
@@ -151,6 +157,7 @@ const (
 	kindInvalidToken
 	kindInvalidCode
 	kindInvalidSession
+	kindSessionNotFound
 	kindRateLimited
 	kindStoreUnavailable
 	kindMailUnavailable
@@ -175,6 +182,7 @@ var kinds = [...]struct {
 	kindInvalidToken:     {code: "TOKEN_INVALID", message: "link is invalid, expired or already used"},
 	kindInvalidCode:      {code: "CODE_INVALID", message: "code is invalid or expired"},
 	kindInvalidSession:   {code: "SESSION_INVALID", message: "session is invalid or expired"},
+	kindSessionNotFound:  {code: "SESSION_NOT_FOUND", message: "no such session"},
 	kindRateLimited:      {code: "RATE_LIMITED", message: "too many requests"},
 	kindStoreUnavailable: {code: "STORE_UNAVAILABLE", message: "store unavailable", retryAfter: time.Second},
 	kindMailUnavailable:  {code: "MAIL_UNAVAILABLE", message: "mail delivery unavailable", retryAfter: time.Second},

@@ -95,13 +95,13 @@ func TestNoMailerIsNotInternal(t *testing.T) {
 
 func TestNewReportsEveryProblemInOrder(t *testing.T) {
 	_, err := magiclink.New(magiclink.Config{
-		Origins:       []string{"ftp://a.example", "https://*.com"},
-		Secret:        []byte("short"),
-		Limits:        magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: -1}, AdminPerSubject: ratelimit.Rate{Limit: 1}},
-		LinkPath:      "verify",
-		LinkTTL:       time.Millisecond,
-		CreateLinkTTL: 48 * time.Hour,
-		SessionTTL:    -time.Second,
+		Origins:        []string{"ftp://a.example", "https://*.com"},
+		Secret:         []byte("short"),
+		Limits:         magiclink.Limits{SendPerIP: ratelimit.Rate{Limit: -1}, AdminPerSubject: ratelimit.Rate{Limit: 1}},
+		LinkPath:       "verify",
+		LinkTTL:        time.Millisecond,
+		CreateLinkTTL:  48 * time.Hour,
+		SessionIdleTTL: -time.Second,
 	})
 	if !errors.Is(err, magiclink.ErrInvalidConfig) {
 		t.Fatalf("New: %v, want ErrInvalidConfig", err)
@@ -114,7 +114,7 @@ func TestNewReportsEveryProblemInOrder(t *testing.T) {
 		}
 		fields = append(fields, me.Field)
 	}
-	want := "Origins Origins Secret Limits.SendPerIP Limits.AdminPerSubject LinkPath LinkTTL CreateLinkTTL SessionTTL"
+	want := "Origins Origins Secret Limits.SendPerIP Limits.AdminPerSubject LinkPath LinkTTL CreateLinkTTL SessionIdleTTL"
 	if got := strings.Join(fields, " "); got != want {
 		t.Fatalf("fields %q, want %q", got, want)
 	}

@@ -42,7 +42,10 @@ type Service struct {
 	createLinkTTL time.Duration
 	disableSignup bool
 	codeKey       macKey
-	sessions      sessionKeys
+	access        *accessKeys
+	accessTTL     time.Duration
+	sessionIdle   time.Duration
+	sessionMax    time.Duration
 	now           func() time.Time
 	log           *slog.Logger
 
@@ -66,9 +69,7 @@ func New(cfg Config) (*Service, error) {
 	errs = append(errs, err)
 	errs = append(errs, s.limits.check())
 	errs = append(errs, checkLinkPath(s.linkPath), checkTTL("LinkTTL", s.linkTTL), checkTTL("CreateLinkTTL", s.createLinkTTL))
-	if cfg.SessionTTL < 0 {
-		errs = append(errs, configError("SessionTTL", "must not be negative"))
-	}
+	errs = append(errs, s.checkSessionTTLs())
 	if secret != nil {
 		errs = append(errs, s.deriveKeys(secret, cfg))
 	}
@@ -96,6 +97,9 @@ func newService(cfg Config) *Service {
 		linkTTL:       cmp.Or(cfg.LinkTTL, 15*time.Minute),
 		createLinkTTL: cmp.Or(cfg.CreateLinkTTL, 3*time.Minute),
 		disableSignup: cfg.DisableSignup,
+		accessTTL:     cmp.Or(cfg.AccessTokenTTL, DefaultAccessTokenTTL),
+		sessionIdle:   cmp.Or(cfg.SessionIdleTTL, DefaultSessionIdleTTL),
+		sessionMax:    cmp.Or(cfg.SessionMaxTTL, DefaultSessionMaxTTL),
 		now:           cfg.Clock,
 		log:           cfg.Logger,
 	}

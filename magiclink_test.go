@@ -539,17 +539,27 @@ func TestSecretsNeverLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := f.svc.IssueSession(id)
+	sess, err := f.svc.StartBrowserSession(ctx, id, magiclink.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	api, err := f.svc.StartAPISession(ctx, id, magiclink.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A refresh and the reuse of the replaced token both log.
+	if _, _, err := f.svc.Refresh(ctx, api.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _ = f.svc.Refresh(ctx, api.RefreshToken)
 	f.mail.err = errors.New("boom")
 	_ = f.svc.SendLink(ctx, magiclink.SendRequest{Email: "leak@example.com", CallbackOrigin: "https://app.example.com"})
 	logs := f.logs.String()
 	if logs == "" {
 		t.Fatal("nothing was logged; the test would prove nothing")
 	}
-	for name, secret := range map[string]string{"token": tok, "code": m.Code, "session": sess.Token, "address": "leak@example.com", "server secret": string(testSecret)} {
+	for name, secret := range map[string]string{"token": tok, "code": m.Code, "session": sess.Token, "access token": api.AccessToken,
+		"refresh token": api.RefreshToken, "address": "leak@example.com", "server secret": string(testSecret)} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the %s appears in the logs", name)
 		}

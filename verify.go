@@ -37,6 +37,9 @@ type Identity struct {
 	// Method is how the user proved control of the address: "link" or
 	// "code".
 	Method string
+	// SessionID is the session the Identity was read from, or "" for one
+	// fresh from Verify or VerifyCode.
+	SessionID string
 }
 
 // VerifyOption adjusts one Verify or VerifyCode call. It is a plain value
