@@ -35,6 +35,7 @@ const (
 	codeForbidden            = "FORBIDDEN"
 	codeUnauthorized         = "UNAUTHORIZED"
 	codeNotFound             = "NOT_FOUND"
+	codeSessionInvalid       = "SESSION_INVALID"
 )
 
 // issue is one validation problem, as in Zod's issues array.
@@ -113,6 +114,10 @@ func fromError(err error) *apiError {
 	case errors.Is(e, magiclink.ErrOriginNotAllowed), errors.Is(e, magiclink.ErrUnsafeNext),
 		errors.Is(e, magiclink.ErrInvalidToken), errors.Is(e, magiclink.ErrInvalidCode):
 		ae.status = http.StatusBadRequest
+	case errors.Is(e, magiclink.ErrInvalidSession):
+		ae.status, ae.authenticate = http.StatusUnauthorized, `Bearer error="invalid_token"`
+	case errors.Is(e, magiclink.ErrSessionNotFound):
+		ae.status = http.StatusNotFound
 	case errors.Is(e, magiclink.ErrRateLimited):
 		ae.status = http.StatusTooManyRequests
 	case errors.Is(e, magiclink.ErrStoreUnavailable), errors.Is(e, magiclink.ErrMailUnavailable):

@@ -50,13 +50,29 @@ type Config struct {
 	// {DocsBaseURL}/{CODE} (default "https://docs.magiclink.dev/errors").
 	DocsBaseURL string
 
-	// SessionCookie is the name of the session cookie (default
-	// "magiclink_session").
+	// SessionCookie is the name of the session cookie. The default is
+	// "__Host-magiclink_session" (SecureSessionCookie) on HTTPS and
+	// "magiclink_session" on plain-http loopback development; only the
+	// name that fits the request is read, so a cookie planted without
+	// Secure is never taken for a session.
 	SessionCookie string
+	// SecureCookies makes every session cookie Secure (and __Host-), also
+	// for plain-http requests, for TLS ended by a proxy that is not listed
+	// in TrustedProxies. Without it a request counts as HTTPS when it came
+	// over TLS or with X-Forwarded-Proto: https from a trusted proxy, and
+	// as plain http only when it is loopback at both ends; the Host header
+	// alone never decides.
+	SecureCookies bool
 
-	// OnLogin, when set, replaces the default session (a signed JWT in
-	// SessionCookie) after a successful form sign-in, for hosts that keep
-	// their own sessions. Unless it writes a response itself, the handler
+	// SignInURL is where Authenticate sends a signed-out browser (a GET or
+	// HEAD that accepts HTML): 303 to it with "next" set to the path to
+	// return to. A path ("/sign-in") or an absolute http(s) URL. Empty
+	// means every signed-out request gets 401 JSON; API requests always do.
+	SignInURL string
+
+	// OnLogin, when set, replaces the default session (a stored session
+	// with an opaque cookie) after a successful form sign-in, for hosts
+	// that keep their own sessions. Unless it writes a response itself, the handler
 	// then redirects 303 to the identity's origin and next path. An error
 	// answers 500 with the confirm page.
 	OnLogin func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
@@ -128,13 +144,12 @@ type AdminConfig struct {
 
 // Defaults of Config.
 const (
-	DefaultDocsBaseURL   = "https://docs.magiclink.dev/errors"
-	DefaultSessionCookie = "magiclink_session"
-	DefaultAdminNext     = "/overview"
-	defaultAdminLeeway   = 10 * time.Second
-	maxAdminLeeway       = 30 * time.Second
-	minAPIKeyLen         = 16
-	minHMACKeyLen        = 32
+	DefaultDocsBaseURL = "https://docs.magiclink.dev/errors"
+	DefaultAdminNext   = "/overview"
+	defaultAdminLeeway = 10 * time.Second
+	maxAdminLeeway     = 30 * time.Second
+	minAPIKeyLen       = 16
+	minHMACKeyLen      = 32
 )
 
 // configError reports a configuration mistake found by New. It matches
@@ -309,9 +324,25 @@ func validateDocsBaseURL(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
+// validateSignInURL checks Config.SignInURL: a same-site path or an
+// absolute http(s) URL, without fragment.
+func validateSignInURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if p, err := magiclink.SafeNext(s); err == nil && p == s && !strings.Contains(s, "#") {
+		return s, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || strings.ContainsFunc(s, isControlOrSpace) {
+		return "", configError("SignInURL", "%q must be a safe path such as \"/sign-in\" or an absolute http(s) URL without fragment", s)
+	}
+	return s, nil
+}
+
 func validateCookieName(s string) (string, error) {
 	if s == "" {
-		return DefaultSessionCookie, nil
+		return "", nil
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -25,30 +25,38 @@ const (
 	PathAdminMagicLink  = "/admin/magic_link"
 	PathVerify          = "/auth/verify"
 	PathSignOut         = "/auth/sign-out"
+	PathToken           = "/auth/token"
+	PathUser            = "/auth/user"
+	PathSessions        = "/auth/sessions"
+	PathSession         = "/auth/sessions/{id}"
+	PathJWKS            = "/auth/.well-known/jwks.json"
 	PathOpenAPI         = "/openapi.yaml"
 )
 
 // Handler serves the magiclink endpoints. It is immutable after New and
 // safe for concurrent use.
 type Handler struct {
-	svc      *magiclink.Service
-	core     *core.View // what the adapter reads of svc beyond its public API
-	prefix   string
-	ip       *clientip.Resolver
-	apiKeys  []apiKey
-	admin    *adminConfig
-	docs     string
-	cookie   string
-	onLogin  func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
-	openapi  bool
-	log      *slog.Logger
-	appName  string
-	mux      *http.ServeMux
-	verifyAt string // the full path of the verify endpoint, for form actions
-	csp      string
-	trusted  []netip.Prefix
-	cors     *cors.Cors // nil: no CORS headers
-	tel      *telemetry.Instruments
+	svc     *magiclink.Service
+	core    *core.View // what the adapter reads of svc beyond its public API
+	prefix  string
+	ip      *clientip.Resolver
+	apiKeys []apiKey
+	admin   *adminConfig
+	docs    string
+	cookie  string // Config.SessionCookie; "" picks by request
+	// secureCookies is Config.SecureCookies.
+	secureCookies bool
+	signInURL     string
+	onLogin       func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
+	openapi       bool
+	log           *slog.Logger
+	appName       string
+	mux           *http.ServeMux
+	verifyAt      string // the full path of the verify endpoint, for form actions
+	csp           string
+	trusted       []netip.Prefix
+	cors          *cors.Cors // nil: no CORS headers
+	tel           *telemetry.Instruments
 }
 
 // New validates cfg against svc and returns a Handler. Every configuration
@@ -59,7 +67,8 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 		return nil, configError("svc", "a *magiclink.Service is required")
 	}
 	v := svc.Internal(core.Key{})
-	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: v.AppName, tel: v.Telemetry}
+	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: v.AppName, tel: v.Telemetry,
+		secureCookies: cfg.SecureCookies}
 	if h.log == nil {
 		h.log = v.Logger
 	}
@@ -88,6 +97,9 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 	}
 	if h.cors, err = newCORS(cfg.CORS, v.OriginPatterns); err != nil {
 		return nil, configError("CORS", "%v", err)
+	}
+	if h.signInURL, err = validateSignInURL(cfg.SignInURL); err != nil {
+		return nil, err
 	}
 	h.verifyAt = h.prefix + PathVerify
 	if v.LinkPath != h.verifyAt {
@@ -132,6 +144,11 @@ func (h *Handler) routes() []route {
 		{PathAdminMagicLink, h.adminError, false, map[string]http.HandlerFunc{http.MethodPost: h.adminMagicLink}},
 		{PathVerify, h.portalError, true, map[string]http.HandlerFunc{http.MethodGet: h.verifyPage, http.MethodPost: h.verify}},
 		{PathSignOut, h.portalError, true, map[string]http.HandlerFunc{http.MethodPost: h.signOut}},
+		{PathToken, h.portalError, false, map[string]http.HandlerFunc{http.MethodPost: h.token}},
+		{PathUser, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: h.user}},
+		{PathSessions, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: h.listSessions}},
+		{PathSession, h.portalError, false, map[string]http.HandlerFunc{http.MethodDelete: h.revokeSession}},
+		{PathJWKS, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: h.jwks}},
 	}
 	if h.openapi {
 		rs = append(rs, route{PathOpenAPI, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}})

@@ -126,6 +126,55 @@ func (s *flakyStore) CustomerByID(ctx context.Context, id string) (*store.Custom
 	return s.Store.CustomerByID(ctx, id)
 }
 
+func (s *flakyStore) CreateSession(ctx context.Context, x *store.Session) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.Store.CreateSession(ctx, x)
+}
+
+func (s *flakyStore) SessionByToken(ctx context.Context, d store.Digest, t store.Touch) (*store.Session, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.SessionByToken(ctx, d, t)
+}
+
+func (s *flakyStore) SessionByID(ctx context.Context, id string, t store.Touch) (*store.Session, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.SessionByID(ctx, id, t)
+}
+
+func (s *flakyStore) RotateRefresh(ctx context.Context, id string, cur, next store.Digest, t store.Touch) (*store.Session, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.RotateRefresh(ctx, id, cur, next, t)
+}
+
+func (s *flakyStore) RevokeSession(ctx context.Context, user, id string) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.Store.RevokeSession(ctx, user, id)
+}
+
+func (s *flakyStore) RevokeUserSessions(ctx context.Context, user, except string) (int, error) {
+	if err := s.err(); err != nil {
+		return 0, err
+	}
+	return s.Store.RevokeUserSessions(ctx, user, except)
+}
+
+func (s *flakyStore) UserSessions(ctx context.Context, user string) ([]*store.Session, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.UserSessions(ctx, user)
+}
+
 // env is one Service and Handler with everything in memory.
 type env struct {
 	t     *testing.T
@@ -260,20 +309,22 @@ func validateExchange(t *testing.T, req *http.Request, rec *httptest.ResponseRec
 	route, params, err := sb.router.FindRoute(vreq)
 	if err != nil {
 		var re *routers.RouteError
-		if !errors.As(err, &re) || re.Reason != routers.ErrMethodNotAllowed.Error() {
+		if !errors.As(err, &re) || (re.Reason != routers.ErrMethodNotAllowed.Error() && rec.Code != http.StatusMethodNotAllowed) {
 			t.Fatalf("%s %s: no route in openapi.yaml: %v", req.Method, path, err)
 		}
 		// A method the path does not serve: check the 405 against the
-		// path's first operation, whose 405 response describes it.
-		item := sb.doc.Paths.Find(path)
-		if item == nil {
-			t.Fatalf("%s %s: path not in openapi.yaml", req.Method, path)
-		}
-		for _, m := range []string{http.MethodPost, http.MethodGet} {
-			if op := item.GetOperation(m); op != nil {
-				route = &routers.Route{Spec: sb.doc, Path: path, PathItem: item, Method: m, Operation: op}
+		// path's first operation, whose 405 response describes it. The
+		// router finds a templated path only by a method it has.
+		for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+			probe := vreq.Clone(context.Background())
+			probe.Method = m
+			if r, p, err := sb.router.FindRoute(probe); err == nil {
+				route, params = r, p
 				break
 			}
+		}
+		if route == nil {
+			t.Fatalf("%s %s: path not in openapi.yaml", req.Method, path)
 		}
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true}

@@ -156,7 +156,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	expect("form verify", resp.StatusCode, http.StatusSeeOther, body)
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == httpadapter.DefaultSessionCookie {
+		if c.Name == httpadapter.InsecureSessionCookie {
 			cookie = c
 		}
 	}

@@ -3,6 +3,7 @@ package httpadapter_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -205,32 +206,42 @@ func TestClaimLeakedAPIKey(t *testing.T) {
 }
 
 // TestClaimSessionCookieFlags: the session cookie is HttpOnly and
-// SameSite=Lax, and Secure unless the request is plain http to loopback.
+// SameSite=Lax, and Secure with the __Host- name unless the request is
+// plain http to loopback from loopback; a Host header alone never turns
+// Secure off.
 func TestClaimSessionCookieFlags(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
-	for _, host := range []string{"app.example.com", "127.0.0.1:8080"} {
+	for _, tc := range []struct {
+		host, remote string
+		secure       bool
+	}{
+		{"app.example.com", "192.0.2.1:1234", true},
+		{"127.0.0.1:8080", "127.0.0.1:50000", false},
+		{"127.0.0.1:8080", "192.0.2.1:1234", true},
+	} {
 		m := sendFor(t, r, "cookie@example.com")
-		req := httptest.NewRequest(http.MethodPost, "http://"+host+verifyPath,
+		req := httptest.NewRequest(http.MethodPost, "http://"+tc.host+verifyPath,
 			strings.NewReader(url.Values{"token_hash": {linkToken(m.Link)}, "type": {"magiclink"}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = tc.remote
 		rec := r.do(req)
 		if rec.Code != http.StatusSeeOther {
-			t.Fatalf("%s: form verify: %d %s", host, rec.Code, rec.Body)
+			t.Fatalf("%s from %s: form verify: %d %s", tc.host, tc.remote, rec.Code, rec.Body)
 		}
 		resp := http.Response{Header: rec.Header()}
+		want := map[bool]string{true: httpadapter.SecureSessionCookie, false: httpadapter.InsecureSessionCookie}[tc.secure]
 		var c *http.Cookie
 		for _, ck := range resp.Cookies() {
-			if ck.Name == httpadapter.DefaultSessionCookie {
+			if ck.Name == want {
 				c = ck
 			}
 		}
 		if c == nil {
-			t.Fatalf("%s: no session cookie", host)
+			t.Fatalf("%s from %s: no %s cookie in %v", tc.host, tc.remote, want, rec.Header()["Set-Cookie"])
 		}
-		wantSecure := !strings.HasPrefix(host, "127.")
-		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != wantSecure {
-			t.Errorf("%s: cookie HttpOnly=%v SameSite=%v Secure=%v; want true, Lax, %v", host, c.HttpOnly, c.SameSite, c.Secure, wantSecure)
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != tc.secure || c.Path != "/" {
+			t.Errorf("%s from %s: cookie HttpOnly=%v SameSite=%v Secure=%v Path=%q; want true, Lax, %v, /", tc.host, tc.remote, c.HttpOnly, c.SameSite, c.Secure, c.Path, tc.secure)
 		}
 	}
 }
@@ -279,15 +290,21 @@ func TestClaimSessionHeaderAmbiguity(t *testing.T) {
 }
 
 // hs256WithSessionKey forges a session signed HS256 with the service's
-// public session key: algorithm confusion.
+// public access-token key (from its JWKS): algorithm confusion.
 func hs256WithSessionKey(t *testing.T, r *rig) string {
 	t.Helper()
-	for kid, pub := range r.svc.SessionPublicKeys() {
-		return signHS256(map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid},
-			map[string]any{"sub": "usr_admin", "iss": "magiclink", "exp": time.Now().Add(time.Hour).Unix()}, pub)
+	var set struct {
+		Keys []struct{ Kid, X string } `json:"keys"`
 	}
-	t.Fatal("no session key")
-	return ""
+	if err := json.Unmarshal(r.svc.JWKS(), &set); err != nil || len(set.Keys) == 0 {
+		t.Fatalf("no session key in the JWKS: %v", err)
+	}
+	pub, err := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signHS256(map[string]any{"alg": "HS256", "typ": "JWT", "kid": set.Keys[0].Kid},
+		map[string]any{"sub": "usr_admin", "iss": "magiclink", "exp": time.Now().Add(time.Hour).Unix()}, pub)
 }
 
 // TestClaimConfigRefusesUnsafeOrigins: http origins other than loopback and

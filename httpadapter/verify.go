@@ -3,9 +3,9 @@ package httpadapter
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/mask"
@@ -96,7 +96,7 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 		h.formFailure(w, r, err, email, token == "" && (email != "" || code != ""))
 		return
 	}
-	h.login(w, r, id)
+	h.login(w, r, id, ip)
 }
 
 // invalidToken is a fresh error of magiclink's ErrInvalidToken kind, for a
@@ -133,7 +133,7 @@ func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error,
 
 // login finishes a form sign-in: the host's OnLogin hook or the default
 // session cookie, then 303 to where the link was meant to land.
-func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Identity) {
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Identity, ip netip.Addr) {
 	target := id.Origin + id.Next
 	if h.onLogin != nil {
 		rw := &responseRecorder{ResponseWriter: w}
@@ -149,13 +149,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Ide
 		}
 		return
 	}
-	sess, err := h.svc.IssueSession(id)
+	sess, err := h.svc.StartBrowserSession(r.Context(), id, magiclink.Client{IP: ip, UserAgent: r.UserAgent()})
 	if err != nil {
 		h.formFailure(w, r, err, "", false)
 		return
 	}
 	h.setSessionCookie(w, r, sess)
-	h.log.InfoContext(r.Context(), "httpadapter: signed in", "email", mask.Address(id.Email), "method", id.Method)
+	h.log.InfoContext(r.Context(), "httpadapter: signed in", "email", mask.Address(id.Email), "method", id.Method, "session", sess.ID)
 	seeOther(w, target)
 }
 
@@ -164,23 +164,9 @@ func seeOther(w http.ResponseWriter, target string) {
 	w.WriteHeader(http.StatusSeeOther)
 }
 
-// tokenResponse is the JSON answer of a successful verify.
-type tokenResponse struct {
-	AccessToken string       `json:"access_token"`
-	TokenType   string       `json:"token_type"`
-	ExpiresIn   int64        `json:"expires_in"`
-	User        userResponse `json:"user"`
-	Next        string       `json:"next"`
-}
-
-type userResponse struct {
-	ID    string `json:"id"`
-	Email string `json:"email"`
-}
-
-// verifyJSON answers an app's verify with a bearer session token and no
-// cookie: an app that posts JSON keeps the token itself, and a cookie set
-// on a cross-origin fetch would only surprise it.
+// verifyJSON answers an app's verify with an access and a refresh token
+// and no cookie: an app that posts JSON keeps the tokens itself, and a
+// cookie set on a cross-origin fetch would only surprise it.
 func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 	f, aerr := decodeJSON(w, r)
 	if aerr != nil {
@@ -233,17 +219,13 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 		h.portalError(w, r, fromError(err))
 		return
 	}
-	sess, err := h.svc.IssueSession(id)
+	tok, err := h.svc.StartAPISession(r.Context(), id, magiclink.Client{IP: ip, UserAgent: r.UserAgent()})
 	if err != nil {
 		h.portalError(w, r, fromError(err))
 		return
 	}
-	expiresIn := int64(sess.ExpiresAt.Sub(h.core.Now()) / time.Second)
-	if expiresIn < 0 {
-		expiresIn = 0
-	}
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: sess.Token, TokenType: "bearer", ExpiresIn: expiresIn,
-		User: userResponse{ID: id.UserID, Email: id.Email}, Next: id.Origin + id.Next})
+	h.log.InfoContext(r.Context(), "httpadapter: signed in", "email", mask.Address(id.Email), "method", id.Method, "session", tok.SessionID)
+	writeJSON(w, http.StatusOK, h.tokenResponse(tok, id, id.Origin+id.Next))
 }
 
 // sameSite is the login-CSRF defence for form posts: a browser that sends

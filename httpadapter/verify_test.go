@@ -182,7 +182,7 @@ func TestVerifyScannerSafety(t *testing.T) {
 func sessionCookie(t *testing.T, rec *httptest.ResponseRecorder) *http.Cookie {
 	t.Helper()
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == httpadapter.DefaultSessionCookie {
+		if c.Name == httpadapter.SecureSessionCookie || c.Name == httpadapter.InsecureSessionCookie {
 			return c
 		}
 	}
@@ -201,13 +201,13 @@ func TestVerifyFormSetsSessionCookie(t *testing.T) {
 		t.Fatalf("Location = %q", got)
 	}
 	c := sessionCookie(t, rec)
-	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+	if c.Name != httpadapter.SecureSessionCookie || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
 		t.Fatalf("cookie attributes: %+v", c)
 	}
-	if want := t0.Add(24 * time.Hour); !c.Expires.Equal(want) {
+	if want := t0.Add(magiclink.DefaultSessionMaxTTL); !c.Expires.Equal(want) {
 		t.Fatalf("cookie expires %v, want %v", c.Expires, want)
 	}
-	id, err := e.svc.ParseSession(c.Value)
+	id, err := e.svc.CheckSessionToken(context.Background(), c.Value)
 	if err != nil || id.Email != "a@example.com" || id.Method != "link" {
 		t.Fatalf("session = %+v, %v", id, err)
 	}
@@ -219,10 +219,12 @@ func TestVerifyCookieNotSecureOnLoopbackHTTP(t *testing.T) {
 	body := `{"email":"a@example.com","callback_origin":"http://localhost:8080"}`
 	wantStatus(t, e.do(jsonReq(sendPath, body)), http.StatusOK)
 	tok, _ := e.lastMail("a@example.com")
-	rec := e.do(formReq("http://localhost:8080"+verifyPath, url.Values{"token_hash": {tok}}))
+	req := formReq("http://localhost:8080"+verifyPath, url.Values{"token_hash": {tok}})
+	req.RemoteAddr = "127.0.0.1:50000"
+	rec := e.do(req)
 	wantStatus(t, rec, http.StatusSeeOther)
-	if c := sessionCookie(t, rec); c.Secure {
-		t.Fatal("Secure cookie on plain-http loopback would be dropped by browsers")
+	if c := sessionCookie(t, rec); c.Secure || c.Name != httpadapter.InsecureSessionCookie {
+		t.Fatalf("cookie %+v on plain-http loopback: want %s without Secure, which browsers would drop", c, httpadapter.InsecureSessionCookie)
 	}
 	if rec.Header().Get("Location") != "http://localhost:8080/" {
 		t.Fatalf("Location = %q", rec.Header().Get("Location"))
@@ -248,7 +250,7 @@ func TestVerifyFormCode(t *testing.T) {
 	if rec.Header().Get("Location") != "https://app.example.com/dash" {
 		t.Fatalf("Location = %q", rec.Header().Get("Location"))
 	}
-	if id, err := e.svc.ParseSession(sessionCookie(t, rec).Value); err != nil || id.Method != "code" {
+	if id, err := e.svc.CheckSessionToken(context.Background(), sessionCookie(t, rec).Value); err != nil || id.Method != "code" {
 		t.Fatalf("session = %+v, %v", id, err)
 	}
 }
@@ -374,7 +376,7 @@ func TestVerifyOnLogin(t *testing.T) {
 			t.Fatalf("hook got %+v", got)
 		}
 		for _, c := range rec.Result().Cookies() {
-			if c.Name == httpadapter.DefaultSessionCookie {
+			if c.Name == httpadapter.SecureSessionCookie || c.Name == httpadapter.InsecureSessionCookie {
 				t.Fatal("default session cookie set although OnLogin replaces it")
 			}
 		}
@@ -428,11 +430,14 @@ func TestVerifyJSON(t *testing.T) {
 		rec := e.do(jsonReq(verifyPath, `{"token_hash":"`+tok+`","type":"magiclink"}`))
 		wantStatus(t, rec, http.StatusOK)
 		m := decode(t, rec)
-		if m["token_type"] != "bearer" || m["expires_in"] != float64(86400) || m["next"] != "https://app.example.com/after" {
+		if m["token_type"] != "bearer" || m["expires_in"] != float64(900) || m["next"] != "https://app.example.com/after" {
 			t.Fatalf("body = %s", rec.Body)
 		}
+		if rt, _ := m["refresh_token"].(string); len(rt) != 66 {
+			t.Fatalf("refresh_token %q, want the 66-character <session>.<secret>", rt)
+		}
 		user := m["user"].(map[string]any)
-		id, err := e.svc.ParseSession(m["access_token"].(string))
+		id, err := e.svc.CheckAccessToken(context.Background(), m["access_token"].(string))
 		if err != nil || id.UserID != user["id"] || user["email"] != "a@example.com" {
 			t.Fatalf("session %+v %v vs user %v", id, err, user)
 		}
