@@ -140,7 +140,8 @@ func New(t testing.TB, opts ...Option) *Harness {
 	h.onLogin = acfg.OnLogin != nil
 	h.cookie = acfg.SessionCookie
 	if h.cookie == "" {
-		h.cookie = httpadapter.DefaultSessionCookie
+		// The test server is plain http on loopback.
+		h.cookie = httpadapter.InsecureSessionCookie
 	}
 
 	h.Mailer = mailer.NewMemory(mailer.WithClock(h.clock.Now))
@@ -311,8 +312,8 @@ func (h *Harness) Follow(link string) *http.Client {
 	return c
 }
 
-// SignIn sends a link to email and follows it: it returns a signed-in
-// client, or fails the test.
+// SignIn sends a link to email and follows it: it returns a client whose
+// cookie jar holds a live session cookie, or fails the test.
 func (h *Harness) SignIn(email string) *http.Client {
 	h.t.Helper()
 	h.SendLink(email)

@@ -163,13 +163,14 @@ func TestAdvance(t *testing.T) {
 	}
 
 	c := h.SignIn("clock@example.com")
-	h.Advance(23 * time.Hour)
+	idle := magiclink.DefaultSessionIdleTTL
+	h.Advance(idle - time.Hour)
 	if status, _ := get(t, c, h, "/whoami"); status != http.StatusOK {
-		t.Fatalf("session after 23 h: %d, want 200", status)
+		t.Fatalf("session used again within its idle time: %d, want 200", status)
 	}
-	h.Advance(2 * time.Hour)
+	h.Advance(idle + time.Hour)
 	if status, _ := get(t, c, h, "/whoami"); status != http.StatusUnauthorized {
-		t.Fatalf("session after 25 h: %d, want 401", status)
+		t.Fatalf("session unused for longer than its idle time: %d, want 401", status)
 	}
 
 	h.SendLink("clock@example.com")
@@ -178,8 +179,56 @@ func TestAdvance(t *testing.T) {
 	if msg := r.fails(func() { h.Follow(link) }); !strings.Contains(msg, "expired or was already used") {
 		t.Fatalf("Follow of an expired link failed with %q", msg)
 	}
-	if got, want := h.Now(), start.Add(25*time.Hour+15*time.Minute+time.Second); !got.Equal(want) {
+	if got, want := h.Now(), start.Add(2*idle+15*time.Minute+time.Second); !got.Equal(want) {
 		t.Fatalf("Now = %v, want %v", got, want)
+	}
+}
+
+func TestSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	h := magiclinktest.New(t)
+	h.Mux.Handle("GET /whoami", h.Handler.Authenticate(whoami))
+	c := h.SignIn("out@example.com")
+	u, _ := url.Parse(h.URL)
+	stolen := c.Jar.Cookies(u) // what a thief copied before sign-out
+	req, _ := http.NewRequest(http.MethodPost, h.URL+httpadapter.PathSignOut, nil)
+	req.Header.Set("Origin", h.URL)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign-out answered %d, want 204", resp.StatusCode)
+	}
+	replay := h.Client()
+	replay.Jar.SetCookies(u, stolen)
+	if status, _ := get(t, replay, h, "/whoami"); status != http.StatusUnauthorized {
+		t.Fatalf("the cookie replayed after sign-out: %d, want 401", status)
+	}
+}
+
+func TestSignInAPIAndRefresh(t *testing.T) {
+	t.Parallel()
+	h := magiclinktest.New(t)
+	h.Mux.Handle("GET /whoami", h.Handler.Authenticate(whoami))
+	tok := h.SignInAPI("app@example.com")
+	if tok.Email != "app@example.com" || tok.UserID == "" {
+		t.Fatalf("SignInAPI = %+v", tok)
+	}
+	if status, body := get(t, h.BearerClient(tok.AccessToken), h, "/whoami"); status != http.StatusOK || body != "app@example.com via link" {
+		t.Fatalf("bearer GET /whoami = %d %q", status, body)
+	}
+	next, ok := h.Refresh(tok.RefreshToken)
+	if !ok || next.RefreshToken == tok.RefreshToken {
+		t.Fatalf("Refresh = %+v, %v; want a new pair", next, ok)
+	}
+	if _, ok := h.Refresh(tok.RefreshToken); ok {
+		t.Fatal("a used refresh token refreshed again")
+	}
+	// The reuse ended the session: the newest access token is dead too.
+	if status, _ := get(t, h.BearerClient(next.AccessToken), h, "/whoami"); status != http.StatusUnauthorized {
+		t.Fatalf("access token after refresh reuse: %d, want 401", status)
 	}
 }
 
