@@ -131,10 +131,30 @@ func (h *Handler) sessionCredential(r *http.Request) (string, credential) {
 	if scheme, tok, ok := strings.Cut(a, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return strings.TrimSpace(tok), credBearer
 	}
-	if c, err := r.Cookie(h.cookieName(r)); err == nil && c.Value != "" {
-		return c.Value, credCookie
+	if v := cookieValue(r, h.cookieName(r)); v != "" {
+		return v, credCookie
 	}
 	return "", credNone
+}
+
+// cookieValue returns the value of the first cookie called name, like
+// r.Cookie but without building every cookie of the header: it runs on
+// each authenticated request. A quoted value loses its quotes; anything
+// else is returned as sent and judged by the token parser.
+func cookieValue(r *http.Request, name string) string {
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
+	}
+	return ""
 }
 
 // session checks r's session in the store and returns its Identity and

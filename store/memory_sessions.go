@@ -124,7 +124,8 @@ func (m *Memory) SessionByToken(ctx context.Context, tokenHash Digest, touch Tou
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return m.lookupSession(SessionID(tokenHash), &tokenHash, touch)
+	id := sessionID(tokenHash)
+	return m.lookupSession(string(id[:]), &tokenHash, touch)
 }
 
 // SessionByID implements Sessions.
