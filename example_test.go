@@ -2,6 +2,7 @@ package magiclink_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/url"
@@ -114,4 +115,72 @@ func ExampleOrigins_Allow() {
 	// https://acme.tenant.example true
 	//  false
 	//  false
+}
+
+// After Verify, an app gets an access token and a refresh token. A
+// refresh replaces both; presenting the replaced refresh token again is
+// what a stolen one looks like, so the whole session ends.
+func ExampleService_Refresh() {
+	svc, err := magiclink.New(magiclink.Config{
+		Origins: []string{"https://app.example.com"},
+		Secret:  []byte("a 32-byte or longer server secret!"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+	ctx := context.Background()
+	id := magiclink.Identity{UserID: "usr_1", Email: "ada@example.com", Method: "link"} // from Verify
+
+	first, err := svc.StartAPISession(ctx, id, magiclink.Client{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	second, _, err := svc.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = svc.CheckAccessToken(ctx, second.AccessToken)
+	fmt.Println("new access token works:", err == nil)
+
+	_, _, err = svc.Refresh(ctx, first.RefreshToken) // reuse
+	fmt.Println("reuse refused:", errors.Is(err, magiclink.ErrInvalidSession))
+	_, err = svc.CheckAccessToken(ctx, second.AccessToken)
+	fmt.Println("session ended:", errors.Is(err, magiclink.ErrInvalidSession))
+	// Output:
+	// new access token works: true
+	// reuse refused: true
+	// session ended: true
+}
+
+// Sign-out ends sessions in the store, so a copied cookie stops working at
+// once; SignOutOthers keeps the current one.
+func ExampleService_SignOut() {
+	svc, err := magiclink.New(magiclink.Config{
+		Origins: []string{"https://app.example.com"},
+		Secret:  []byte("a 32-byte or longer server secret!"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+	ctx := context.Background()
+	ada := magiclink.Identity{UserID: "usr_1", Email: "ada@example.com", Method: "link"}
+	laptop, _ := svc.StartBrowserSession(ctx, ada, magiclink.Client{UserAgent: "laptop"})
+	phone, _ := svc.StartBrowserSession(ctx, ada, magiclink.Client{UserAgent: "phone"})
+
+	current, err := svc.CheckSessionToken(ctx, laptop.Token)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := svc.SignOut(ctx, current, magiclink.SignOutOthers); err != nil {
+		log.Fatal(err)
+	}
+	_, err = svc.CheckSessionToken(ctx, phone.Token)
+	fmt.Println("phone signed out:", errors.Is(err, magiclink.ErrInvalidSession))
+	_, err = svc.CheckSessionToken(ctx, laptop.Token)
+	fmt.Println("laptop still signed in:", err == nil)
+	// Output:
+	// phone signed out: true
+	// laptop still signed in: true
 }
