@@ -30,6 +30,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	rec := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}}))
 	secrets = append(secrets, sessionCookie(t, rec).Value)
 	e.do(formReq("https://app.example.com"+verifyPath, url.Values{"email": {"ada@example.com"}, "code": {"999999"}}))
+	// Session tokens: a JSON sign-in, a refresh, the reuse that revokes,
+	// a sign-out.
+	api := e.apiSignIn("ada@example.com")
+	next := tokensOf(t, e.refresh(api.refresh))
+	e.refresh(api.refresh)
+	secrets = append(secrets, api.access, api.refresh, next.access, next.refresh)
+	e.do(withCookie(signOutReq("?scope=global", "", ""), secrets[2]))
 
 	data := partnerResult(t, e.do(partnerReq(seed002Body)), http.StatusOK)
 	secrets = append(secrets, data["SecretKey"].(string), tokenOf(t, data["MagicLink"].(string)), partnerKey)

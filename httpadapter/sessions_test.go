@@ -61,6 +61,24 @@ func TestSignOutOthers(t *testing.T) {
 	wantStatus(t, e.do(withCookie(get(httpadapter.PathUser), bob)), http.StatusOK)
 }
 
+func TestSignOutFormScope(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	first, second := e.signIn("a@example.com"), e.signIn("a@example.com")
+	rec := e.do(withCookie(formReq("https://app.example.com"+httpadapter.PathSignOut, url.Values{"scope": {"others"}},
+		"Sec-Fetch-Site", "same-origin", "Origin", "https://app.example.com"), first))
+	wantStatus(t, rec, http.StatusSeeOther)
+	if len(rec.Result().Cookies()) != 0 {
+		t.Fatal("a form scope=others cleared the cookie of the session that lives on")
+	}
+	wantSessionRequired(t, e.do(withCookie(get(httpadapter.PathUser), second)))
+	wantStatus(t, e.do(withCookie(get(httpadapter.PathUser), first)), http.StatusOK)
+	// The body's scope wins over the query's.
+	rec = e.do(withCookie(formReq("https://app.example.com"+httpadapter.PathSignOut+"?scope=others", url.Values{"scope": {"global"}}), first))
+	wantStatus(t, rec, http.StatusSeeOther)
+	wantSessionRequired(t, e.do(withCookie(get(httpadapter.PathUser), first)))
+}
+
 func TestSignOutGlobalByBearerJSON(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
