@@ -10,8 +10,12 @@
 //     (Config.Admin): returns a link for a customer ID;
 //
 // plus the scanner-safe confirm page at GET /auth/verify (a GET never signs
-// in; its button posts), POST /auth/verify for forms and apps,
-// POST /auth/sign-out, and Authenticate, a middleware that puts the signed-in
+// in; its button posts), POST /auth/verify for forms (a session cookie) and
+// apps (access and refresh tokens), the session endpoints — POST
+// /auth/token, GET /auth/user, GET /auth/sessions, DELETE
+// /auth/sessions/{id}, POST /auth/sign-out and GET
+// /auth/.well-known/jwks.json — and Authenticate, a middleware that checks
+// the session in the store on every request and puts the signed-in
 // Identity in the request context.
 //
 // Mount it on a standard mux with Register, or on any router as an
