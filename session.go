@@ -1,6 +1,7 @@
 package magiclink
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -102,6 +103,7 @@ const (
 // SessionMaxTTL bound its life.
 func (s *Service) StartBrowserSession(ctx context.Context, id Identity, c Client) (*BrowserSession, error) {
 	sess, token, err := s.createSession(ctx, id, c, false)
+	s.tel.Session(ctx, "start", resultCode(err))
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +114,7 @@ func (s *Service) StartBrowserSession(ctx context.Context, id Identity, c Client
 // and a refresh token for it. Nobody holds the session's own token.
 func (s *Service) StartAPISession(ctx context.Context, id Identity, c Client) (*Tokens, error) {
 	sess, refresh, err := s.createSession(ctx, id, c, true)
+	s.tel.Session(ctx, "start", resultCode(err))
 	if err != nil {
 		return nil, err
 	}
@@ -164,29 +167,41 @@ func (s *Service) tokens(sess *store.Session, refresh string) (*Tokens, error) {
 // WithClientIP applies the per-IP verify limit (Limits.VerifyPerIP), which
 // bounds guessing as it does for links and codes.
 func (s *Service) Refresh(ctx context.Context, refreshToken string, opts ...VerifyOption) (*Tokens, Identity, error) {
+	t, id, reused, err := s.refresh(ctx, refreshToken, opts)
+	result := resultCode(err)
+	if reused {
+		result = "reused"
+	}
+	s.tel.Session(ctx, "refresh", result)
+	return t, id, err
+}
+
+// refresh is Refresh; reused reports a replaced refresh token, for the
+// metric that operators alert on.
+func (s *Service) refresh(ctx context.Context, refreshToken string, opts []VerifyOption) (_ *Tokens, _ Identity, reused bool, _ error) {
 	if err := s.verifyLimit(ctx, opts); err != nil {
-		return nil, Identity{}, err
+		return nil, Identity{}, false, err
 	}
 	sid, digest, ok := parseRefreshToken(refreshToken)
 	if !ok {
-		return nil, Identity{}, newError(kindInvalidSession, "refresh_token", "", nil)
+		return nil, Identity{}, false, newError(kindInvalidSession, "refresh_token", "", nil)
 	}
 	secret, next := newSecret()
 	sess, err := s.store.RotateRefresh(ctx, sid, digest, next, s.touch(s.now()))
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
 		s.log.WarnContext(ctx, "magiclink: a replaced refresh token was presented; session revoked", "session", sid)
-		return nil, Identity{}, newError(kindInvalidSession, "refresh_token", "", nil)
+		return nil, Identity{}, true, newError(kindInvalidSession, "refresh_token", "", nil)
 	case errors.Is(err, store.ErrNotFound):
-		return nil, Identity{}, newError(kindInvalidSession, "refresh_token", "", nil)
+		return nil, Identity{}, false, newError(kindInvalidSession, "refresh_token", "", nil)
 	case err != nil:
-		return nil, Identity{}, s.storeError(err)
+		return nil, Identity{}, false, s.storeError(err)
 	}
 	t, err := s.tokens(sess, sid+"."+secret)
 	if err != nil {
-		return nil, Identity{}, err
+		return nil, Identity{}, false, err
 	}
-	return t, sessionIdentity(sess), nil
+	return t, sessionIdentity(sess), false, nil
 }
 
 // CheckSessionToken returns who is signed in with a browser session token
@@ -247,13 +262,14 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 		return newError(kindSessionNotFound, "id", "", nil)
 	}
 	err := s.store.RevokeSession(ctx, userID, sessionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return newError(kindSessionNotFound, "id", "", nil)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		err = newError(kindSessionNotFound, "id", "", nil)
+	case err != nil:
+		err = s.storeError(err)
 	}
-	if err != nil {
-		return s.storeError(err)
-	}
-	return nil
+	s.tel.Session(ctx, "revoke", resultCode(err))
+	return err
 }
 
 // SignOut ends the session of id (SignOutLocal, the default for ""), the
@@ -274,9 +290,10 @@ func (s *Service) SignOut(ctx context.Context, id Identity, scope SignOutScope) 
 		return newError(kindValidation, "scope", `scope must be "local", "others" or "global"`, nil)
 	}
 	if err != nil {
-		return s.storeError(err)
+		err = s.storeError(err)
 	}
-	return nil
+	s.tel.Session(ctx, "sign_out_"+string(cmp.Or(scope, SignOutLocal)), resultCode(err))
+	return err
 }
 
 // touch is the store.Touch of a use at now: last seen written at most

@@ -146,3 +146,64 @@ func TestTelemetryStartsNoSpanWithoutAParent(t *testing.T) {
 		t.Errorf("%d spans recorded without a parent span", n)
 	}
 }
+
+// TestTelemetryCountsSessionEvents: starts, refreshes (a reuse counted as
+// such, for alerting), revocations and sign-outs are counted by event and
+// result, with no token in any attribute.
+func TestTelemetryCountsSessionEvents(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	svc, err := magiclink.New(magiclink.Config{Origins: []string{"https://app.example.com"},
+		Secret: []byte(strings.Repeat("s", 32)), MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ctx := context.Background()
+	id := magiclink.Identity{UserID: "usr_tel", Email: "tel@example.com", Method: "link"}
+	api, err := svc.StartAPISession(ctx, id, magiclink.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser, _ := svc.StartBrowserSession(ctx, id, magiclink.Client{})
+	if _, _, err := svc.Refresh(ctx, api.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _ = svc.Refresh(ctx, api.RefreshToken) // reuse
+	_, _, _ = svc.Refresh(ctx, "garbage")
+	_ = svc.RevokeSession(ctx, id.UserID, api.SessionID) // already ended by the reuse
+	current, _ := svc.CheckSessionToken(ctx, browser.Token)
+	_ = svc.SignOut(ctx, current, magiclink.SignOutGlobal)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "magiclink.sessions" {
+				for _, dp := range s.DataPoints {
+					got[labels(dp.Attributes)] += dp.Value
+					for _, kv := range dp.Attributes.ToSlice() {
+						assertNoSecret(t, "metric attribute", kv.Value.String(), api.AccessToken, api.RefreshToken, browser.Token)
+					}
+				}
+			}
+		}
+	}
+	want := map[string]int64{
+		"{event=start,result=ok}":                 2,
+		"{event=refresh,result=ok}":               1,
+		"{event=refresh,result=reused}":           1,
+		"{event=refresh,result=SESSION_INVALID}":  1,
+		"{event=revoke,result=SESSION_NOT_FOUND}": 1,
+		"{event=sign_out_global,result=ok}":       1,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("magiclink.sessions%s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -33,10 +33,11 @@ type Instruments struct {
 	approvals        metric.Int64Counter
 	limitDenials     metric.Int64Counter
 	deliveries       metric.Int64Counter
+	sessions         metric.Int64Counter
 	requestDuration  metric.Float64Histogram
 	deliveryDuration metric.Float64Histogram
 
-	byResult, byMethodResult, byScope, byRouteStatus *labels
+	byResult, byMethodResult, byScope, byRouteStatus, byEventResult *labels
 }
 
 // New creates the instruments on mp and tp; nil means the global providers,
@@ -55,6 +56,7 @@ func New(mp metric.MeterProvider, tp trace.TracerProvider) (*Instruments, error)
 		byMethodResult: newLabels("method", "result"),
 		byScope:        newLabels("scope"),
 		byRouteStatus:  newLabels("http.route", "http.response.status_code"),
+		byEventResult:  newLabels("event", "result"),
 	}
 	if err := in.createCounters(); err != nil {
 		return nil, err
@@ -77,6 +79,7 @@ func (in *Instruments) createCounters() error {
 		{&in.approvals, "magiclink.approvals", "Cross-device approvals by result code."},
 		{&in.limitDenials, "magiclink.rate_limit.denials", "Requests a rate limit refused, by scope."},
 		{&in.deliveries, "magiclink.mail.deliveries", "Mail delivery attempts by result."},
+		{&in.sessions, "magiclink.sessions", "Session starts, refreshes and ends by event and result code; result=reused is a replaced refresh token presented again."},
 	}
 	for _, c := range counters {
 		if *c.dst, err = in.meter.Int64Counter(c.name, metric.WithDescription(c.desc), metric.WithUnit("{event}")); err != nil {
@@ -174,6 +177,16 @@ func (in *Instruments) Approval(ctx context.Context, result string) {
 		return
 	}
 	in.approvals.Add(ctx, 1, in.byResult.option(result, "").add...)
+}
+
+// Session counts one session event ("start", "refresh", "revoke",
+// "sign_out_local", "sign_out_others", "sign_out_global") and its result:
+// "ok", an error code, or "reused" for a refresh with a replaced token.
+func (in *Instruments) Session(ctx context.Context, event, result string) {
+	if in == nil {
+		return
+	}
+	in.sessions.Add(ctx, 1, in.byEventResult.option(event, result).add...)
 }
 
 // LimitDenied counts one rate-limit refusal in scope (such as "send_ip").
