@@ -1,0 +1,104 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/magiclink-go/magiclink/internal/testpg"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// statements counts the SQL statements a pool sends, through pgx's tracer
+// hook: one per Exec, Query or QueryRow, however pgx prepares it.
+type statements struct{ n atomic.Int64 }
+
+func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// count returns the statements f sent.
+func (c *statements) count(f func()) int64 {
+	before := c.n.Load()
+	f()
+	return c.n.Load() - before
+}
+
+// rig is a migrated database with a counted pool.
+type rig struct {
+	db    *testpg.Database
+	pool  *pgxpool.Pool
+	stmts *statements
+}
+
+// newRig gives the test a fresh, migrated database on the shared cluster.
+func newRig(t testing.TB) *rig {
+	t.Helper()
+	return migratedRig(t, pg.Database(t))
+}
+
+func migratedRig(t testing.TB, db *testpg.Database, configure ...func(*pgxpool.Config)) *rig {
+	t.Helper()
+	r := &rig{db: db, stmts: &statements{}}
+	r.pool = db.Pool(t, append([]func(*pgxpool.Config){func(c *pgxpool.Config) {
+		c.ConnConfig.Tracer = r.stmts
+	}}, configure...)...)
+	if err := Migrate(context.Background(), r.pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return r
+}
+
+// store opens a Store on the rig, closed when the test ends. The sweeper
+// is off unless opts turn it on, so that tests see exactly their own
+// statements.
+func (r *rig) store(t testing.TB, opts ...Option) *Store {
+	t.Helper()
+	s, err := New(context.Background(), r.pool, append([]Option{WithSweepInterval(0)}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func randomDigest() store.Digest {
+	var d store.Digest
+	_, _ = rand.Read(d[:])
+	return d
+}
+
+func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
+	now := time.Now().Truncate(time.Microsecond)
+	t := &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if withCode {
+		t.CodeMAC = randomDigest()
+	}
+	return t
+}
+
+// parallel runs f(i) for i in [0,n) on n goroutines released together.
+func parallel(n int, f func(i int)) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			start.Wait()
+			f(i)
+		}()
+	}
+	start.Done()
+	done.Wait()
+}

@@ -1,0 +1,100 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+const userColumns = `id, org_id, email, first_name, last_name, phone, language_code, mail_permission,
+    secret_key_digest, created_at`
+
+const createUserSQL = `
+INSERT INTO {schema}.users (` + userColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+// findOrCreateUserSQL inserts the user unless the organisation already has
+// one with this address, and returns whichever user holds the address. The
+// no-op update on a conflict makes the statement lock and return the row
+// even when a concurrent sign-in inserted it after this statement began
+// (DO NOTHING would return nothing then). A taken ID is still a unique
+// violation.
+const findOrCreateUserSQL = createUserSQL + `
+ON CONFLICT (org_id, email) DO UPDATE SET email = EXCLUDED.email
+RETURNING ` + userColumns
+
+const userByEmailSQL = `SELECT ` + userColumns + ` FROM {schema}.users WHERE org_id = $1 AND email = $2`
+
+const userByIDSQL = `SELECT ` + userColumns + ` FROM {schema}.users WHERE id = $1`
+
+// CreateUser implements store.Users.
+func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, s.q.createUser, userArgs(u)...); err != nil {
+		return s.fail(ctx, "create user", err)
+	}
+	return nil
+}
+
+// FindOrCreateUser returns the user of u.OrgID with u.Email, creating u
+// when there is none, in one statement; created reports whether u was
+// stored. Of concurrent calls for one address, exactly one creates it and
+// all return that user. A first sign-in thus costs one statement instead of
+// a lookup and an insert. It returns store.ErrExists only when u.ID belongs
+// to another address.
+func (s *Store) FindOrCreateUser(ctx context.Context, u *store.User) (user *store.User, created bool, err error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	user, err = scanUser(s.pool.QueryRow(ctx, s.q.findOrCreateUser, userArgs(u)...))
+	if err != nil {
+		return nil, false, s.fail(ctx, "find or create user", err)
+	}
+	// IDs are unique across the store, so the returned row is u's exactly
+	// when it carries u's ID.
+	return user, user.ID == u.ID, nil
+}
+
+// UserByEmail implements store.Users.
+func (s *Store) UserByEmail(ctx context.Context, orgID, email string) (*store.User, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	u, err := scanUser(s.pool.QueryRow(ctx, s.q.userByEmail, orgID, email))
+	if err != nil {
+		return nil, s.fail(ctx, "user by email", err)
+	}
+	return u, nil
+}
+
+// UserByID implements store.Users.
+func (s *Store) UserByID(ctx context.Context, id string) (*store.User, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	u, err := scanUser(s.pool.QueryRow(ctx, s.q.userByID, id))
+	if err != nil {
+		return nil, s.fail(ctx, "user by id", err)
+	}
+	return u, nil
+}
+
+func userArgs(u *store.User) []any {
+	return []any{u.ID, u.OrgID, u.Email, u.FirstName, u.LastName, u.Phone, u.LanguageCode, u.MailPermission,
+		nullDigest(u.SecretKeyDigest), u.CreatedAt}
+}
+
+func scanUser(row pgx.Row) (*store.User, error) {
+	u := &store.User{}
+	var key []byte
+	err := row.Scan(&u.ID, &u.OrgID, &u.Email, &u.FirstName, &u.LastName, &u.Phone, &u.LanguageCode,
+		&u.MailPermission, &key, &u.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if u.SecretKeyDigest, err = digest(key); err != nil {
+		return nil, fmt.Errorf("user %q: %w", u.ID, err)
+	}
+	return u, nil
+}
