@@ -1,0 +1,201 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/magiclink-go/magiclink/internal/testpg"
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// outageCalls returns one of each kind of store call, each on fresh data;
+// an expected not-found or mismatch counts as success.
+func outageCalls(s *Store) map[string]func(ctx context.Context, i int) error {
+	return map[string]func(ctx context.Context, i int) error{
+		"PutToken+ConsumeToken": func(ctx context.Context, i int) error {
+			tok := newToken(fmt.Sprintf("k%d@example.com", i), true, time.Minute)
+			if err := s.PutToken(ctx, tok); err != nil {
+				return err
+			}
+			_, err := s.ConsumeToken(ctx, tok.Hash)
+			return err
+		},
+		"ConsumeCode": func(ctx context.Context, i int) error {
+			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), randomDigest(), 5)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		"rate limit": func(ctx context.Context, i int) error {
+			_, err := s.gcra(ctx, []gcraEvent{{key: fmt.Sprintf("ip:%d", i), interval: int64(time.Millisecond), span: int64(time.Second)}})
+			return err
+		},
+		"CreateUser": func(ctx context.Context, i int) error {
+			id := fmt.Sprintf("u_%d_%d", i, time.Now().UnixNano())
+			return s.CreateUser(ctx, &store.User{ID: id, Email: id + "@example.com"})
+		},
+		"UserByID": func(ctx context.Context, _ int) error {
+			_, err := s.UserByID(ctx, "u_none")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		"PutCustomer": func(ctx context.Context, i int) error {
+			return s.PutCustomer(ctx, &store.Customer{ID: fmt.Sprintf("cus_%d", i), Email: "c@example.com"})
+		},
+	}
+}
+
+// TestOutage runs a private server through a crash, a hang and a restart:
+// every call then fails with store.ErrUnavailable within a bound derived
+// from the store's timeout, and the same store and pool serve again on
+// their own once the server is back; users survive the crash.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	srv := testpg.Start(t)
+	r := migratedRig(t, srv.Database(t))
+	const timeout = 500 * time.Millisecond
+	s := r.store(t, WithTimeout(timeout))
+	ctx := context.Background()
+	user := &store.User{ID: "u_kept", OrgID: "org", Email: "kept@example.com", SecretKeyDigest: randomDigest(),
+		CreatedAt: time.Now().Truncate(time.Microsecond)}
+	if err := s.CreateUser(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	mustServe(t, s, "before the outage")
+
+	t.Run("KillMidRequest", func(t *testing.T) { killMidRequest(t, srv, r) })
+	t.Run("Down", func(t *testing.T) { mustFailFast(t, s, 2*timeout) })
+	srv.Restart(t)
+	t.Run("RecoversAfterRestart", func(t *testing.T) {
+		waitServing(t, s)
+		got, err := s.UserByEmail(ctx, "org", "kept@example.com")
+		if err != nil || got.ID != user.ID || got.SecretKeyDigest != user.SecretKeyDigest || !got.CreatedAt.Equal(user.CreatedAt) {
+			t.Fatalf("user after a crash and restart: %+v, %v; want %+v", got, err, user)
+		}
+	})
+	t.Run("Frozen", func(t *testing.T) {
+		resume := srv.Freeze(t)
+		// A hung server answers nothing: each call waits for its deadline.
+		mustFailFast(t, s, 3*timeout)
+		resume()
+		waitServing(t, s)
+	})
+}
+
+// killMidRequest blocks a ConsumeToken on a row lock held by another
+// session, kills the server while it waits, and checks that the call
+// returns store.ErrUnavailable long before its own deadline.
+func killMidRequest(t *testing.T, srv *testpg.Server, r *rig) {
+	ctx := context.Background()
+	const deadline = 10 * time.Second
+	s := r.store(t, WithTimeout(deadline))
+	tok := newToken("held@example.com", false, time.Minute)
+	if err := s.PutToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pgx.Connect(ctx, r.db.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM magiclink.tokens WHERE hash = $1 FOR UPDATE", tok.Hash[:]); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		_, err := s.ConsumeToken(ctx, tok.Hash)
+		done <- result{err, time.Since(start)}
+	}()
+	waitLockWait(t, tx)
+	srv.Kill(t)
+	res := <-done
+	if !errors.Is(res.err, store.ErrUnavailable) {
+		t.Fatalf("ConsumeToken when the server died under it: %v, want an error matching store.ErrUnavailable", res.err)
+	}
+	if res.took >= deadline {
+		t.Fatalf("ConsumeToken took %v to notice the crash, want well under its %v deadline", res.took, deadline)
+	}
+}
+
+// waitLockWait returns once some session waits for a lock, as the blocked
+// ConsumeToken does; the holder's transaction asks the server.
+func waitLockWait(t *testing.T, tx pgx.Tx) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
+		var n int
+		err := tx.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+	}
+	t.Fatal("ConsumeToken never waited for the held row lock")
+}
+
+// mustServe fails unless every kind of call succeeds.
+func mustServe(t *testing.T, s *Store, when string) {
+	t.Helper()
+	for name, op := range outageCalls(s) {
+		if err := op(context.Background(), int(time.Now().UnixNano()%1e9)); err != nil {
+			t.Fatalf("%s %s: %v", name, when, err)
+		}
+	}
+}
+
+// mustFailFast checks that every kind of call fails with
+// store.ErrUnavailable, each within bound.
+func mustFailFast(t *testing.T, s *Store, bound time.Duration) {
+	t.Helper()
+	for name, op := range outageCalls(s) {
+		start := time.Now()
+		err := op(context.Background(), 0)
+		took := time.Since(start)
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with the server down: %v, want an error matching store.ErrUnavailable", name, err)
+		}
+		if took > bound {
+			t.Errorf("%s with the server down took %v, want under %v", name, took, bound)
+		}
+	}
+}
+
+// waitServing waits until the store serves again by itself (the pool
+// replaces broken connections), then checks every kind of call.
+func waitServing(t *testing.T, s *Store) {
+	t.Helper()
+	start := time.Now()
+	for {
+		_, err := s.UserByID(context.Background(), "u_none")
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the store did not serve again within 30s of the server's return: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("serving again %v after the server returned", time.Since(start))
+	for range 3 {
+		mustServe(t, s, "after the server returned")
+	}
+}
