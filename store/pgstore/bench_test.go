@@ -1,0 +1,152 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/magiclink-go/magiclink/store"
+)
+
+// The store's costs on a loopback PostgreSQL, each with the statements it
+// sends per operation (stmts/op, from the pgx tracer). A send is what the
+// Service does for one: both limit decisions in one batch, the user lookup
+// and the token with its code. A verify consumes a link; on a first
+// sign-in it also creates the user.
+
+func benchStore(b *testing.B) (*Store, *rig) {
+	b.Helper()
+	r := newRig(b)
+	return r.store(b), r
+}
+
+// reportStatements reports the statements per operation since before.
+func reportStatements(b *testing.B, r *rig, before int64) {
+	b.ReportMetric(float64(r.stmts.n.Load()-before)/float64(b.N), "stmts/op")
+}
+
+func BenchmarkSend(b *testing.B) {
+	s, r := benchStore(b)
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, &store.User{ID: "u_bench", Email: "bench@example.com"}); err != nil {
+		b.Fatal(err)
+	}
+	hour := int64(time.Hour)
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	i := 0
+	for b.Loop() {
+		i++
+		email := fmt.Sprintf("bench%d@example.com", i%1024)
+		events := []gcraEvent{
+			{key: fmt.Sprintf("send-ip:198.51.100.%d", i%256), interval: hour / 1_000_000_000, span: hour},
+			{key: "send-email:" + email, interval: hour / 1_000_000_000, span: hour},
+		}
+		if v, err := s.gcra(ctx, events); err != nil || !v[0].allowed || !v[1].allowed {
+			b.Fatalf("limit: %+v, %v", v, err)
+		}
+		if _, err := s.UserByEmail(ctx, "", email); err != nil && !isNotFound(err) {
+			b.Fatal(err)
+		}
+		if err := s.PutToken(ctx, benchToken(email)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportStatements(b, r, before)
+}
+
+func BenchmarkVerify(b *testing.B) {
+	s, r := benchStore(b)
+	ctx := context.Background()
+	hashes := putTokens(b, s, "u_known")
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	i := 0
+	for b.Loop() {
+		if _, err := s.ConsumeToken(ctx, hashes[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	reportStatements(b, r, before)
+}
+
+func BenchmarkVerifyFirstSignIn(b *testing.B) {
+	s, r := benchStore(b)
+	ctx := context.Background()
+	hashes := putTokens(b, s, "")
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	i := 0
+	for b.Loop() {
+		t, err := s.ConsumeToken(ctx, hashes[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		u := &store.User{ID: fmt.Sprintf("u_%d", i), OrgID: t.OrgID, Email: t.Email, CreatedAt: time.Now()}
+		if _, created, err := s.FindOrCreateUser(ctx, u); err != nil || !created {
+			b.Fatalf("FindOrCreateUser: created %v, %v", created, err)
+		}
+		i++
+	}
+	reportStatements(b, r, before)
+}
+
+// BenchmarkVerifyParallel is verify throughput with the pool's connections
+// all busy.
+func BenchmarkVerifyParallel(b *testing.B) {
+	s, r := benchStore(b)
+	ctx := context.Background()
+	hashes := putTokens(b, s, "u_known")
+	var next atomic.Int64
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.ConsumeToken(ctx, hashes[next.Add(1)-1]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportStatements(b, r, before)
+}
+
+// putTokens stores enough live tokens for b.N verifies, outside the timer.
+// b.Loop runs the setup once per count, with b.N not yet known, so it puts
+// as many as a second of verifies could need.
+func putTokens(b *testing.B, s *Store, userID string) []store.Digest {
+	b.Helper()
+	const n = 60_000
+	ctx := context.Background()
+	hashes := make([]store.Digest, n)
+	rows := make([][]any, n)
+	now := time.Now()
+	for i := range hashes {
+		hashes[i] = randomDigest()
+		rows[i] = []any{hashes[i][:], userID, fmt.Sprintf("v%d@example.com", i), "", "https://app.example", "/",
+			nil, now, now.Add(time.Hour)}
+	}
+	if _, err := s.pool.CopyFrom(ctx, []string{"magiclink", "tokens"},
+		[]string{"hash", "user_id", "email", "org_id", "origin", "next", "code_mac", "created_at", "expires_at"},
+		copyRows(rows)); err != nil {
+		b.Fatal(err)
+	}
+	return hashes
+}
+
+func benchToken(email string) *store.Token {
+	now := time.Now()
+	return &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
+		CodeMAC: randomDigest(), CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+func copyRows(rows [][]any) pgx.CopyFromSource { return pgx.CopyFromRows(rows) }
