@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -36,19 +37,19 @@ func BenchmarkSend(b *testing.B) {
 	if err := s.CreateUser(ctx, &store.User{ID: "u_bench", Email: "bench@example.com"}); err != nil {
 		b.Fatal(err)
 	}
-	hour := int64(time.Hour)
+	rate := ratelimit.Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000}
 	b.ReportAllocs()
 	before := r.stmts.n.Load()
 	i := 0
 	for b.Loop() {
 		i++
 		email := fmt.Sprintf("bench%d@example.com", i%1024)
-		events := []gcraEvent{
-			{key: fmt.Sprintf("send-ip:198.51.100.%d", i%256), interval: hour / 1_000_000_000, span: hour},
-			{key: "send-email:" + email, interval: hour / 1_000_000_000, span: hour},
+		reqs := []ratelimit.Request{
+			{Key: fmt.Sprintf("send-ip:198.51.100.%d", i%256), Rate: rate},
+			{Key: "send-email:" + email, Rate: rate},
 		}
-		if v, err := s.gcra(ctx, events); err != nil || !v[0].allowed || !v[1].allowed {
-			b.Fatalf("limit: %+v, %v", v, err)
+		if ds, err := s.AllowBatch(ctx, reqs); err != nil || !ds[0].Allowed || !ds[1].Allowed {
+			b.Fatalf("limit: %+v, %v", ds, err)
 		}
 		if _, err := s.UserByEmail(ctx, "", email); err != nil && !isNotFound(err) {
 			b.Fatal(err)
@@ -56,6 +57,22 @@ func BenchmarkSend(b *testing.B) {
 		if err := s.PutToken(ctx, benchToken(email)); err != nil {
 			b.Fatal(err)
 		}
+	}
+	reportStatements(b, r, before)
+}
+
+func BenchmarkAllow(b *testing.B) {
+	s, r := benchStore(b)
+	ctx := context.Background()
+	rate := ratelimit.Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000}
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	i := 0
+	for b.Loop() {
+		if d, err := s.Allow(ctx, fmt.Sprintf("ip:198.51.100.%d", i%1024), rate); err != nil || !d.Allowed {
+			b.Fatalf("Allow: %+v, %v", d, err)
+		}
+		i++
 	}
 	reportStatements(b, r, before)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/magiclink-go/magiclink/internal/testpg"
+	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -32,8 +33,8 @@ func outageCalls(s *Store) map[string]func(ctx context.Context, i int) error {
 			}
 			return err
 		},
-		"rate limit": func(ctx context.Context, i int) error {
-			_, err := s.gcra(ctx, []gcraEvent{{key: fmt.Sprintf("ip:%d", i), interval: int64(time.Millisecond), span: int64(time.Second)}})
+		"Allow": func(ctx context.Context, i int) error {
+			_, err := s.Allow(ctx, fmt.Sprintf("ip:%d", i), ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000})
 			return err
 		},
 		"CreateUser": func(ctx context.Context, i int) error {
