@@ -95,6 +95,13 @@ func TestStatements(t *testing.T) {
 			}
 			return err
 		}},
+		{"FindOrCreateUser, known", 1, func() error {
+			_, created, err := s.FindOrCreateUser(ctx, &store.User{ID: "u_count2", Email: tok.Email, CreatedAt: time.Now()})
+			if err == nil && created {
+				err = errors.New("created a second user")
+			}
+			return err
+		}},
 		{"UserByEmail", 1, func() error { _, err := s.UserByEmail(ctx, "", tok.Email); return err }},
 		{"CreateUser", 1, func() error { return s.CreateUser(ctx, &store.User{ID: "u_c2", Email: "c2@example.com"}) }},
 		{"PutCustomer", 1, func() error { return s.PutCustomer(ctx, &store.Customer{ID: "cus", Email: tok.Email}) }},

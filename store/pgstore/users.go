@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -17,14 +18,20 @@ INSERT INTO {schema}.users (` + userColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
 // findOrCreateUserSQL inserts the user unless the organisation already has
-// one with this address, and returns whichever user holds the address. The
-// no-op update on a conflict makes the statement lock and return the row
-// even when a concurrent sign-in inserted it after this statement began
-// (DO NOTHING would return nothing then). A taken ID is still a unique
-// violation.
-const findOrCreateUserSQL = createUserSQL + `
-ON CONFLICT (org_id, email) DO UPDATE SET email = EXCLUDED.email
-RETURNING ` + userColumns
+// one with this address, and returns whichever user holds the address,
+// without writing anything for a known user. It returns no row only when a
+// concurrent statement inserted the address after this one took its
+// snapshot (DO NOTHING waited for it, the SELECT cannot see it); the caller
+// then reads the row. A taken ID is still a unique violation.
+const findOrCreateUserSQL = `
+WITH ins AS (` + createUserSQL + `
+    ON CONFLICT (org_id, email) DO NOTHING
+    RETURNING ` + userColumns + `
+)
+SELECT ` + userColumns + ` FROM ins
+UNION ALL
+SELECT ` + userColumns + ` FROM {schema}.users WHERE org_id = $2 AND email = $3
+LIMIT 1`
 
 const userByEmailSQL = `SELECT ` + userColumns + ` FROM {schema}.users WHERE org_id = $1 AND email = $2`
 
@@ -41,15 +48,20 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 }
 
 // FindOrCreateUser returns the user of u.OrgID with u.Email, creating u
-// when there is none, in one statement; created reports whether u was
-// stored. Of concurrent calls for one address, exactly one creates it and
-// all return that user. A first sign-in thus costs one statement instead of
-// a lookup and an insert. It returns store.ErrExists only when u.ID belongs
-// to another address.
+// when there is none; created reports whether u was stored. It is one
+// statement, which writes nothing for a known user, so a verify costs the
+// consume and this, on a first sign-in too; only when a concurrent first
+// sign-in of the same address wins the insert does it take a second
+// statement to read that user. Of concurrent calls for one address, exactly
+// one creates it and all return that user. It returns store.ErrExists only
+// when u.ID belongs to another address.
 func (s *Store) FindOrCreateUser(ctx context.Context, u *store.User) (user *store.User, created bool, err error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	user, err = scanUser(s.pool.QueryRow(ctx, s.q.findOrCreateUser, userArgs(u)...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		user, err = scanUser(s.pool.QueryRow(ctx, s.q.userByEmail, u.OrgID, u.Email))
+	}
 	if err != nil {
 		return nil, false, s.fail(ctx, "find or create user", err)
 	}
