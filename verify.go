@@ -111,6 +111,14 @@ func (s *Service) identity(ctx context.Context, t *store.Token, method string) (
 	if id.UserID != "" {
 		return id, nil
 	}
+	if e, ok := s.store.(store.UserEnsurer); ok && !s.disableSignup {
+		u, _, err := e.FindOrCreateUser(ctx, &store.User{ID: randid.New("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()})
+		if err != nil {
+			return Identity{}, s.storeError(err)
+		}
+		id.UserID = u.ID
+		return id, nil
+	}
 	userID, err := s.lookupUser(ctx, t.OrgID, t.Email)
 	if err != nil {
 		return Identity{}, err

@@ -129,6 +129,19 @@ type Users interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 }
 
+// UserEnsurer is an optional capability of a Users store, found by type
+// assertion: resolving a signing-in address to its user in one round trip,
+// creating the user on a first sign-in. The Service uses it when its store
+// has it, so a verify costs the consume and this.
+type UserEnsurer interface {
+	// FindOrCreateUser returns the user of u.OrgID with u.Email, storing u
+	// when the organisation has none; created reports whether u was
+	// stored. Of concurrent calls for one address exactly one creates it
+	// and all return that user. ErrExists only when u.ID belongs to
+	// another address.
+	FindOrCreateUser(ctx context.Context, u *User) (user *User, created bool, err error)
+}
+
 // Customer maps an operator's customer ID (POST /admin/magic_link) to an
 // address.
 type Customer struct {

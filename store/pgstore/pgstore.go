@@ -95,7 +95,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.UserEnsurer = (*Store)(nil)
+)
 
 // Option configures New and Migrate.
 type Option func(*options)

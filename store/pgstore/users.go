@@ -47,14 +47,11 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	return nil
 }
 
-// FindOrCreateUser returns the user of u.OrgID with u.Email, creating u
-// when there is none; created reports whether u was stored. It is one
-// statement, which writes nothing for a known user, so a verify costs the
-// consume and this, on a first sign-in too; only when a concurrent first
-// sign-in of the same address wins the insert does it take a second
-// statement to read that user. Of concurrent calls for one address, exactly
-// one creates it and all return that user. It returns store.ErrExists only
-// when u.ID belongs to another address.
+// FindOrCreateUser implements store.UserEnsurer in one statement, which
+// writes nothing for a known user; so a verify costs the consume and this,
+// on a first sign-in too. Only when a concurrent first sign-in of the same
+// address wins the insert does it take a second statement to read that
+// user.
 func (s *Store) FindOrCreateUser(ctx context.Context, u *store.User) (user *store.User, created bool, err error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
