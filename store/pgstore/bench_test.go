@@ -2,23 +2,32 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
 // The store's costs on a loopback PostgreSQL, each with the statements it
-// sends per operation (stmts/op, from the pgx tracer). A send is what the
-// Service does for one: both limit decisions in one batch, the user lookup
-// and the token with its code. A verify consumes a link; on a first
-// sign-in it also creates the user.
+// sends per operation (stmts/op, from the pgx tracer). BenchmarkSend is a
+// send's store work with a user lookup (the budget's worst case: both limit
+// decisions in one batch, the lookup, the token with its code); the
+// Service itself resolves no user at send time (BenchmarkServiceSend). A
+// verify consumes a link; on a first sign-in it also creates the user.
 
 func benchStore(b *testing.B) (*Store, *rig) {
 	b.Helper()
@@ -167,3 +176,84 @@ func benchToken(email string) *store.Token {
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 func copyRows(rows [][]any) pgx.CopyFromSource { return pgx.CopyFromRows(rows) }
+
+// highLimits never deny, so that the Service benchmarks measure the work.
+func highLimits() magiclink.Limits {
+	high := ratelimit.Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000_000}
+	return magiclink.Limits{SendPerIP: high, SendPerEmail: high, VerifyPerIP: high}
+}
+
+func benchService(b *testing.B, r *rig) *magiclink.Service {
+	b.Helper()
+	s := r.store(b)
+	svc, err := magiclink.New(magiclink.Config{Origins: []string{appOrigin}, Secret: []byte(secret), Store: s, Limiter: s,
+		Mailer: mailer.NewMemory(), Limits: highLimits(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = svc.Close() })
+	return svc
+}
+
+// BenchmarkServiceSend is SendLink on pgstore with the limits on: what the
+// handler asks of the database for one send-magic-link.
+func BenchmarkServiceSend(b *testing.B) {
+	r := newRig(b)
+	svc := benchService(b, r)
+	ctx := context.Background()
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	i := 0
+	for b.Loop() {
+		i++
+		err := svc.SendLink(ctx, magiclink.SendRequest{Email: fmt.Sprintf("s%d@example.com", i%4096), CallbackOrigin: appOrigin,
+			ClientIP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportStatements(b, r, before)
+}
+
+// BenchmarkServiceVerify is Verify of a link on pgstore, first sign-in
+// included (each link is for a new address), with the verify limit on.
+func BenchmarkServiceVerify(b *testing.B) {
+	r := newRig(b)
+	svc := benchService(b, r)
+	ctx := context.Background()
+	tokens := putServiceLinks(b, r)
+	ip := netip.MustParseAddr("192.0.2.1")
+	b.ReportAllocs()
+	before := r.stmts.n.Load()
+	i := 0
+	for b.Loop() {
+		if _, err := svc.Verify(ctx, tokens[i], magiclink.WithClientIP(ip)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	reportStatements(b, r, before)
+}
+
+// putServiceLinks stores live links for new addresses and returns their
+// secrets as a mail would carry them.
+func putServiceLinks(b *testing.B, r *rig) []string {
+	b.Helper()
+	const n = 40_000
+	tokens := make([]string, n)
+	rows := make([][]any, n)
+	now := time.Now()
+	for i := range tokens {
+		var raw [32]byte
+		_, _ = rand.Read(raw[:])
+		tokens[i] = base64.RawURLEncoding.EncodeToString(raw[:])
+		h := sha256.Sum256(raw[:])
+		rows[i] = []any{h[:], "", fmt.Sprintf("new%d@example.com", i), "", appOrigin, "/", nil, now, now.Add(time.Hour)}
+	}
+	if _, err := r.pool.CopyFrom(context.Background(), []string{"magiclink", "tokens"},
+		[]string{"hash", "user_id", "email", "org_id", "origin", "next", "code_mac", "created_at", "expires_at"},
+		copyRows(rows)); err != nil {
+		b.Fatal(err)
+	}
+	return tokens
+}
