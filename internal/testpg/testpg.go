@@ -370,9 +370,12 @@ type bins struct {
 	cred *syscall.Credential
 }
 
-// runAs prepares cmd to run as the postgres user when needed.
+// runAs prepares cmd to run as the postgres user when needed. If the test
+// binary dies without cleaning up (a panic, a timeout), the kernel kills
+// the server too (Pdeathsig), so no cluster outlives its tests; its
+// backends follow their postmaster.
 func (b bins) runAs(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred, Pdeathsig: syscall.SIGKILL}
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
 	if b.cred != nil {
 		cmd.Env = append(cmd.Env, "HOME="+os.TempDir(), "USER=postgres")

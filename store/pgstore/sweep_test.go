@@ -91,7 +91,12 @@ func TestSweepInBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Second)
-	for n := <-passes; n == 0; n = <-passes {
+	for deleted := int64(0); deleted == 0; {
+		select {
+		case deleted = <-passes:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no background pass deleted the expired token within 30s")
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
