@@ -23,6 +23,8 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("pgstore: %s: %w", op, store.ErrNotFound)
 	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled):
 		return fmt.Errorf("pgstore: %s: %w", op, errors.Join(context.Canceled, err))
+	case errors.Is(err, errCorrupt):
+		return fmt.Errorf("pgstore: %s: %w", op, err)
 	case isUniqueViolation(err):
 		return fmt.Errorf("pgstore: %s: %w", op, store.ErrExists)
 	case unavailable(err):
@@ -37,7 +39,8 @@ func isUniqueViolation(err error) bool {
 }
 
 // unavailable reports whether err means that the server cannot serve now:
-// every client-side error (dial and I/O errors, timeouts, a closed pool),
+// every client-side error (dial and I/O errors, timeouts, a closed pool)
+// except a failure to scan a row,
 // and the server errors of classes that say so — connection exceptions
 // (08), insufficient resources such as too many connections (53), operator
 // intervention such as shutdown, start-up, recovery or a statement timeout
@@ -46,6 +49,9 @@ func isUniqueViolation(err error) bool {
 // serialization failures and deadlocks (40), which a retry resolves. Other
 // server errors are bugs or a foreign schema, which retrying will not fix.
 func unavailable(err error) bool {
+	if scan := (pgx.ScanArgError{}); errors.As(err, &scan) {
+		return false // a row this package cannot read: a bug or a foreign schema
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return true

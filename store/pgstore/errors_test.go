@@ -46,6 +46,9 @@ func TestErrorMapping(t *testing.T) {
 		}
 	}
 	// A bug or a foreign schema is not an outage: retrying will not help.
+	if got := s.fail(context.Background(), "op", pgx.ScanArgError{ColumnIndex: 1, Err: errors.New("bad")}); errors.Is(got, store.ErrUnavailable) {
+		t.Errorf("a scan error maps to %v, must not match ErrUnavailable", got)
+	}
 	for _, code := range []string{"42P01", "42703", "22P02", "XX000"} {
 		if got := s.fail(context.Background(), "op", pgErr(code)); errors.Is(got, store.ErrUnavailable) {
 			t.Errorf("fail(SQLSTATE %s) = %v, must not match ErrUnavailable", code, got)
