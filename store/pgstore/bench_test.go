@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/mailer"
@@ -89,15 +90,13 @@ func BenchmarkAllow(b *testing.B) {
 func BenchmarkVerify(b *testing.B) {
 	s, r := benchStore(b)
 	ctx := context.Background()
-	hashes := putTokens(b, s, "u_known")
+	tokens := putTokens(b, s, "u_known")
 	b.ReportAllocs()
 	before := r.stmts.n.Load()
-	i := 0
 	for b.Loop() {
-		if _, err := s.ConsumeToken(ctx, hashes[i]); err != nil {
+		if _, err := s.ConsumeToken(ctx, tokens.next()); err != nil {
 			b.Fatal(err)
 		}
-		i++
 	}
 	reportStatements(b, r, before)
 }
@@ -105,12 +104,12 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkVerifyFirstSignIn(b *testing.B) {
 	s, r := benchStore(b)
 	ctx := context.Background()
-	hashes := putTokens(b, s, "")
+	tokens := putTokens(b, s, "")
 	b.ReportAllocs()
 	before := r.stmts.n.Load()
 	i := 0
 	for b.Loop() {
-		t, err := s.ConsumeToken(ctx, hashes[i])
+		t, err := s.ConsumeToken(ctx, tokens.next())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -128,14 +127,20 @@ func BenchmarkVerifyFirstSignIn(b *testing.B) {
 func BenchmarkVerifyParallel(b *testing.B) {
 	s, r := benchStore(b)
 	ctx := context.Background()
-	hashes := putTokens(b, s, "u_known")
+	// RunParallel cannot stop the timer: store enough up front.
+	hashes := copyTokens(b, s.pool, 200_000, func(int) (store.Digest, string) { return randomDigest(), "u_known" })
 	var next atomic.Int64
 	b.ReportAllocs()
 	before := r.stmts.n.Load()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.ConsumeToken(ctx, hashes[next.Add(1)-1]); err != nil {
+			i := next.Add(1) - 1
+			if i >= int64(len(hashes)) {
+				b.Error("out of stored tokens")
+				return
+			}
+			if _, err := s.ConsumeToken(ctx, hashes[i]); err != nil {
 				b.Error(err)
 				return
 			}
@@ -144,24 +149,48 @@ func BenchmarkVerifyParallel(b *testing.B) {
 	reportStatements(b, r, before)
 }
 
-// putTokens stores enough live tokens for b.N verifies, outside the timer.
-// b.Loop runs the setup once per count, with b.N not yet known, so it puts
-// as many as a second of verifies could need.
-func putTokens(b *testing.B, s *Store, userID string) []store.Digest {
+// tokenSupply hands out hashes of live stored tokens, storing a batch
+// with COPY, timer stopped, whenever it runs out.
+type tokenSupply struct {
+	b      *testing.B
+	s      *Store
+	userID string
+	hashes []store.Digest
+}
+
+func putTokens(b *testing.B, s *Store, userID string) *tokenSupply {
+	return &tokenSupply{b: b, s: s, userID: userID}
+}
+
+func (ts *tokenSupply) next() store.Digest {
+	if len(ts.hashes) == 0 {
+		ts.b.StopTimer()
+		ts.hashes = copyTokens(ts.b, ts.s.pool, 20_000, func(i int) (store.Digest, string) {
+			return randomDigest(), ts.userID
+		})
+		ts.b.StartTimer()
+	}
+	h := ts.hashes[0]
+	ts.hashes = ts.hashes[1:]
+	return h
+}
+
+// copyTokens stores n live tokens with COPY; mk returns each one's hash
+// and user ID.
+func copyTokens(b *testing.B, pool *pgxpool.Pool, n int, mk func(i int) (store.Digest, string)) []store.Digest {
 	b.Helper()
-	const n = 60_000
-	ctx := context.Background()
 	hashes := make([]store.Digest, n)
 	rows := make([][]any, n)
 	now := time.Now()
 	for i := range hashes {
-		hashes[i] = randomDigest()
-		rows[i] = []any{hashes[i][:], userID, fmt.Sprintf("v%d@example.com", i), "", "https://app.example", "/",
+		var userID string
+		hashes[i], userID = mk(i)
+		rows[i] = []any{hashes[i][:], userID, fmt.Sprintf("v%d-%x@example.com", i, hashes[i][:4]), "", "https://app.example", "/",
 			nil, now, now.Add(time.Hour)}
 	}
-	if _, err := s.pool.CopyFrom(ctx, []string{"magiclink", "tokens"},
+	if _, err := pool.CopyFrom(context.Background(), []string{"magiclink", "tokens"},
 		[]string{"hash", "user_id", "email", "org_id", "origin", "next", "code_mac", "created_at", "expires_at"},
-		copyRows(rows)); err != nil {
+		pgx.CopyFromRows(rows)); err != nil {
 		b.Fatal(err)
 	}
 	return hashes
@@ -174,8 +203,6 @@ func benchToken(email string) *store.Token {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
-
-func copyRows(rows [][]any) pgx.CopyFromSource { return pgx.CopyFromRows(rows) }
 
 // highLimits never deny, so that the Service benchmarks measure the work.
 func highLimits() magiclink.Limits {
@@ -221,39 +248,38 @@ func BenchmarkServiceVerify(b *testing.B) {
 	r := newRig(b)
 	svc := benchService(b, r)
 	ctx := context.Background()
-	tokens := putServiceLinks(b, r)
+	links := &linkSupply{b: b, pool: r.pool}
 	ip := netip.MustParseAddr("192.0.2.1")
 	b.ReportAllocs()
 	before := r.stmts.n.Load()
-	i := 0
 	for b.Loop() {
-		if _, err := svc.Verify(ctx, tokens[i], magiclink.WithClientIP(ip)); err != nil {
+		if _, err := svc.Verify(ctx, links.next(), magiclink.WithClientIP(ip)); err != nil {
 			b.Fatal(err)
 		}
-		i++
 	}
 	reportStatements(b, r, before)
 }
 
-// putServiceLinks stores live links for new addresses and returns their
-// secrets as a mail would carry them.
-func putServiceLinks(b *testing.B, r *rig) []string {
-	b.Helper()
-	const n = 40_000
-	tokens := make([]string, n)
-	rows := make([][]any, n)
-	now := time.Now()
-	for i := range tokens {
-		var raw [32]byte
-		_, _ = rand.Read(raw[:])
-		tokens[i] = base64.RawURLEncoding.EncodeToString(raw[:])
-		h := sha256.Sum256(raw[:])
-		rows[i] = []any{h[:], "", fmt.Sprintf("new%d@example.com", i), "", appOrigin, "/", nil, now, now.Add(time.Hour)}
+// linkSupply hands out live links for new addresses, as a mail would
+// carry them, storing a batch (timer stopped) whenever it runs out.
+type linkSupply struct {
+	b      *testing.B
+	pool   *pgxpool.Pool
+	tokens []string
+}
+
+func (ls *linkSupply) next() string {
+	if len(ls.tokens) == 0 {
+		ls.b.StopTimer()
+		copyTokens(ls.b, ls.pool, 20_000, func(int) (store.Digest, string) {
+			var raw [32]byte
+			_, _ = rand.Read(raw[:])
+			ls.tokens = append(ls.tokens, base64.RawURLEncoding.EncodeToString(raw[:]))
+			return sha256.Sum256(raw[:]), ""
+		})
+		ls.b.StartTimer()
 	}
-	if _, err := r.pool.CopyFrom(context.Background(), []string{"magiclink", "tokens"},
-		[]string{"hash", "user_id", "email", "org_id", "origin", "next", "code_mac", "created_at", "expires_at"},
-		copyRows(rows)); err != nil {
-		b.Fatal(err)
-	}
-	return tokens
+	t := ls.tokens[0]
+	ls.tokens = ls.tokens[1:]
+	return t
 }
