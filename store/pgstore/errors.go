@@ -21,8 +21,11 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("pgstore: %s: %w", op, store.ErrNotFound)
-	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled):
-		return fmt.Errorf("pgstore: %s: %w", op, errors.Join(context.Canceled, err))
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("pgstore: %s: %w", op, err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		// pgx may report the cancellation as the server's 57014.
+		return fmt.Errorf("pgstore: %s: %w: %w", op, context.Canceled, err)
 	case errors.Is(err, errCorrupt):
 		return fmt.Errorf("pgstore: %s: %w", op, err)
 	case isUniqueViolation(err):
