@@ -98,6 +98,7 @@ type Store struct {
 var (
 	_ store.Store       = (*Store)(nil)
 	_ store.UserEnsurer = (*Store)(nil)
+	_ store.TokenPeeker = (*Store)(nil)
 )
 
 // Option configures New and Migrate.

@@ -9,7 +9,7 @@ import (
 // queries holds every statement of the store, with the schema filled in
 // once at New.
 type queries struct {
-	putToken, consumeToken, consumeCode                 string
+	putToken, consumeToken, peekToken, consumeCode      string
 	createUser, findOrCreateUser, userByEmail, userByID string
 	putCustomer, customerByID                           string
 	gcra                                                string
@@ -22,25 +22,24 @@ func withSchema(sql, schema string) string {
 }
 
 func newQueries(schema string) queries {
-	q := queries{
-		putToken:         putTokenSQL,
-		consumeToken:     consumeTokenSQL,
-		consumeCode:      consumeCodeSQL,
-		createUser:       createUserSQL,
-		findOrCreateUser: findOrCreateUserSQL,
-		userByEmail:      userByEmailSQL,
-		userByID:         userByIDSQL,
-		putCustomer:      putCustomerSQL,
-		customerByID:     customerByIDSQL,
-		gcra:             gcraSQL,
-		sweepTokens:      sweepTokensSQL,
-		sweepCodes:       sweepCodesSQL,
-		sweepLimits:      sweepLimitsSQL,
-	}
-	for _, p := range []*string{&q.putToken, &q.consumeToken, &q.consumeCode, &q.createUser, &q.findOrCreateUser,
-		&q.userByEmail, &q.userByID, &q.putCustomer, &q.customerByID, &q.gcra,
-		&q.sweepTokens, &q.sweepCodes, &q.sweepLimits} {
-		*p = withSchema(*p, schema)
+	var q queries
+	for p, sql := range map[*string]string{
+		&q.putToken:         putTokenSQL,
+		&q.consumeToken:     consumeTokenSQL,
+		&q.peekToken:        peekTokenSQL,
+		&q.consumeCode:      consumeCodeSQL,
+		&q.createUser:       createUserSQL,
+		&q.findOrCreateUser: findOrCreateUserSQL,
+		&q.userByEmail:      userByEmailSQL,
+		&q.userByID:         userByIDSQL,
+		&q.putCustomer:      putCustomerSQL,
+		&q.customerByID:     customerByIDSQL,
+		&q.gcra:             gcraSQL,
+		&q.sweepTokens:      sweepTokensSQL,
+		&q.sweepCodes:       sweepCodesSQL,
+		&q.sweepLimits:      sweepLimitsSQL,
+	} {
+		*p = withSchema(sql, schema)
 	}
 	return q
 }

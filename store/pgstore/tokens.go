@@ -33,6 +33,11 @@ const consumeTokenSQL = `
 DELETE FROM {schema}.tokens WHERE hash = $1 AND expires_at > $2
 RETURNING user_id, email, org_id, origin, next, code_mac, created_at, expires_at`
 
+// peekTokenSQL reads a live token and changes nothing.
+const peekTokenSQL = `
+SELECT user_id, email, org_id, origin, next, code_mac, created_at, expires_at
+FROM {schema}.tokens WHERE hash = $1 AND expires_at > $2`
+
 // consumeCodeSQL is one try of a code. The UPDATE locks the address's live
 // code row (concurrent tries queue on it and each re-reads the row it
 // waited for): a match marks it used, a mismatch counts a try, and the try
@@ -71,19 +76,30 @@ func (s *Store) PutToken(ctx context.Context, t *store.Token) error {
 
 // ConsumeToken implements store.Tokens with one DELETE … RETURNING.
 func (s *Store) ConsumeToken(ctx context.Context, hash store.Digest) (*store.Token, error) {
+	return s.readToken(ctx, "consume token", s.q.consumeToken, hash)
+}
+
+// readToken runs a statement that returns one live token's columns.
+func (s *Store) readToken(ctx context.Context, op, sql string, hash store.Digest) (*store.Token, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	t := &store.Token{Hash: hash}
 	var mac []byte
-	err := s.pool.QueryRow(ctx, s.q.consumeToken, hash[:], s.clock()).
+	err := s.pool.QueryRow(ctx, sql, hash[:], s.clock()).
 		Scan(&t.UserID, &t.Email, &t.OrgID, &t.Origin, &t.Next, &mac, &t.CreatedAt, &t.ExpiresAt)
 	if err != nil {
-		return nil, s.fail(ctx, "consume token", err)
+		return nil, s.fail(ctx, op, err)
 	}
 	if t.CodeMAC, err = digest(mac); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pgstore: %s: %w", op, err)
 	}
 	return t, nil
+}
+
+// PeekToken implements store.TokenPeeker with one SELECT: the row exists
+// only while its link is unused (ConsumeToken deletes it).
+func (s *Store) PeekToken(ctx context.Context, hash store.Digest) (*store.Token, error) {
+	return s.readToken(ctx, "peek token", s.q.peekToken, hash)
 }
 
 // ConsumeCode implements store.Tokens in one statement.

@@ -80,6 +80,7 @@ func TestStatements(t *testing.T) {
 			}
 			return nil
 		}},
+		{"PeekToken", 1, func() error { _, err := s.PeekToken(ctx, tok.Hash); return err }},
 		{"ConsumeToken", 1, func() error { _, err := s.ConsumeToken(ctx, tok.Hash); return err }},
 		{"ConsumeCode, right code", 1, func() error { _, err := s.ConsumeCode(ctx, tok.Email, tok.CodeMAC, 5); return err }},
 		{"ConsumeToken, already used", 1, func() error {
