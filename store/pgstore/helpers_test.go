@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"crypto/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,11 +18,35 @@ import (
 
 // statements counts the SQL statements a pool sends, through pgx's tracer
 // hook: one per Exec, Query or QueryRow, however pgx prepares it.
-type statements struct{ n atomic.Int64 }
+type statements struct {
+	n atomic.Int64
+	// matching counts the statements containing match, when set.
+	mu       sync.Mutex
+	match    string
+	matching int64
+}
 
-func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
+	c.mu.Lock()
+	if c.match != "" && strings.Contains(d.SQL, c.match) {
+		c.matching++
+	}
+	c.mu.Unlock()
 	return ctx
+}
+
+// countMatching returns the statements containing match that f sent, for
+// a pool that background goroutines use too.
+func (c *statements) countMatching(match string, f func()) int64 {
+	c.mu.Lock()
+	c.match, c.matching = match, 0
+	c.mu.Unlock()
+	f()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.match = ""
+	return c.matching
 }
 
 func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

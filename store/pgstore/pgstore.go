@@ -84,6 +84,7 @@ const (
 // caller's business, after Close.
 type Store struct {
 	pool    *pgxpool.Pool
+	schema  string
 	q       queries
 	clock   func() time.Time
 	timeout time.Duration
@@ -189,7 +190,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("pgstore: sweep interval %v must not be negative and batch %d must be positive",
 			o.sweep.interval, o.sweep.batch)
 	}
-	s := &Store{pool: pool, q: newQueries(o.schema), clock: o.clock, timeout: o.timeout, log: o.log, sweep: o.sweep}
+	s := &Store{pool: pool, schema: o.schema, q: newQueries(o.schema), clock: o.clock, timeout: o.timeout, log: o.log, sweep: o.sweep}
 	if err := s.checkSchema(ctx, o.schema); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ type queries struct {
 	putCustomer, customerByID                           string
 	gcra                                                string
 	sweepTokens, sweepCodes, sweepLimits                string
+	sweepDeadLetters                                    string
 }
 
 // withSchema replaces {schema} in sql by the quoted schema name.
@@ -38,6 +39,7 @@ func newQueries(schema string) queries {
 		&q.sweepTokens:      sweepTokensSQL,
 		&q.sweepCodes:       sweepCodesSQL,
 		&q.sweepLimits:      sweepLimitsSQL,
+		&q.sweepDeadLetters: sweepDeadLettersSQL,
 	} {
 		*p = withSchema(sql, schema)
 	}

@@ -1,0 +1,126 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/outboxtest"
+)
+
+func TestOutboxConformance(t *testing.T) {
+	t.Parallel()
+	db := pg.Database(t)
+	var schemas atomic.Int32
+	outboxtest.Run(t, func(t *testing.T) outboxtest.Backend {
+		// A schema per subtest; every Open shares it, as the instances of
+		// a deployment share a database.
+		pool := db.Pool(t, func(c *pgxpool.Config) { c.MaxConns = 16 })
+		schema := fmt.Sprintf("outbox_%d", schemas.Add(1))
+		if err := Migrate(context.Background(), pool, WithSchema(schema)); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		s, err := New(context.Background(), pool, WithSchema(schema), WithSweepInterval(0))
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return outboxtest.Backend{
+			Open: func(t *testing.T, m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
+				ob, err := s.NewOutbox(m, o)
+				if err != nil {
+					t.Fatalf("NewOutbox: %v", err)
+				}
+				return ob
+			},
+			Raw: func(t *testing.T) []byte { return rawOutbox(t, pool, schema) },
+		}
+	})
+}
+
+// rawOutbox returns every byte the outbox table holds, columns as stored
+// (the sealed payload as its raw bytes, not hex), as a dump would show.
+func rawOutbox(t *testing.T, pool *pgxpool.Pool, schema string) []byte {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), withSchema(
+		`SELECT t::text, sealed FROM {schema}.outbox AS t`, schema))
+	if err != nil {
+		t.Fatalf("read the outbox table: %v", err)
+	}
+	defer rows.Close()
+	var out []byte
+	for rows.Next() {
+		var text string
+		var sealed []byte
+		if err := rows.Scan(&text, &sealed); err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(append(out, text...), '\n'), sealed...)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOutboxSendStatements: an accepted send is one statement (the INSERT
+// that also notifies), so a Service's send with the outbox stays within
+// DESIGN's 3.
+func TestOutboxSendStatements(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	s := r.store(t)
+	ob, err := s.NewOutbox(newRecorder(), mailer.OutboxOptions{Secret: []byte(outboxtest.Secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close(t.Context())
+	for i := range 3 {
+		// The fetcher's statements run concurrently; count the INSERTs.
+		n := r.stmts.countMatching("INSERT INTO", func() {
+			if err := ob.Send(t.Context(), crashMessage(i)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n != 1 {
+			t.Fatalf("Send %d took %d statements, want 1", i, n)
+		}
+	}
+	if _, err := s.NewOutbox(newRecorder(), mailer.OutboxOptions{Secret: []byte("short")}); err == nil {
+		t.Fatal("NewOutbox accepted a short secret")
+	}
+	if _, err := s.NewOutbox(newRecorder(), mailer.OutboxOptions{Secret: []byte(outboxtest.Secret)}, WithOutboxName("")); err == nil {
+		t.Fatal("NewOutbox accepted an empty name")
+	}
+}
+
+// TestDeadLetterCap: the sweeper keeps the newest deadLetterCap dead
+// letters of each outbox and deletes older ones, leaving queued mail.
+func TestDeadLetterCap(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	s := r.store(t)
+	ctx := context.Background()
+	_, err := r.pool.Exec(ctx, `INSERT INTO magiclink.outbox (name, msg_id, accepted_at, due_at, dead, sealed)
+		SELECT name, 'm' || i, now(), now(), i > 5, '\x01'
+		FROM generate_series(1, $1) AS i, (VALUES ('mail'), ('other')) AS n(name)`, deadLetterCap+5+7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.sweepOnce(); err != nil {
+		t.Fatal(err)
+	}
+	var dead, queued, oldest int
+	err = r.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE dead), count(*) FILTER (WHERE NOT dead),
+		min(substr(msg_id, 2)::int) FILTER (WHERE dead) FROM magiclink.outbox WHERE name = 'mail'`).Scan(&dead, &queued, &oldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead != deadLetterCap || queued != 5 || oldest != 13 {
+		t.Fatalf("after the sweep: %d dead letters (oldest m%d), %d queued; want %d (oldest m13), 5", dead, oldest, queued, deadLetterCap)
+	}
+}
