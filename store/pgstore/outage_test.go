@@ -4,20 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/magiclink-go/magiclink/internal/testpg"
+	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/mailer/outboxtest"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
 // outageCalls returns one of each kind of store call, each on fresh data;
 // an expected not-found or mismatch counts as success.
-func outageCalls(s *Store) map[string]func(ctx context.Context, i int) error {
+func outageCalls(s *Store, ob *Outbox) map[string]func(ctx context.Context, i int) error {
 	return map[string]func(ctx context.Context, i int) error{
+		"Outbox Send": func(ctx context.Context, i int) error { return ob.Send(ctx, crashMessage(i)) },
 		"PutToken+ConsumeToken": func(ctx context.Context, i int) error {
 			tok := newToken(fmt.Sprintf("k%d@example.com", i), true, time.Minute)
 			if err := s.PutToken(ctx, tok); err != nil {
@@ -65,18 +70,31 @@ func TestOutage(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	s := r.store(t, WithTimeout(timeout))
 	ctx := context.Background()
+	ob, err := s.NewOutbox(newRecorder(), mailer.OutboxOptions{Secret: []byte(outboxtest.Secret),
+		PollInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ob.Close(ctx); err != nil {
+			t.Errorf("outbox Close after the outage: %v", err)
+		}
+	})
+	calls := outageCalls(s, ob)
 	user := &store.User{ID: "u_kept", OrgID: "org", Email: "kept@example.com", SecretKeyDigest: randomDigest(),
 		CreatedAt: time.Now().Truncate(time.Microsecond)}
 	if err := s.CreateUser(ctx, user); err != nil {
 		t.Fatal(err)
 	}
-	mustServe(t, s, "before the outage")
+	mustServe(t, calls, "before the outage")
 
 	t.Run("KillMidRequest", func(t *testing.T) { killMidRequest(t, srv, r) })
-	t.Run("Down", func(t *testing.T) { mustFailFast(t, s, 2*timeout) })
+	t.Run("Down", func(t *testing.T) { mustFailFast(t, calls, 2*timeout) })
 	srv.Restart(t)
 	t.Run("RecoversAfterRestart", func(t *testing.T) {
-		waitServing(t, s)
+		waitServing(t, s, calls)
 		got, err := s.UserByEmail(ctx, "org", "kept@example.com")
 		if err != nil || got.ID != user.ID || got.SecretKeyDigest != user.SecretKeyDigest || !got.CreatedAt.Equal(user.CreatedAt) {
 			t.Fatalf("user after a crash and restart: %+v, %v; want %+v", got, err, user)
@@ -85,9 +103,9 @@ func TestOutage(t *testing.T) {
 	t.Run("Frozen", func(t *testing.T) {
 		resume := srv.Freeze(t)
 		// A hung server answers nothing: each call waits for its deadline.
-		mustFailFast(t, s, 3*timeout)
+		mustFailFast(t, calls, 3*timeout)
 		resume()
-		waitServing(t, s)
+		waitServing(t, s, calls)
 	})
 }
 
@@ -154,9 +172,9 @@ func waitLockWait(t *testing.T, tx pgx.Tx) {
 }
 
 // mustServe fails unless every kind of call succeeds.
-func mustServe(t *testing.T, s *Store, when string) {
+func mustServe(t *testing.T, calls map[string]func(context.Context, int) error, when string) {
 	t.Helper()
-	for name, op := range outageCalls(s) {
+	for name, op := range calls {
 		if err := op(context.Background(), int(time.Now().UnixNano()%1e9)); err != nil {
 			t.Fatalf("%s %s: %v", name, when, err)
 		}
@@ -165,9 +183,9 @@ func mustServe(t *testing.T, s *Store, when string) {
 
 // mustFailFast checks that every kind of call fails with
 // store.ErrUnavailable, each within bound.
-func mustFailFast(t *testing.T, s *Store, bound time.Duration) {
+func mustFailFast(t *testing.T, calls map[string]func(context.Context, int) error, bound time.Duration) {
 	t.Helper()
-	for name, op := range outageCalls(s) {
+	for name, op := range calls {
 		start := time.Now()
 		err := op(context.Background(), 0)
 		took := time.Since(start)
@@ -182,7 +200,7 @@ func mustFailFast(t *testing.T, s *Store, bound time.Duration) {
 
 // waitServing waits until the store serves again by itself (the pool
 // replaces broken connections), then checks every kind of call.
-func waitServing(t *testing.T, s *Store) {
+func waitServing(t *testing.T, s *Store, calls map[string]func(context.Context, int) error) {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -197,6 +215,6 @@ func waitServing(t *testing.T, s *Store) {
 	}
 	t.Logf("serving again %v after the server returned", time.Since(start))
 	for range 3 {
-		mustServe(t, s, "after the server returned")
+		mustServe(t, calls, "after the server returned")
 	}
 }
