@@ -27,6 +27,7 @@ const deadLetterCap = 10000
 // Outbox is a durable mailer.Outbox on PostgreSQL; see Store.NewOutbox.
 type Outbox struct {
 	engine *outbox.Outbox
+	q      *rowQueue
 }
 
 var _ mailer.Outbox = (*Outbox)(nil)
@@ -50,8 +51,10 @@ func WithOutboxName(name string) OutboxOption { return func(c *outboxConfig) { c
 // Send returns, that also notifies the listening instances. Each
 // instance's fetcher claims ready rows with one UPDATE over a SELECT … FOR
 // UPDATE SKIP LOCKED, so instances never claim the same row and never wait
-// on each other; an idle fetcher waits on LISTEN for new mail, up to
-// opts.PollInterval, then looks for due retries and abandoned rows again.
+// on each other; an idle fetcher waits for new mail on a connection of its
+// own that LISTENs (taken out of the pool for the outbox's life), for as
+// long as the engine lets one claim wait, then looks for due retries and
+// abandoned rows again: one cheap statement per wait.
 // A claim stamps the row with a token and a visibility deadline on the
 // database clock; ack (DELETE), retry and dead letter act only on the row
 // with that token, so a row another instance took over after the
@@ -77,7 +80,7 @@ func (s *Store) NewOutbox(m mailer.Mailer, opts mailer.OutboxOptions, more ...Ou
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{engine: engine}, nil
+	return &Outbox{engine: engine, q: q}, nil
 }
 
 // Send stores a sealed copy of msg and returns once it is committed; see
@@ -96,8 +99,13 @@ func (o *Outbox) Stats(ctx context.Context) (mailer.OutboxStats, error) { return
 // Ping reports whether the database answers, for readiness probes.
 func (o *Outbox) Ping(ctx context.Context) error { return o.engine.Ping(ctx) }
 
-// Close stops the workers; see mailer.Outbox.
-func (o *Outbox) Close(ctx context.Context) error { return o.engine.Close(ctx) }
+// Close stops the workers (see mailer.Outbox), then closes the connection
+// that listened for new mail.
+func (o *Outbox) Close(ctx context.Context) error {
+	err := o.engine.Close(ctx)
+	o.q.stopListening()
+	return err
+}
 
 // notifyChannel is the LISTEN channel of one outbox: a short hash, since
 // channel names are identifiers of at most 63 bytes.
@@ -168,6 +176,9 @@ type rowQueue struct {
 	name, channel string
 	visibility    time.Duration
 	q             outboxQueries
+	// listener is the connection that LISTENs for new mail, or nil; only
+	// the fetcher (through Claim) and Outbox.Close after it use it.
+	listener *pgx.Conn
 }
 
 // outboxQueries are the outbox's statements in the store's schema.
@@ -233,46 +244,60 @@ func (q *rowQueue) claim(ctx context.Context, db claimQuerier, n int, now time.T
 	return out, nil
 }
 
-// listen waits for a notification of new mail on a connection of its own,
-// claiming once after LISTEN (so mail added meanwhile is not missed) and
-// once more when notified.
+// listen waits up to wait for a notification of new mail on the queue's
+// listening connection, and claims again when one comes. The connection is
+// taken out of the pool (it must serve nobody else while it listens) and
+// kept across claims, so an idle instance costs one claim per wait; right
+// after LISTEN it claims once more, so mail added before LISTEN took
+// effect is not missed.
 func (q *rowQueue) listen(ctx context.Context, n int, now time.Time, wait time.Duration) ([]outbox.Entry, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait+max(q.s.timeout, 0))
+	fresh := q.listener == nil
+	if fresh {
+		if err := q.startListening(ctx); err != nil {
+			return nil, err
+		}
+		if entries, err := q.claim(ctx, q.s.pool, n, now); err != nil || len(entries) > 0 {
+			return entries, err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	_, err := q.listener.WaitForNotification(wctx)
+	cancel()
+	switch {
+	case err == nil:
+		return q.claim(ctx, q.s.pool, n, now)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !q.listener.IsClosed():
+		return nil, nil // no mail within wait: the fetcher polls again
+	}
+	q.stopListening()
+	return nil, q.s.fail(ctx, "outbox listen", err)
+}
+
+func (q *rowQueue) startListening(ctx context.Context) error {
+	ctx, cancel := q.s.withTimeout(ctx)
 	defer cancel()
-	conn, err := q.s.pool.Acquire(ctx)
+	c, err := q.s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, q.s.fail(ctx, "outbox listen", err)
+		return q.s.fail(ctx, "outbox listen", err)
 	}
-	clean := false
-	defer func() {
-		if !clean {
-			// A connection that may still listen must not serve others.
-			_ = conn.Conn().Close(context.Background())
-		}
-		conn.Release()
-	}()
-	channel := pgx.Identifier{q.channel}.Sanitize()
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		return nil, q.s.fail(ctx, "outbox listen", err)
+	conn := c.Hijack()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{q.channel}.Sanitize()); err != nil {
+		_ = conn.Close(context.Background())
+		return q.s.fail(ctx, "outbox listen", err)
 	}
-	entries, err := q.claim(ctx, conn, n, now)
-	if err == nil && len(entries) == 0 {
-		wctx, wcancel := context.WithTimeout(ctx, wait)
-		_, werr := conn.Conn().WaitForNotification(wctx)
-		wcancel()
-		switch {
-		case werr == nil:
-			entries, err = q.claim(ctx, conn, n, now)
-		case errors.Is(werr, context.DeadlineExceeded) && ctx.Err() == nil:
-			// No mail within wait: the fetcher polls again.
-		default:
-			err = q.s.fail(ctx, "outbox listen", werr)
-		}
+	q.listener = conn
+	return nil
+}
+
+// stopListening closes the listening connection, if any. The engine's
+// fetcher has stopped or is the caller, so nothing else uses it.
+func (q *rowQueue) stopListening() {
+	if q.listener != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = q.listener.Close(ctx)
+		q.listener = nil
 	}
-	if _, uerr := conn.Exec(ctx, "UNLISTEN "+channel); uerr == nil {
-		clean = true
-	}
-	return entries, err
 }
 
 // parseRef splits an Entry.Ref into the row and the claim token.
