@@ -56,9 +56,10 @@ func WithOutboxName(name string) OutboxOption { return func(c *outboxConfig) { c
 // long as the engine lets one claim wait, then looks for due retries and
 // abandoned rows again: one cheap statement per wait.
 // A claim stamps the row with a token and a visibility deadline on the
-// database clock; ack (DELETE), retry and dead letter act only on the row
-// with that token, so a row another instance took over after the
-// visibility timeout is finished once. A reclaim counts the attempt the
+// database clock; retry and dead letter act only on the row with that
+// token, so a row another instance took over after the visibility timeout
+// is rescheduled or buried once, while an ack (DELETE) of a delivered mail
+// acts regardless, sparing the other instance a duplicate. A reclaim counts the attempt the
 // stuck instance lost. The store's sweeper keeps the newest 10,000 dead
 // letters of each outbox.
 //
@@ -143,7 +144,7 @@ FROM ready WHERE o.ref = ready.ref
 RETURNING o.ref, o.msg_id, o.attempts, o.accepted_at, o.sealed`
 
 const (
-	outboxAckSQL   = `DELETE FROM {schema}.outbox WHERE ref = $1 AND claim = $2`
+	outboxAckSQL   = `DELETE FROM {schema}.outbox WHERE ref = $1 AND NOT dead`
 	outboxRetrySQL = `
 UPDATE {schema}.outbox SET attempts = $3, due_at = $4, claim = NULL, claimed_until = NULL
 WHERE ref = $1 AND claim = $2`
@@ -311,30 +312,41 @@ func parseRef(ref string) (row, claim int64, err error) {
 	return row, claim, nil
 }
 
-// finish runs one statement on the claimed row of e.
-func (q *rowQueue) finish(ctx context.Context, op, stmt string, e outbox.Entry, args ...any) error {
+// finish runs one statement on the row of e, with the row's number and
+// the claim's token as $1 and $2 when claimed is set, else the row alone.
+func (q *rowQueue) finish(ctx context.Context, op, stmt string, e outbox.Entry, claimed bool, args ...any) error {
 	row, claim, err := parseRef(e.Ref)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := q.s.withTimeout(ctx)
 	defer cancel()
-	if _, err := q.s.pool.Exec(ctx, stmt, append([]any{row, claim}, args...)...); err != nil {
+	lead := []any{row}
+	if claimed {
+		lead = append(lead, claim)
+	}
+	if _, err := q.s.pool.Exec(ctx, stmt, append(lead, args...)...); err != nil {
 		return q.s.fail(ctx, op, err)
 	}
 	return nil
 }
 
+// Ack deletes a delivered row even when another instance has claimed it
+// since (its visibility timeout passed): the mail did go out, and deleting
+// it spares a duplicate. A row another instance dead-lettered meanwhile
+// stays.
 func (q *rowQueue) Ack(ctx context.Context, e outbox.Entry) error {
-	return q.finish(ctx, "outbox ack", q.q.ack, e)
+	return q.finish(ctx, "outbox ack", q.q.ack, e, false)
 }
 
+// Retry reschedules the row only while this claim holds it.
 func (q *rowQueue) Retry(ctx context.Context, e outbox.Entry, due time.Time) error {
-	return q.finish(ctx, "outbox retry", q.q.retry, e, e.Attempts, due)
+	return q.finish(ctx, "outbox retry", q.q.retry, e, true, e.Attempts, due)
 }
 
+// Dead buries the row only while this claim holds it.
 func (q *rowQueue) Dead(ctx context.Context, e outbox.Entry, reason string) error {
-	return q.finish(ctx, "outbox dead letter", q.q.dead, e, reason, e.Attempts)
+	return q.finish(ctx, "outbox dead letter", q.q.dead, e, true, reason, e.Attempts)
 }
 
 func (q *rowQueue) Stats(ctx context.Context, now time.Time) (mailer.OutboxStats, error) {
