@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"crypto/rand"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,32 +19,32 @@ import (
 // hook: one per Exec, Query or QueryRow, however pgx prepares it.
 type statements struct {
 	n atomic.Int64
-	// matching counts the statements containing match, when set.
+	// matching counts the statements match accepts, when set.
 	mu       sync.Mutex
-	match    string
+	match    func(sql string) bool
 	matching int64
 }
 
 func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
 	c.mu.Lock()
-	if c.match != "" && strings.Contains(d.SQL, c.match) {
+	if c.match != nil && c.match(d.SQL) {
 		c.matching++
 	}
 	c.mu.Unlock()
 	return ctx
 }
 
-// countMatching returns the statements containing match that f sent, for
-// a pool that background goroutines use too.
-func (c *statements) countMatching(match string, f func()) int64 {
+// countMatching returns the statements match accepts that f sent, for a
+// pool that background goroutines use too.
+func (c *statements) countMatching(match func(sql string) bool, f func()) int64 {
 	c.mu.Lock()
 	c.match, c.matching = match, 0
 	c.mu.Unlock()
 	f()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.match = ""
+	c.match = nil
 	return c.matching
 }
 

@@ -138,6 +138,45 @@ func TestServiceStatementBudget(t *testing.T) {
 	}
 }
 
+// TestServiceSendWithOutbox: with the PostgreSQL outbox as its mailer, a
+// send is 3 statements (both limits, the token, the accepted mail), and
+// the mail arrives.
+func TestServiceSendWithOutbox(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	s := r.store(t)
+	rec := newRecorder()
+	ob, err := s.NewOutbox(rec, mailer.OutboxOptions{Secret: []byte(secret), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ob.Close(context.Background()) })
+	svc, err := magiclink.New(magiclink.Config{Origins: []string{appOrigin}, Secret: []byte(secret), Store: s, Limiter: s,
+		Mailer: ob, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	ip := netip.MustParseAddr("192.0.2.20")
+	for i, to := range []string{"ob1@example.com", "ob2@example.com"} {
+		n := r.stmts.countMatching(notOutboxWork, func() {
+			if err := svc.SendLink(context.Background(), magiclink.SendRequest{Email: to, CallbackOrigin: appOrigin, ClientIP: ip}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n != 3 {
+			t.Fatalf("send %d with the outbox took %d statements, want 3", i, n)
+		}
+	}
+	for deadline := time.After(20 * time.Second); len(rec.Delivered()) < 2; {
+		select {
+		case <-rec.Changed():
+		case <-deadline:
+			t.Fatalf("%d of 2 mails delivered through the outbox", len(rec.Delivered()))
+		}
+	}
+}
+
 // TestServiceStoreDown: with the database killed, the handler answers 503
 // STORE_UNAVAILABLE with Retry-After within the store's timeout, never 500;
 // once it is back, sends succeed again without a restart of the service.
