@@ -53,6 +53,15 @@ func outageCalls(s *Store, ob *Outbox) map[string]func(ctx context.Context, i in
 			}
 			return err
 		},
+		"CreateSession+SessionByToken": func(ctx context.Context, i int) error {
+			sess := newTestSession(time.Now().Truncate(time.Microsecond), fmt.Sprintf("u_s%d", i))
+			if err := s.CreateSession(ctx, sess); err != nil {
+				return err
+			}
+			now := time.Now()
+			_, err := s.SessionByToken(ctx, sess.TokenHash, store.Touch{At: now, IfSeenBefore: now, IdleExpiresAt: now.Add(time.Hour)})
+			return err
+		},
 		"PutCustomer": func(ctx context.Context, i int) error {
 			return s.PutCustomer(ctx, &store.Customer{ID: fmt.Sprintf("cus_%d", i), Email: "c@example.com"})
 		},

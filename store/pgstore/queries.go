@@ -13,7 +13,9 @@ type queries struct {
 	createUser, findOrCreateUser, userByEmail, userByID string
 	putCustomer, customerByID                           string
 	gcra                                                string
-	sweepTokens, sweepCodes, sweepLimits                string
+	createSession, sessionLookup, rotateRefresh         string
+	revokeSession, revokeUserSessions, userSessions     string
+	sweepTokens, sweepCodes, sweepSessions, sweepLimits string
 	sweepDeadLetters                                    string
 }
 
@@ -25,21 +27,28 @@ func withSchema(sql, schema string) string {
 func newQueries(schema string) queries {
 	var q queries
 	for p, sql := range map[*string]string{
-		&q.putToken:         putTokenSQL,
-		&q.consumeToken:     consumeTokenSQL,
-		&q.peekToken:        peekTokenSQL,
-		&q.consumeCode:      consumeCodeSQL,
-		&q.createUser:       createUserSQL,
-		&q.findOrCreateUser: findOrCreateUserSQL,
-		&q.userByEmail:      userByEmailSQL,
-		&q.userByID:         userByIDSQL,
-		&q.putCustomer:      putCustomerSQL,
-		&q.customerByID:     customerByIDSQL,
-		&q.gcra:             gcraSQL,
-		&q.sweepTokens:      sweepTokensSQL,
-		&q.sweepCodes:       sweepCodesSQL,
-		&q.sweepLimits:      sweepLimitsSQL,
-		&q.sweepDeadLetters: sweepDeadLettersSQL,
+		&q.putToken:           putTokenSQL,
+		&q.consumeToken:       consumeTokenSQL,
+		&q.peekToken:          peekTokenSQL,
+		&q.consumeCode:        consumeCodeSQL,
+		&q.createUser:         createUserSQL,
+		&q.findOrCreateUser:   findOrCreateUserSQL,
+		&q.userByEmail:        userByEmailSQL,
+		&q.userByID:           userByIDSQL,
+		&q.putCustomer:        putCustomerSQL,
+		&q.customerByID:       customerByIDSQL,
+		&q.gcra:               gcraSQL,
+		&q.createSession:      createSessionSQL,
+		&q.sessionLookup:      sessionLookupSQL,
+		&q.rotateRefresh:      rotateRefreshSQL,
+		&q.revokeSession:      revokeSessionSQL,
+		&q.revokeUserSessions: revokeUserSessionsSQL,
+		&q.userSessions:       userSessionsSQL,
+		&q.sweepTokens:        sweepTokensSQL,
+		&q.sweepCodes:         sweepCodesSQL,
+		&q.sweepSessions:      sweepSessionsSQL,
+		&q.sweepLimits:        sweepLimitsSQL,
+		&q.sweepDeadLetters:   sweepDeadLettersSQL,
 	} {
 		*p = withSchema(sql, schema)
 	}

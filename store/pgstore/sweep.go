@@ -61,8 +61,8 @@ func (s *Store) sweepLoop() {
 	}
 }
 
-// sweepOnce deletes expired tokens and codes, decayed rate-limit keys and
-// dead letters beyond the cap,
+// sweepOnce deletes expired tokens, codes and sessions (revoked ones
+// included), decayed rate-limit keys and dead letters beyond the cap,
 // in batches of at most sweep.batch rows, until none are left or Close is
 // called, and returns how many rows it deleted.
 func (s *Store) sweepOnce() (int64, error) {
@@ -84,6 +84,7 @@ func (s *Store) sweepOnce() (int64, error) {
 	}{
 		{s.q.sweepTokens, []any{now, s.sweep.batch}},
 		{s.q.sweepCodes, []any{now, s.sweep.batch}},
+		{s.q.sweepSessions, []any{now, s.sweep.batch}},
 		{s.q.sweepLimits, []any{s.sweep.batch}},
 		{s.q.sweepDeadLetters, []any{deadLetterCap, s.sweep.batch}},
 	} {

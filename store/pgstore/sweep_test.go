@@ -58,9 +58,9 @@ func TestSweepBatches(t *testing.T) {
 		t.Fatalf("sweep deleted %d rows, want %d", deleted, want)
 	}
 	// Each table takes ⌈n/batch⌉ statements, plus one that finds fewer
-	// than a batch when n is a multiple of it: tokens, codes, limiter keys,
-	// dead letters (none).
-	if want := int64(4 + 4 + 2 + 1); stmts != want {
+	// than a batch when n is a multiple of it: tokens, codes, sessions
+	// (none), limiter keys, dead letters (none).
+	if want := int64(4 + 4 + 1 + 2 + 1); stmts != want {
 		t.Fatalf("sweep took %d statements, want %d (batches of %d)", stmts, want, batch)
 	}
 	if n := r.rows(t, "tokens"); n != 1 {
