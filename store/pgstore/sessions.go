@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strconv"
@@ -40,14 +41,14 @@ RETURNING 1`
 const sessionLookupSQL = `
 WITH touched AS (
     UPDATE {schema}.sessions SET last_seen_at = @at::timestamptz, idle_expires_at = @idle::timestamptz
-    WHERE id = @id::text AND (@token::bytea IS NULL OR token_hash = @token) AND ` + liveSession + `
+    WHERE id = @id::text AND (@token::bytea IS NULL OR sha256(token_hash) = sha256(@token)) AND ` + liveSession + `
         AND @due::boolean AND last_seen_at < @seenBefore::timestamptz
     RETURNING ` + sessionColumns + `
 )
 SELECT ` + sessionColumns + ` FROM touched
 UNION ALL
 SELECT ` + sessionColumns + ` FROM {schema}.sessions
-WHERE id = @id AND (@token::bytea IS NULL OR token_hash = @token) AND ` + liveSession + `
+WHERE id = @id AND (@token::bytea IS NULL OR sha256(token_hash) = sha256(@token)) AND ` + liveSession + `
     AND NOT EXISTS (SELECT 1 FROM touched)
 LIMIT 1`
 
@@ -134,6 +135,9 @@ func (s *Store) lookupSession(ctx context.Context, id string, token []byte, touc
 	sess, err := scanSession(s.pool.QueryRow(ctx, s.q.sessionLookup, args))
 	if err != nil {
 		return nil, s.fail(ctx, "session lookup", err)
+	}
+	if token != nil && subtle.ConstantTimeCompare(sess.TokenHash[:], token) != 1 {
+		return nil, fmt.Errorf("pgstore: session lookup: %w", store.ErrNotFound)
 	}
 	return sess, nil
 }
