@@ -1,10 +1,10 @@
 // Package pgstore implements every magiclink store contract (store.Store:
-// tokens and codes, users, customers), the rate limiter (ratelimit.Limiter
-// and BatchLimiter) and a durable mail outbox (mailer.Outbox,
-// Store.NewOutbox) on PostgreSQL through pgx v5, so that several instances
-// of a server share sign-in links, codes, users, rate limits and queued
-// mail with PostgreSQL alone, and users live in SQL beside the
-// application's own data.
+// tokens and codes, users, customers, sessions), the rate limiter
+// (ratelimit.Limiter and BatchLimiter) and a durable mail outbox
+// (mailer.Outbox, Store.NewOutbox) on PostgreSQL through pgx v5, so that
+// several instances of a server share sign-in links, codes, users,
+// sessions, rate limits and queued mail with PostgreSQL alone, and users
+// live in SQL beside the application's own data.
 //
 // Apply the schema with Migrate, then open the store with New:
 //
@@ -18,9 +18,9 @@
 // # Schema
 //
 // Tables live in their own schema, "magiclink" unless WithSchema says
-// otherwise: tokens, codes, users, customers, outbox, and the UNLOGGED
-// rate_limits (a crash empties it, which only gives every key its full
-// burst back). The schema is created and upgraded by Migrate from
+// otherwise: tokens, codes, users, customers, sessions, outbox, and the
+// UNLOGGED rate_limits (a crash empties it, which only gives every key its
+// full burst back). The schema is created and upgraded by Migrate from
 // versioned SQL files embedded in this package; Migrate is idempotent and
 // takes an advisory lock, so several instances may run it at once on
 // start. PostgreSQL 13 or newer is required.
@@ -32,19 +32,21 @@
 // address's active code, in one statement), ConsumeToken (one DELETE …
 // RETURNING), ConsumeCode (one UPDATE of the code that also deletes its
 // link), each user and customer call, FindOrCreateUser (store.UserEnsurer:
-// a verify with a first sign-in is 2 statements), a rate-limit
-// decision for any number of keys (one call of a PL/pgSQL function that
-// locks the keys' rows, decides and charges all of them or none), PeekToken
-// (store.TokenPeeker) and an outbox send.
+// a verify with a first sign-in is 2 statements), a rate-limit decision for
+// any number of keys (one call of a PL/pgSQL function that locks the keys'
+// rows, decides and charges all of them or none), PeekToken
+// (store.TokenPeeker), each session call (a lookup with its touch is one,
+// so an authenticated request costs one round trip; so is a refresh
+// rotation) and an outbox send.
 //
 // # Time
 //
-// Expiry of tokens and codes is judged by the store's clock (WithClock), so
-// tests can drive it with a fake clock. The rate limiter and the outbox's
-// visibility timeout read the database server's clock, so every instance
-// sharing the database agrees on them. Expired rows are deleted in the
-// background, in bounded batches (WithSweepInterval, WithSweepBatch), by a
-// goroutine that Close stops.
+// Expiry of tokens, codes and sessions is judged by the store's clock
+// (WithClock), so tests can drive it with a fake clock. The rate limiter
+// and the outbox's visibility timeout read the database server's clock, so
+// every instance sharing the database agrees on them. Expired rows are
+// deleted in the background, in bounded batches (WithSweepInterval,
+// WithSweepBatch), by a goroutine that Close stops.
 //
 // # Errors
 //
