@@ -78,8 +78,14 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when every worker has returned
 
-	mu          sync.Mutex
-	closed      bool
+	mu     sync.Mutex
+	closed bool // no new mail or reservation is accepted
+	// queueClosed is set when queue is closed: at Close once no
+	// reservation is outstanding, or when Close gives up on them.
+	queueClosed bool
+	// reserved counts reservations not yet ended; each holds one slot of
+	// queue, so a commit never finds it full.
+	reserved    int
 	seq         uint64
 	outstanding map[uint64]struct{}
 	changed     chan struct{} // closed and replaced when a job finishes
@@ -94,7 +100,10 @@ type job struct {
 	data   LinkData
 }
 
-var _ LinkSender = (*Dispatcher)(nil)
+var (
+	_ LinkSender = (*Dispatcher)(nil)
+	_ Reserver   = (*Dispatcher)(nil)
+)
 
 // NewDispatcher starts a Dispatcher delivering through m.
 func NewDispatcher(m Mailer, opts DispatcherOptions) *Dispatcher {
@@ -179,19 +188,34 @@ func (d *Dispatcher) SendLinkMail(ctx context.Context, r Renderer, data LinkData
 func (d *Dispatcher) enqueue(j job) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.room(); err != nil {
+		return err
+	}
+	d.push(j)
+	return nil
+}
+
+// room reports whether the queue has a slot that no reservation holds.
+// The caller holds d.mu.
+func (d *Dispatcher) room() error {
 	if d.closed {
 		return ErrClosed
 	}
-	d.seq++
-	j.seq = d.seq
-	select {
-	case d.queue <- j:
-		d.outstanding[d.seq] = struct{}{}
-		return nil
-	default:
-		d.seq--
+	// Workers only ever shorten the queue, so a slot seen free under d.mu
+	// stays free until the holder of d.mu fills it.
+	if len(d.queue)+d.reserved >= cap(d.queue) {
 		return ErrQueueFull
 	}
+	return nil
+}
+
+// push queues j, which room or a reservation made space for. The caller
+// holds d.mu.
+func (d *Dispatcher) push(j job) {
+	d.seq++
+	j.seq = d.seq
+	d.outstanding[j.seq] = struct{}{}
+	d.queue <- j
 }
 
 // Flush waits until every mail queued before the call was delivered or
@@ -222,17 +246,19 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting mail and waits until the queue and the mails in
-// flight are delivered or finally failed, retries included. When ctx ends
-// first, Close abandons the remaining mails (each is reported as failed),
-// interrupts deliveries and backoff waits, waits for the workers to return
-// and returns ctx.Err(). Either way no goroutine of the Dispatcher remains.
-// Calling Close again waits the same way.
+// Close stops accepting mail and reservations, waits for the reservations
+// outstanding to be committed or cancelled, and then until the queue and
+// the mails in flight are delivered or finally failed, retries included.
+// When ctx ends first, Close gives up the reservations still outstanding
+// (their commits fail with ErrClosed), abandons the remaining mails (each
+// is reported as failed), interrupts deliveries and backoff waits, waits
+// for the workers to return and returns ctx.Err(). Either way no goroutine
+// of the Dispatcher remains. Calling Close again waits the same way.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
-	if !d.closed {
-		d.closed = true
-		close(d.queue)
+	d.closed = true
+	if d.reserved == 0 {
+		d.closeQueue()
 	}
 	d.mu.Unlock()
 	select {
@@ -240,9 +266,23 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		d.cancel()
 		return nil
 	case <-ctx.Done():
+		// Reservations still outstanding are given up: their commits
+		// fail with ErrClosed.
+		d.mu.Lock()
+		d.closeQueue()
+		d.mu.Unlock()
 		d.cancel()
 		<-d.done
 		return ctx.Err()
+	}
+}
+
+// closeQueue closes the queue once, so the workers stop when it is
+// drained. The caller holds d.mu.
+func (d *Dispatcher) closeQueue() {
+	if !d.queueClosed {
+		d.queueClosed = true
+		close(d.queue)
 	}
 }
 
