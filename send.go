@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -43,6 +44,15 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest) error {
 	if err != nil {
 		return err
 	}
+	// The order makes a refusal free: the mailer's room first, then the
+	// limits, then the one store write, then the mail.
+	res, err := s.reserveMail(ctx)
+	if err != nil {
+		return s.mailRefused(ctx, email, err)
+	}
+	if res != nil {
+		defer res.Cancel() // gives the room back unless committed
+	}
 	if err := s.limitSend(ctx, req.ClientIP, email); err != nil {
 		return err
 	}
@@ -61,34 +71,72 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest) error {
 	}
 	data := mailer.LinkData{To: email, AppName: s.appName, Origin: origin, Link: link.URL, Code: link.Code,
 		TTL: s.linkTTL, ExpiresAt: link.ExpiresAt, Locale: req.Locale}
-	// A mailer.Dispatcher renders in its worker, off the request path;
-	// rendering is most of a send's CPU time.
-	deferred, async := s.mailer.(mailer.LinkSender)
-	var msg *mailer.Message
-	if !async {
-		if msg, err = s.templates.Render(data); err != nil {
-			return fmt.Errorf("magiclink: rendering the mail: %w", err)
+	mailIt := userID != "" || !s.disableSignup
+	if err := s.mailLink(ctx, res, data, mailIt); err != nil {
+		return err
+	}
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "magiclink: sign-in link issued",
+			slog.String("email", mask.Address(email)), slog.String("origin", origin))
+	}
+	if !mailIt {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "magiclink: no mail for an address without a user (signup disabled)")
+	}
+	return nil
+}
+
+// reserveMail holds room for one mail when the Mailer can say in advance
+// whether it will accept it; it returns nil, nil when it cannot.
+func (s *Service) reserveMail(ctx context.Context) (mailer.Reservation, error) {
+	r, ok := s.mailer.(mailer.Reserver)
+	if !ok {
+		return nil, nil
+	}
+	return r.Reserve(ctx)
+}
+
+// mailLink hands the mail of data to the mailer: into the reservation res
+// when there is one, else to the Mailer. A mail the mailer does not accept
+// is ErrMailUnavailable. When mailIt is false (signup is disabled and the
+// address has no user) nothing is sent, but a synchronous mail is still
+// rendered: work done for known addresses only would make unknown ones
+// answer measurably faster.
+func (s *Service) mailLink(ctx context.Context, res mailer.Reservation, data mailer.LinkData, mailIt bool) error {
+	var err error
+	switch ls, deferred := s.mailer.(mailer.LinkSender); {
+	case res != nil && mailIt:
+		// A reserving mailer renders off the request path when it can:
+		// rendering is most of a send's CPU time.
+		err = res.CommitLink(ctx, s.templates, data)
+	case res != nil:
+		// Nothing to send; the deferred Cancel gives the room back.
+	case deferred && mailIt:
+		err = ls.SendLinkMail(ctx, s.templates, data)
+	case deferred:
+		// Nothing to send, and nothing would have been rendered here.
+	default:
+		msg, rerr := s.templates.Render(data)
+		if rerr != nil {
+			return fmt.Errorf("magiclink: rendering the mail: %w", rerr)
+		}
+		if mailIt {
+			err = s.mailer.Send(ctx, msg)
 		}
 	}
-	// Both paths log the same record, and the mail was rendered (when
-	// rendering is synchronous) even when it is not sent: any work done for
-	// known addresses only would make unknown ones answer measurably faster.
-	s.log.InfoContext(ctx, "magiclink: sign-in link issued", "email", mask.Address(email), "origin", origin)
-	if userID == "" && s.disableSignup {
-		s.log.DebugContext(ctx, "magiclink: no mail for an address without a user (signup disabled)", "email", mask.Address(email))
-		return nil
-	}
-	if async {
-		err = deferred.SendLinkMail(ctx, s.templates, data)
-	} else {
-		err = s.mailer.Send(ctx, msg)
-	}
 	if err != nil {
-		s.log.WarnContext(ctx, "magiclink: mail not accepted", "email", mask.Address(email), "error", err.Error())
-		return newError(kindMailUnavailable, "", "", err)
+		return s.mailRefused(ctx, data.To, err)
 	}
-	s.log.DebugContext(ctx, "magiclink: sign-in mail accepted", "email", mask.Address(email))
 	return nil
+}
+
+// mailRefused is the ErrMailUnavailable of a mail the mailer did not
+// accept, logged with the address masked.
+func (s *Service) mailRefused(ctx context.Context, email string, err error) error {
+	if s.log.Enabled(ctx, slog.LevelWarn) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "magiclink: mail not accepted",
+			slog.String("email", mask.Address(email)), slog.String("error", err.Error()))
+	}
+	return newError(kindMailUnavailable, "", "", err)
 }
 
 // LinkRequest asks CreateLink for a link without mailing it.

@@ -13,6 +13,13 @@ import (
 // SendLink validates req, applies the rate limits, issues a link with a code
 // and mails both. It answers the same way whether or not the address has a
 // user, so it cannot be used to find out who has an account.
+//
+// When the Mailer is a mailer.Reserver (the Dispatcher, an outbox), a send
+// it refuses (ErrMailUnavailable: queue full, closed, its store down) is
+// refused before anything changes: no limit is charged, no link is stored,
+// the address's previous code still works and nothing is logged as issued.
+// With any other Mailer the mail is sent after the link is stored, and a
+// failed send leaves the new, unmailed link in place of the previous code.
 func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	ctx, span := s.tel.Start(ctx, "magiclink.SendLink")
 	err := s.sendLink(ctx, req)
