@@ -21,9 +21,15 @@ import (
 
 // DispatcherOptions configures a Dispatcher. Zero values mean the defaults.
 type DispatcherOptions struct {
-	// QueueSize bounds the number of mails waiting for a worker (default
-	// 1024). Send fails with ErrQueueFull beyond it.
+	// QueueSize bounds the number of mails waiting for a worker, reserved
+	// ones included (default 1024). Send fails with ErrQueueFull beyond it.
 	QueueSize int
+	// Wait is how long Send and Reserve wait for room in a full queue
+	// before they fail with ErrQueueFull (default 0: at once). A short wait
+	// turns a burst, or clients that retry a refusal at once, into
+	// requests that wait their turn instead of a flood of refusals that
+	// takes the CPU the workers need.
+	Wait time.Duration
 	// Workers is the number of concurrent deliveries (default 4).
 	Workers int
 	// MaxAttempts bounds the delivery attempts per mail, the first included
@@ -42,8 +48,8 @@ type DispatcherOptions struct {
 	// OnFailure, when set, is called with each mail that finally failed and
 	// its last error, from a worker goroutine.
 	OnFailure func(*Message, error)
-	// After waits for a backoff delay (default time.After). Tests replace it
-	// to drive retries without real sleeps.
+	// After waits for a backoff delay and for Wait (default time.After).
+	// Tests replace it to drive retries without real sleeps.
 	After func(d time.Duration) <-chan time.Time
 	// MeterProvider receives delivery attempts by result and their
 	// duration; nil means OpenTelemetry's global provider (a no-op until
@@ -71,6 +77,11 @@ type Dispatcher struct {
 	tel  *telemetry.Instruments
 
 	queue chan job
+	// slots holds one value per queued mail and per reservation, so that
+	// a push into queue never blocks and a wait for room is a send on it.
+	slots chan struct{}
+	// closing is closed by Close: it ends waits for room.
+	closing chan struct{}
 	// ctx is cancelled when Close gives up: it interrupts deliveries and
 	// backoff waits.
 	ctx    context.Context
@@ -140,6 +151,8 @@ func NewDispatcher(m Mailer, opts DispatcherOptions) *Dispatcher {
 		opts:        opts,
 		tel:         tel,
 		queue:       make(chan job, opts.QueueSize),
+		slots:       make(chan struct{}, opts.QueueSize),
+		closing:     make(chan struct{}),
 		ctx:         ctx,
 		cancel:      cancel,
 		done:        make(chan struct{}),
@@ -158,8 +171,8 @@ func NewDispatcher(m Mailer, opts DispatcherOptions) *Dispatcher {
 }
 
 // Send queues a copy of msg and returns without waiting for delivery. It
-// returns ErrQueueFull when the queue is full and ErrClosed after Close;
-// the message was not accepted then. Delivery does not use ctx, which may
+// returns ErrQueueFull when the queue is still full after Wait and
+// ErrClosed after Close; the message was not accepted then. Delivery does not use ctx, which may
 // end as soon as Send returns.
 func (d *Dispatcher) Send(ctx context.Context, msg *Message) error {
 	if msg == nil {
@@ -169,7 +182,7 @@ func (d *Dispatcher) Send(ctx context.Context, msg *Message) error {
 		return err
 	}
 	c := *msg
-	return d.enqueue(job{msg: &c})
+	return d.enqueue(ctx, job{msg: &c})
 }
 
 // SendLinkMail queues d to be rendered with r and sent by a worker; it
@@ -182,35 +195,54 @@ func (d *Dispatcher) SendLinkMail(ctx context.Context, r Renderer, data LinkData
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return d.enqueue(job{render: r, data: data})
+	return d.enqueue(ctx, job{render: r, data: data})
 }
 
-func (d *Dispatcher) enqueue(j job) error {
+func (d *Dispatcher) enqueue(ctx context.Context, j job) error {
+	if err := d.acquire(ctx); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.room(); err != nil {
-		return err
+	if d.closed {
+		d.release()
+		return ErrClosed
 	}
 	d.push(j)
 	return nil
 }
 
-// room reports whether the queue has a slot that no reservation holds.
-// The caller holds d.mu.
-func (d *Dispatcher) room() error {
-	if d.closed {
+// acquire takes one slot of the queue, waiting up to Wait for one to free.
+func (d *Dispatcher) acquire(ctx context.Context) error {
+	select {
+	case <-d.closing:
 		return ErrClosed
+	case d.slots <- struct{}{}:
+		return nil
+	default:
 	}
-	// Workers only ever shorten the queue, so a slot seen free under d.mu
-	// stays free until the holder of d.mu fills it.
-	if len(d.queue)+d.reserved >= cap(d.queue) {
+	if d.opts.Wait <= 0 {
 		return ErrQueueFull
 	}
-	return nil
+	select {
+	case d.slots <- struct{}{}:
+		return nil
+	case <-d.opts.After(d.opts.Wait):
+		return ErrQueueFull
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.closing:
+		return ErrClosed
+	}
 }
 
-// push queues j, which room or a reservation made space for. The caller
-// holds d.mu.
+// release gives back a slot taken by acquire.
+func (d *Dispatcher) release() { <-d.slots }
+
+// push queues j into the slot it holds. The caller holds d.mu, and the
+// queue is open: Close closes it only under d.mu once no reservation is
+// outstanding, and every push comes from a send after a closed check or
+// from a reservation.
 func (d *Dispatcher) push(j job) {
 	d.seq++
 	j.seq = d.seq
@@ -256,7 +288,10 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 // of the Dispatcher remains. Calling Close again waits the same way.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
-	d.closed = true
+	if !d.closed {
+		d.closed = true
+		close(d.closing)
+	}
 	if d.reserved == 0 {
 		d.closeQueue()
 	}
@@ -289,6 +324,7 @@ func (d *Dispatcher) closeQueue() {
 func (d *Dispatcher) work() {
 	defer d.wg.Done()
 	for j := range d.queue {
+		d.release()
 		msg := j.msg
 		if j.render != nil {
 			var err error

@@ -6,16 +6,20 @@ import (
 )
 
 // Reserve holds one slot of the queue for a mail committed later (see
-// Reserver). It fails with ErrQueueFull when every slot is queued or held,
-// and with ErrClosed after Close.
+// Reserver). It fails with ErrQueueFull when every slot is still queued or
+// held after Wait, and with ErrClosed after Close.
 func (d *Dispatcher) Reserve(ctx context.Context) (Reservation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := d.acquire(ctx); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.room(); err != nil {
-		return nil, err
+	if d.closed {
+		d.release()
+		return nil, ErrClosed
 	}
 	d.reserved++
 	return &dispatcherReservation{d: d}, nil
@@ -58,6 +62,7 @@ func (r *dispatcherReservation) commit(j job) error {
 	}
 	r.end()
 	if d.queueClosed {
+		d.release()
 		return ErrClosed // Close gave up waiting for this reservation
 	}
 	d.push(j)
@@ -74,10 +79,12 @@ func (r *dispatcherReservation) Cancel() {
 		return
 	}
 	r.end()
+	d.release()
 	d.closeIfDone()
 }
 
-// end releases the held slot. The caller holds d.mu.
+// end marks the reservation ended; the slot goes with the mail into the
+// queue, or back with release. The caller holds d.mu.
 func (r *dispatcherReservation) end() {
 	r.ended = true
 	r.d.reserved--

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,4 +170,53 @@ func TestDispatcherReserveConcurrent(t *testing.T) {
 	_, sent := f.stats()
 	assert.Equal(t, int(accepted.Load()), sent, "delivered = accepted")
 	assert.Positive(t, sent)
+}
+
+// TestDispatcherWaitForRoom: with Wait set, Reserve and Send wait for a
+// slot: one freed meanwhile is taken, a wait that runs out is
+// ErrQueueFull, and Close ends a wait with ErrClosed.
+func TestDispatcherWaitForRoom(t *testing.T) {
+	t.Parallel()
+	timers := make(chan chan time.Time, 4)
+	f := &fakeMailer{gate: make(chan struct{}), started: make(chan struct{}, 4)}
+	d := NewDispatcher(f, DispatcherOptions{QueueSize: 1, Workers: 1, Wait: time.Minute, Logger: discardLogger(),
+		After: func(time.Duration) <-chan time.Time {
+			c := make(chan time.Time, 1)
+			timers <- c
+			return c
+		}})
+	ctx := t.Context()
+	held, err := d.Reserve(ctx)
+	require.NoError(t, err)
+
+	got := make(chan error, 1)
+	go func() {
+		r, err := d.Reserve(ctx)
+		if err == nil {
+			err = r.Commit(ctx, msgTo("waited@example.com"))
+		}
+		got <- err
+	}()
+	<-timers // the second Reserve is waiting
+	held.Cancel()
+	require.NoError(t, <-got, "the freed slot goes to the waiting Reserve")
+	<-f.started // the worker holds that mail; its slot is free again
+
+	held, err = d.Reserve(ctx)
+	require.NoError(t, err)
+	sent := make(chan error, 1)
+	go func() { sent <- d.Send(ctx, msgTo("late@example.com")) }()
+	(<-timers) <- time.Time{}
+	assert.ErrorIs(t, <-sent, ErrQueueFull, "a wait that runs out is a refusal")
+
+	go func() { _, err := d.Reserve(ctx); got <- err }()
+	<-timers
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close(ctx) }()
+	assert.ErrorIs(t, <-got, ErrClosed, "Close ends a wait for room")
+	held.Cancel()
+	close(f.gate)
+	require.NoError(t, <-closed)
+	_, n := f.stats()
+	assert.Equal(t, 1, n, "only the waited-for mail is delivered")
 }

@@ -15,10 +15,11 @@ import "context"
 //   - Reserve returns a nil error only with room held for one mail. It
 //     fails with the error Send would return now (ErrQueueFull, ErrClosed,
 //     a store outage, ctx.Err()) and then holds nothing.
-//   - Reserve is cheap: no network round trip, no blocking wait. A mailer
-//     backed by a remote store decides from what it already knows (its
-//     last write failed, a recent probe) and keeps its budget of one round
-//     trip per accepted mail for the Commit.
+//   - Reserve makes no network round trip. A mailer backed by a remote
+//     store decides from what it already knows (its last write failed, a
+//     recent probe) and keeps its budget of one round trip per accepted
+//     mail for the Commit. It may wait for room to free, for at most a
+//     bound it documents (DispatcherOptions.Wait) and never beyond ctx.
 //   - A reservation ends with exactly one of Commit, CommitLink or Cancel.
 //     Cancel after a Commit does nothing, so "defer r.Cancel()" right
 //     after a successful Reserve is the way to use it.
