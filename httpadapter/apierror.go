@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -187,10 +188,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONBytes(w, status, append(b, '\n'))
 }
 
+// writeJSONString answers an encoded JSON body held in a string.
+func writeJSONString(w http.ResponseWriter, status int, s string) {
+	setJSONHeaders(w)
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, s)
+}
+
 // writeJSONBytes answers an encoded JSON body.
 func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

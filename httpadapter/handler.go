@@ -3,6 +3,7 @@ package httpadapter
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -57,6 +58,7 @@ type Handler struct {
 	trusted       []netip.Prefix
 	cors          *cors.Cors // nil: no CORS headers
 	tel           *telemetry.Instruments
+	bodies        bodyBuffers // for send-magic-link's bodies
 }
 
 // New validates cfg against svc and returns a Handler. Every configuration
@@ -214,16 +216,17 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := h.core.Now()
+		rw := &exchange{responseRecorder: responseRecorder{ResponseWriter: w}}
 		id := requestIDFrom(r.Context())
 		if id == "" {
 			if id = r.Header.Get("X-Request-Id"); !validRequestID(id) {
 				id = newRequestID()
 			}
-			r = r.WithContext(contextWithRequestID(r.Context(), id))
+			rw.ctx = requestContext{Context: r.Context(), id: id}
+			r = r.WithContext(&rw.ctx)
 		}
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("Cache-Control", "no-store")
-		rw := &responseRecorder{ResponseWriter: w}
+		rw.setHeader(0, "X-Request-Id", id)
+		rw.setHeader(1, "Cache-Control", "no-store")
 		defer func() {
 			// The route pattern, never the raw path: its values are a
 			// closed set, and a raw path could hold a token.
@@ -291,6 +294,16 @@ func (rw *responseRecorder) statusCode() int {
 // belong in a browser.
 func browserFacing(path string) bool {
 	return path != PathCreateMagicLink && path != PathAdminMagicLink
+}
+
+// WriteString writes s without converting it to a []byte first when the
+// underlying writer can (net/http's and httptest's can).
+func (rw *responseRecorder) WriteString(s string) (int, error) {
+	if !rw.wrote {
+		rw.status = http.StatusOK
+	}
+	rw.wrote = true
+	return io.WriteString(rw.ResponseWriter, s)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -26,8 +26,10 @@ type requestIDKey struct{}
 
 // requestIDFrom returns the request's ID set by the middleware.
 func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if id, ok := ctx.Value(requestIDKey{}).(*string); ok {
+		return *id
+	}
+	return ""
 }
 
 // validRequestID reports whether an incoming X-Request-Id may be echoed: it
@@ -93,6 +95,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request) (jsonFields, *apiError) 
 	if aerr != nil {
 		return nil, aerr
 	}
+	return parseFields(body)
+}
+
+// parseFields decodes body, which must be one JSON object in valid UTF-8.
+// Its errors are the contract's validation messages for a body that is
+// not; typed decoders (sendBody) use it to word theirs the same way.
+func parseFields(body []byte) (jsonFields, *apiError) {
 	if !utf8.Valid(body) {
 		return nil, validation(issue{Path: "", Message: "request body is not valid UTF-8"})
 	}
@@ -212,10 +221,6 @@ func singleHeader(r *http.Request, name string) (string, bool) {
 		return v[0], true
 	}
 	return "", false
-}
-
-func contextWithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
 // clientIP resolves the client address through the trusted proxies. An

@@ -7,22 +7,27 @@ import (
 	"github.com/magiclink-go/magiclink"
 )
 
-// headerCallbackOrigin is send-magic-link's header for the callback origin.
-const headerCallbackOrigin = "X-AppHandoff-Callback-Origin"
+// headerCallbackOrigin is send-magic-link's header for the callback
+// origin, as the contract spells it; headerCallbackOriginKey is its
+// canonical form, which http.Header looks up without converting.
+const (
+	headerCallbackOrigin    = "X-AppHandoff-Callback-Origin"
+	headerCallbackOriginKey = "X-Apphandoff-Callback-Origin"
+)
 
 // sendMagicLink serves POST /auth/send-magic-link.
 //
 // It answers 200 {"ok":true} for every syntactically valid address, known
 // or not, so the endpoint cannot be used to find out who has an account.
 func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
-	f, aerr := decodeJSON(w, r)
+	b, aerr := h.decodeSendBody(w, r)
 	if aerr != nil {
 		h.portalError(w, r, aerr)
 		return
 	}
 	var issues []issue
-	email, k := f.str("email")
-	switch k {
+	email := b.email.s
+	switch b.email.kind {
 	case fieldMissing:
 		issues = append(issues, issue{"email", "email is required"})
 	case fieldWrongType:
@@ -32,19 +37,19 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 			issues = append(issues, issue{"email", fromError(err).message})
 		}
 	}
-	bodyOrigin, k := f.str("callback_origin")
-	if k == fieldWrongType {
+	bodyOrigin := b.callbackOrigin.s
+	if b.callbackOrigin.kind == fieldWrongType {
 		issues = append(issues, issue{"callback_origin", "callback_origin must be a string"})
 	}
-	next, k := f.str("callback_next")
-	if k == fieldWrongType {
+	next := b.callbackNext.s
+	if b.callbackNext.kind == fieldWrongType {
 		issues = append(issues, issue{"callback_next", "callback_next must be a string"})
 	}
-	locale, k := f.str("locale")
+	locale := b.locale.s
 	switch {
-	case k == fieldWrongType:
+	case b.locale.kind == fieldWrongType:
 		issues = append(issues, issue{"locale", "locale must be a string"})
-	case k == fieldOK && locale != "" && !validLanguageTag(locale):
+	case b.locale.kind == fieldOK && locale != "" && !validLanguageTag(locale):
 		issues = append(issues, issue{"locale", "locale must be a language tag such as \"en\" or \"tr-TR\""})
 	}
 	if len(issues) > 0 {
@@ -72,7 +77,7 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.portalError(w, r, fromError(err))
 		return
 	}
-	writeJSONBytes(w, http.StatusOK, []byte(okJSON))
+	writeJSONString(w, http.StatusOK, okJSON)
 }
 
 // callbackOrigin picks the callback origin in the order its document gives: body
@@ -84,7 +89,7 @@ func (h *Handler) callbackOrigin(r *http.Request, bodyOrigin string) (string, *a
 	type source struct{ field, value string }
 	sources := []source{
 		{"callback_origin", bodyOrigin},
-		{headerCallbackOrigin, r.Header.Get(headerCallbackOrigin)},
+		{headerCallbackOrigin, r.Header.Get(headerCallbackOriginKey)},
 		{"Origin", r.Header.Get("Origin")},
 		{"Referer", r.Header.Get("Referer")},
 	}
@@ -145,7 +150,8 @@ func validLanguageTag(s string) bool {
 	if len(s) == 0 || len(s) > 35 {
 		return false
 	}
-	for i, sub := range strings.Split(s, "-") {
+	i := 0
+	for sub := range strings.SplitSeq(s, "-") {
 		if len(sub) == 0 || len(sub) > 8 {
 			return false
 		}
@@ -156,6 +162,7 @@ func validLanguageTag(s string) bool {
 				return false
 			}
 		}
+		i++
 	}
 	return true
 }
