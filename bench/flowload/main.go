@@ -181,7 +181,7 @@ func buildMail(o options, st *stack, cfg *magiclink.Config) error {
 		if err != nil {
 			return err
 		}
-		d := mailer.NewDispatcher(smtpm, mailer.DispatcherOptions{Workers: 16, Logger: quiet()})
+		d := mailer.NewDispatcher(smtpm, mailer.DispatcherOptions{Workers: 16, Wait: time.Second, Logger: quiet()})
 		st.closers = append(st.closers, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
