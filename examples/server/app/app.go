@@ -159,8 +159,9 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 
 	var st store.Store
 	var limiter ratelimit.Limiter
+	var rdb *redis.Client
 	if cfg.Redis != nil {
-		rdb := redis.NewClient(cfg.Redis)
+		rdb = redis.NewClient(cfg.Redis)
 		s.closers = append(s.closers, func(context.Context) error { return rdb.Close() })
 		pingCtx, cancel := context.WithTimeout(ctx, redisPingTimeout)
 		err := rdb.Ping(pingCtx).Err()
@@ -184,25 +185,9 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		}
 	}
 
-	var m mailer.Mailer
-	if cfg.SMTPURL != "" {
-		smtp, err := mailer.NewSMTPFromURL(cfg.SMTPURL, cfg.MailFrom)
-		if err != nil {
-			return nil, fmt.Errorf("SMTP_URL: %s", strings.TrimPrefix(err.Error(), "mailer: "))
-		}
-		// The Dispatcher sends in the background with retries, so a
-		// request never waits for the SMTP server (and its timing never
-		// tells whether an address has an account). Close drains it first,
-		// then closes the connection.
-		d := mailer.NewDispatcher(smtp, mailer.DispatcherOptions{Logger: logger})
-		s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, d.Close)
-		m = d
-	} else {
-		// The memory mailer is used directly, without a Dispatcher: it
-		// cannot fail or block, and sending synchronously means the dev
-		// mailbox shows the mail as soon as the sign-in form returns.
-		s.inbox = mailer.NewMemory()
-		m = s.inbox
+	m, err := s.newMailer(cfg, rdb, logger)
+	if err != nil {
+		return nil, err
 	}
 
 	var meters metric.MeterProvider

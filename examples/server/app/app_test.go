@@ -457,7 +457,9 @@ func TestBadEnvironmentExitsWithOneLine(t *testing.T) {
 	}{
 		{"short secret", map[string]string{"MAGICLINK_SECRET": "short"}, "magiclink: MAGICLINK_SECRET must be at least 32 bytes (got 5)\n"},
 		{"unreachable redis", map[string]string{"REDIS_URL": "redis://:pa55word@127.0.0.1:1/0"}, "magiclink: REDIS_URL: cannot reach Redis at 127.0.0.1:1: "},
-		{"bad SMTP URL", map[string]string{"SMTP_URL": "smtp://user:pa55word@mail.example.com:587?tls=sometimes"}, "magiclink: SMTP_URL: "},
+		{"bad SMTP URL", map[string]string{"SMTP_URL": "smtp://user:pa55word@mail.example.com:587?tls=sometimes"}, "magiclink: SMTP_URL: invalid SMTP URL: tls=\"sometimes\""},
+		{"SMTP AUTH without TLS", map[string]string{"SMTP_URL": "smtp://user:pa55word@mail.example.com:25?tls=none"},
+			"magiclink: SMTP_URL: SMTP URL: refusing SMTP AUTH without TLS; use tls=starttls or tls=implicit, or add insecure_auth=true"},
 		{"taken address", map[string]string{"ADDR": "256.0.0.1:0", "MAGICLINK_DEV_MAILBOX": "true"}, "magiclink: cannot listen on ADDR 256.0.0.1:0: "},
 		{"dev mailbox on all interfaces", map[string]string{"ADDR": "0.0.0.0:0"}, "magiclink: ADDR 0.0.0.0:0 is not a loopback address, so the dev mailbox would show live sign-in links to the network: set SMTP_URL, or MAGICLINK_DEV_MAILBOX=true"},
 		{"argument", map[string]string{"ARGS": "serve"}, `magiclink: unexpected argument "serve"; configure the server with environment variables` + "\n"},
