@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/benchcpu"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -21,6 +22,7 @@ func BenchmarkIssueConsume(b *testing.B) {
 	ctx := context.Background()
 	req := magiclink.LinkRequest{Email: "bench@example.com", Origin: "https://app.example.com", Next: "/", UserID: "usr_bench"}
 	b.ReportAllocs()
+	cpu := benchcpu.Start()
 	for b.Loop() {
 		l, err := svc.CreateLink(ctx, req)
 		if err != nil {
@@ -30,4 +32,5 @@ func BenchmarkIssueConsume(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	cpu.Report(b)
 }
