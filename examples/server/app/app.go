@@ -185,7 +185,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		}
 	}
 
-	m, err := s.newMailer(cfg, rdb, logger)
+	m, templates, err := s.newMailer(cfg, rdb, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +207,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		Store:             st,
 		Limiter:           limiter,
 		Mailer:            m,
+		Templates:         templates,
 		AppName:           "magiclink example",
 		Logger:            logger,
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/store/redisstore"
 )
 
 // mailQueueWait is how long a send waits for room when the mail queue is
@@ -19,31 +20,46 @@ import (
 // taking the CPU the mail workers need.
 const mailQueueWait = time.Second
 
-// newMailer picks how mail goes out. Without SMTP_URL it is the memory
-// mailer behind the dev mailbox, used directly: it cannot fail or block,
-// and sending synchronously shows the mail as soon as the sign-in form
-// returns. With SMTP_URL the SMTP mailer sits behind a queue, so a request
-// never waits for the mail server (and its timing never tells whether an
-// address has an account): a mailer.Dispatcher, in memory, which loses the
-// mails it has accepted but not yet delivered when the process crashes.
-// rdb is the Redis client of REDIS_URL, or nil.
-func (s *Server) newMailer(cfg *Config, rdb *redis.Client, logger *slog.Logger) (mailer.Mailer, error) {
+// newMailer picks how mail goes out, and returns the templates the Service
+// must share with it (so the mail is rendered off the request path). The
+// memory mailer behind the dev mailbox without SMTP_URL, used directly: it
+// cannot fail or block, and sending synchronously shows the mail as soon as
+// the sign-in form returns. With SMTP_URL the SMTP mailer sits behind a
+// queue, so a request never waits for the mail server (and its timing never
+// tells whether an address has an account): with REDIS_URL too, the Redis
+// outbox, which keeps every accepted mail across crashes and lets any
+// instance deliver it; else a mailer.Dispatcher, in memory, which loses
+// the mails it accepted and had not yet delivered when the process
+// crashes. rdb is the Redis client of REDIS_URL, or nil.
+func (s *Server) newMailer(cfg *Config, rdb *redis.Client, logger *slog.Logger) (mailer.Mailer, *mailer.Templates, error) {
+	templates := mailer.DefaultTemplates()
 	if cfg.SMTPURL == "" {
 		s.inbox = mailer.NewMemory()
-		return s.inbox, nil
+		return s.inbox, templates, nil
 	}
 	smtp, err := mailer.NewSMTPFromURL(cfg.SMTPURL, cfg.MailFrom)
 	if err != nil {
 		// The mailer's errors name the URL's parameters (tls=…,
 		// insecure_auth=true); the prefix names the variable.
-		return nil, fmt.Errorf("SMTP_URL: %s", strings.TrimPrefix(err.Error(), "mailer: "))
+		return nil, nil, fmt.Errorf("SMTP_URL: %s", strings.TrimPrefix(err.Error(), "mailer: "))
 	}
-	// With REDIS_URL too, the durable Redis outbox (redisstore.NewOutbox)
-	// belongs here once it is in the library; until then both setups use
-	// the in-memory Dispatcher.
-	_ = rdb
-	d := mailer.NewDispatcher(smtp, mailer.DispatcherOptions{Wait: mailQueueWait, Logger: logger})
-	// Close drains the queue first, then closes the SMTP connections.
-	s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, d.Close)
-	return d, nil
+	if rdb == nil {
+		d := mailer.NewDispatcher(smtp, mailer.DispatcherOptions{Wait: mailQueueWait, Logger: logger})
+		// Close drains the queue first, then closes the SMTP connections.
+		s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, d.Close)
+		return d, templates, nil
+	}
+	if cfg.Secret == nil {
+		_ = smtp.Close()
+		return nil, nil, fmt.Errorf("MAGICLINK_SECRET is required with REDIS_URL and SMTP_URL: the outbox seals queued mail with it, and every instance must open what another queued")
+	}
+	outbox, err := redisstore.NewOutbox(rdb, smtp, mailer.OutboxOptions{Secret: cfg.Secret, Renderer: templates, Logger: logger})
+	if err != nil {
+		_ = smtp.Close()
+		return nil, nil, fmt.Errorf("REDIS_URL: the mail outbox: %s", strings.TrimPrefix(err.Error(), "redisstore: "))
+	}
+	// Close delivers what is ready and hands the rest back to Redis, then
+	// closes the SMTP connections.
+	s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, outbox.Close)
+	return outbox, templates, nil
 }
