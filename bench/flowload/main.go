@@ -92,7 +92,6 @@ func main() {
 // stack is the server under load and what its mailer delivered.
 type stack struct {
 	base     string
-	handler  http.Handler
 	mails    mailbox
 	describe string
 	closers  []func()
