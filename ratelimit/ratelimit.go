@@ -1,6 +1,7 @@
 // Package ratelimit decides whether an event may happen under a rate:
 // Rate is the policy, Limiter the contract (one key per decision) and
-// BatchLimiter the optional capability of deciding several keys at once.
+// BatchLimiter the optional capability of deciding several keys at once,
+// all or nothing.
 // Memory is an in-process Limiter implementing GCRA; store/redisstore and
 // store/pgstore implement the same contract on a shared server, so that
 // limits hold across instances.
@@ -50,10 +51,20 @@ type Request struct {
 }
 
 // BatchLimiter is an optional capability of a Limiter: deciding several
-// keys in one round trip (the Redis store pipelines them). Each decision is
-// made as by Allow, independently: a denial of one does not undo the
-// others. magiclink.Service uses it for the per-IP and per-address limits
-// of a send when its limiter has it.
+// keys at once, all or nothing, in one round trip.
+//
+// AllowBatch allows the batch only when every request in it is allowed;
+// then each key is charged and each Decision is the one Allow would have
+// returned had the requests come one after the other (a key listed twice is
+// charged twice). When any request is refused, no key is charged: every
+// Decision has Allowed false; the requests that would have been refused on
+// their own carry their RetryAfter (> 0), the others RetryAfter 0. A
+// request whose Rate has Limit 0 never refuses. The decision is atomic:
+// concurrent batches and Allow calls on the same keys see it whole, so a
+// request one key refuses never spends another key's budget.
+// magiclink.Service uses it for the limits of one request (per IP and per
+// address) whenever its limiter has it; ratelimit/ratelimittest pins the
+// contract.
 type BatchLimiter interface {
 	Limiter
 	AllowBatch(ctx context.Context, reqs []Request) ([]Decision, error)
