@@ -25,13 +25,31 @@ import (
 // NewLimiter returns a limiter with no keys in use, for one subtest.
 type NewLimiter func(t *testing.T) ratelimit.Limiter
 
+// Option adjusts what Run requires.
+type Option func(*config)
+
+type config struct{ contended bool }
+
+// BatchMayRefuseUnderContention is for a limiter whose batch charges keys
+// tentatively and takes a refused batch's charges back in a second step
+// (redisstore on a Cluster, whose keys live in several slots): a batch
+// running between the two steps may be refused by a charge about to be
+// undone. Under concurrency such a limiter must still never allow more
+// than the burst, and a refused batch must still leave no charge behind,
+// but it may allow fewer.
+func BatchMayRefuseUnderContention() Option { return func(c *config) { c.contended = true } }
+
 // Run runs the suite; each subtest gets its own limiter from newLimiter.
-func Run(t *testing.T, newLimiter NewLimiter) {
+func Run(t *testing.T, newLimiter NewLimiter, opts ...Option) {
 	t.Helper()
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	tests := []struct {
 		name  string
 		batch bool
-		fn    func(*testing.T, ratelimit.Limiter)
+		fn    func(*testing.T, ratelimit.Limiter, config)
 	}{
 		{"AllowExactUnderConcurrency", false, testAllowExact},
 		{"DisabledRate", false, testDisabled},
@@ -49,7 +67,7 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 			if _, ok := l.(ratelimit.BatchLimiter); tc.batch && !ok {
 				t.Skip("the limiter is not a ratelimit.BatchLimiter")
 			}
-			tc.fn(t, l)
+			tc.fn(t, l, cfg)
 		})
 	}
 }
@@ -101,7 +119,7 @@ func parallel(n int, fn func(i int)) {
 	done.Wait()
 }
 
-func testAllowExact(t *testing.T, l ratelimit.Limiter) {
+func testAllowExact(t *testing.T, l ratelimit.Limiter, _ config) {
 	var n atomic.Int32
 	parallel(200, func(int) {
 		d, err := l.Allow(context.Background(), "k", perHour(5))
@@ -121,7 +139,7 @@ func testAllowExact(t *testing.T, l ratelimit.Limiter) {
 	}
 }
 
-func testDisabled(t *testing.T, l ratelimit.Limiter) {
+func testDisabled(t *testing.T, l ratelimit.Limiter, _ config) {
 	for range 3 {
 		if d := allow(t, l, "off", ratelimit.Rate{}); !d.Allowed || d.Remaining != math.MaxInt {
 			t.Fatalf("Limit 0: %+v, want allowed with Remaining MaxInt", d)
@@ -129,7 +147,7 @@ func testDisabled(t *testing.T, l ratelimit.Limiter) {
 	}
 }
 
-func testInvalidRate(t *testing.T, l ratelimit.Limiter) {
+func testInvalidRate(t *testing.T, l ratelimit.Limiter, _ config) {
 	for _, r := range []ratelimit.Rate{{Limit: -1}, {Limit: 1}, {Limit: 1, Period: time.Hour, Burst: math.MaxInt}} {
 		if _, err := l.Allow(context.Background(), "bad", r); !errors.Is(err, ratelimit.ErrInvalidRate) {
 			t.Errorf("Allow under %+v: %v, want ErrInvalidRate", r, err)
@@ -137,7 +155,7 @@ func testInvalidRate(t *testing.T, l ratelimit.Limiter) {
 	}
 }
 
-func testBatchAllowed(t *testing.T, l ratelimit.Limiter) {
+func testBatchAllowed(t *testing.T, l ratelimit.Limiter, _ config) {
 	ds := batch(t, l, ratelimit.Request{Key: "ip", Rate: perHour(3)}, ratelimit.Request{Key: "email", Rate: perHour(2)})
 	if !ds[0].Allowed || ds[0].Remaining != 2 || !ds[1].Allowed || ds[1].Remaining != 1 {
 		t.Fatalf("a fresh batch: %+v, want both allowed with Remaining 2 and 1", ds)
@@ -150,7 +168,7 @@ func testBatchAllowed(t *testing.T, l ratelimit.Limiter) {
 	}
 }
 
-func testBatchRefused(t *testing.T, l ratelimit.Limiter) {
+func testBatchRefused(t *testing.T, l ratelimit.Limiter, _ config) {
 	if !allow(t, l, "spent", perHour(1)).Allowed {
 		t.Fatal("a fresh key was refused")
 	}
@@ -171,7 +189,7 @@ func testBatchRefused(t *testing.T, l ratelimit.Limiter) {
 
 // testBatchLockOut is finding 16.1: one address refuses a flood of batches
 // on the IP key; 200 victims' keys are untouched.
-func testBatchLockOut(t *testing.T, l ratelimit.Limiter) {
+func testBatchLockOut(t *testing.T, l ratelimit.Limiter, _ config) {
 	ipRate, emailRate := perHour(10), perHour(2)
 	allowed := 0
 	for i := range 200 {
@@ -195,9 +213,10 @@ func testBatchLockOut(t *testing.T, l ratelimit.Limiter) {
 }
 
 // testBatchConcurrent: 200 concurrent batches on one shared key, half of
-// them also naming a spent key: exactly the burst is allowed, all from the
-// other half, and only the allowed batches charged their own keys.
-func testBatchConcurrent(t *testing.T, l ratelimit.Limiter) {
+// them also naming a spent key: exactly the burst is allowed (at most, with
+// BatchMayRefuseUnderContention), all from the other half, and only the
+// allowed batches charged their own keys.
+func testBatchConcurrent(t *testing.T, l ratelimit.Limiter, cfg config) {
 	if !allow(t, l, "dead", perHour(1)).Allowed {
 		t.Fatal("a fresh key was refused")
 	}
@@ -218,8 +237,8 @@ func testBatchConcurrent(t *testing.T, l ratelimit.Limiter) {
 			wins[i] = true
 		}
 	})
-	if ok.Load() != 5 {
-		t.Fatalf("%d of 200 concurrent batches allowed under burst 5", ok.Load())
+	if n := ok.Load(); n > 5 || n < 1 || (n != 5 && !cfg.contended) {
+		t.Fatalf("%d of 200 concurrent batches allowed under burst 5", n)
 	}
 	for i, won := range wins {
 		if won && i%2 == 1 {
@@ -231,7 +250,7 @@ func testBatchConcurrent(t *testing.T, l ratelimit.Limiter) {
 	}
 }
 
-func testBatchDuplicate(t *testing.T, l ratelimit.Limiter) {
+func testBatchDuplicate(t *testing.T, l ratelimit.Limiter, _ config) {
 	k := ratelimit.Request{Key: "twice", Rate: perHour(2)}
 	ds := batch(t, l, k, k)
 	if !ds[0].Allowed || !ds[1].Allowed || ds[0].Remaining != 1 || ds[1].Remaining != 0 {
@@ -249,7 +268,7 @@ func testBatchDuplicate(t *testing.T, l ratelimit.Limiter) {
 	}
 }
 
-func testBatchEdges(t *testing.T, l ratelimit.Limiter) {
+func testBatchEdges(t *testing.T, l ratelimit.Limiter, _ config) {
 	if ds := batch(t, l); len(ds) != 0 {
 		t.Fatalf("empty batch: %+v", ds)
 	}

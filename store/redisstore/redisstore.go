@@ -21,18 +21,21 @@
 //	ml:{<hex sha256(org \x00 email)>}:ue        user, looked up by address (string)
 //	ml:{<id tag>}:u                             user, looked up by ID (string)
 //	ml:{<id tag>}:cus                           customer (string)
-//	ml:{<key tag>}:rl                           limiter TAT (string)
+//	ml:{<hex sha256(limiter key)>}:rl           limiter TAT (string)
 //	ml:{outbox:<name>}:s, :r, :ra, :d           mail outbox (see NewOutbox)
 //	ml:{<session ID>}:s                         session (hash; the ID is a digest, store.SessionID)
 //	ml:{<user ID tag>}:us                       a user's session IDs (sorted set by expiry)
 //
-// An ID or limiter key is its own tag when it is 1–64 characters of
-// [A-Za-z0-9_.:@/+=-]; anything else is replaced by "#" and the hex SHA-256
-// of it. Records are encoded in a small versioned binary format.
+// An ID is its own tag when it is 1–64 characters of [A-Za-z0-9_.:@/+=-];
+// anything else is replaced by "#" and the hex SHA-256 of it. Limiter keys
+// are always hashed: they hold addresses and IPs. Records are encoded in a
+// small versioned binary format.
 //
 // # Round trips
 //
-// ConsumeToken: 1 (GETDEL). A limiter decision: 1 (one Lua script). PutToken:
+// ConsumeToken: 1 (GETDEL). A limiter decision: 1 (one Lua script), and so
+// is a batch of them (AllowBatch: one script over all its keys), except on
+// a Cluster when the keys live in several slots (see AllowBatch). PutToken:
 // 1 (a pipeline of SET NX PX and, with a code, HSET and PEXPIRE). ConsumeCode:
 // 2 — a Lua script on the code key, then one on the token key; the two keys
 // live in different cluster slots, so one script cannot hold both. The code
@@ -101,6 +104,7 @@ type Store struct {
 	dropIfEqual *redis.Script
 	gcra        *redis.Script
 	sessions    sessionScripts
+	refund      *redis.Script
 }
 
 var (
@@ -168,6 +172,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		dropIfEqual: redis.NewScript(dropIfEqualScript),
 		gcra:        redis.NewScript(gcraScript),
 		sessions:    newSessionScripts(),
+		refund:      redis.NewScript(refundScript),
 	}, nil
 }
 
@@ -218,7 +223,10 @@ func (s *Store) userIDKey(id string) string { return s.key(idTag(id), "u") }
 
 func (s *Store) customerKey(id string) string { return s.key(idTag(id), "cus") }
 
-func (s *Store) limitKey(key string) string { return s.key(idTag(key), "rl") }
+// limitKey hashes every limiter key, like the code and user keys: a
+// limiter key may hold an address (finding 16.8), which must not be
+// readable in Redis.
+func (s *Store) limitKey(key string) string { return s.key(hashTag(key), "rl") }
 
 // hashTag is the hex SHA-256 of v.
 func hashTag(v string) string {
@@ -226,7 +234,7 @@ func hashTag(v string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// maxRawTag is the longest ID or limiter key used verbatim as a hash tag.
+// maxRawTag is the longest ID used verbatim as a hash tag.
 const maxRawTag = 64
 
 // idTag returns v itself when it is short and made of characters that are
