@@ -5,4 +5,5 @@ package magiclink
 var (
 	IPKey           = ipKey
 	WellFormedToken = wellFormedToken
+	Mailbox         = mailbox
 )

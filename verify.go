@@ -51,7 +51,7 @@ func WithClientIP(ip netip.Addr) VerifyOption { return VerifyOption{ip: ip} }
 
 // verify is Verify without its telemetry.
 func (s *Service) verify(ctx context.Context, token string, opts []VerifyOption) (Identity, error) {
-	if err := s.verifyLimit(ctx, opts); err != nil {
+	if err := s.limitVerify(ctx, opts, ""); err != nil {
 		return Identity{}, err
 	}
 	digest, ok := parseSecret(token)
@@ -73,9 +73,6 @@ func (s *Service) verify(ctx context.Context, token string, opts []VerifyOption)
 
 // verifyCode is VerifyCode without its telemetry.
 func (s *Service) verifyCode(ctx context.Context, email, code string, opts []VerifyOption) (Identity, error) {
-	if err := s.verifyLimit(ctx, opts); err != nil {
-		return Identity{}, err
-	}
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return Identity{}, err
@@ -90,6 +87,11 @@ func (s *Service) verifyCode(ctx context.Context, email, code string, opts []Ver
 	}, code)
 	if !validCode(code) {
 		return Identity{}, newError(kindInvalidCode, "code", "code must be 6 digits", nil)
+	}
+	// Only a try that reaches the store is a guess, and it is counted
+	// before it is made: per IP and per mailbox across all its codes.
+	if err := s.limitVerify(ctx, opts, email); err != nil {
+		return Identity{}, err
 	}
 	t, err := s.store.ConsumeCode(ctx, email, codeMAC(&s.codeKey, email, code), MaxCodeTries)
 	if err != nil {

@@ -144,7 +144,7 @@ func (h *Handler) adminMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := h.core.Limit(ctx, "admin", h.core.AdminPerSubject, claims.Subject); err != nil {
+	if err := h.core.Limit(ctx, "admin_subject", h.core.AdminPerSubject, claims.Subject); err != nil {
 		e := fromError(err)
 		if e.status == http.StatusTooManyRequests {
 			e.message = "Wait " + strconv.Itoa(retrySeconds(e.retryAfter)) + " seconds before retrying."

@@ -55,7 +55,7 @@ func (h *Handler) createMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := h.core.Limit(ctx, "apikey", h.core.CreatePerAPIKey, key.id); err != nil {
+	if err := h.core.Limit(ctx, "api_key", h.core.CreatePerAPIKey, key.id); err != nil {
 		h.partnerError(w, r, fromError(err))
 		return
 	}

@@ -45,9 +45,11 @@ type View struct {
 	Origins fmt.Stringer
 	// OriginPatterns are the allowlist's patterns as configured.
 	OriginPatterns []string
-	// Limit counts one event for key under r in the named scope and
-	// returns an error matching magiclink.ErrRateLimited when it is denied
-	// (nothing when the Service's limits are off or r is disabled).
+	// Limit counts one event for key under r in the named scope ("api_key"
+	// or "admin_subject": a closed set, since a refusal is counted in
+	// telemetry under it) and returns an error matching
+	// magiclink.ErrRateLimited when it is denied (nothing when the
+	// Service's limits are off or r is disabled).
 	Limit func(ctx context.Context, scope string, r ratelimit.Rate, key string) error
 	// WellFormedToken reports whether a link token has the shape of one,
 	// without asking the store.
