@@ -66,9 +66,11 @@ func ExampleService_SendLink() {
 
 // The 6-digit code from the same mail signs in on any device.
 func ExampleService_VerifyCode() {
+	inbox := mailer.NewMemory()
 	svc, err := magiclink.New(magiclink.Config{
 		Origins: []string{"https://app.example.com"},
 		Secret:  []byte("a 32-byte or longer server secret!"),
+		Mailer:  inbox,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -76,14 +78,15 @@ func ExampleService_VerifyCode() {
 	defer svc.Close()
 	ctx := context.Background()
 
-	link, err := svc.CreateLink(ctx, magiclink.LinkRequest{Email: "ada@example.com", Origin: "https://app.example.com"})
-	if err != nil {
+	if err := svc.SendLink(ctx, magiclink.SendRequest{Email: "ada@example.com", CallbackOrigin: "https://app.example.com"}); err != nil {
 		log.Fatal(err)
 	}
-	id, err := svc.VerifyCode(ctx, "ada@example.com", link.Code)
+	mail := inbox.Messages()[0]
+	id, err := svc.VerifyCode(ctx, "ada@example.com", mail.Code)
 	fmt.Println(id.Email, id.Method, err)
 	// The link died with its code.
-	_, err = svc.Verify(ctx, link.Token)
+	u, _ := url.Parse(mail.Link)
+	_, err = svc.Verify(ctx, u.Query().Get("token_hash"))
 	fmt.Println(err)
 	// Output:
 	// ada@example.com code <nil>

@@ -17,24 +17,32 @@ type Link struct {
 	URL string
 	// Token is the link secret in the URL.
 	Token string
-	// Code is the 6-digit code that signs in the same way as the link.
+	// Code is the 6-digit code that signs in the same way as the link; it is
+	// mailed with it. Links from CreateLink have none (""): a code nobody
+	// was mailed would replace the one that was, and give whoever guesses
+	// fresh tries outside the send limit.
 	Code string
 	// ExpiresAt is when link and code stop working.
 	ExpiresAt time.Time
 }
 
-// issue stores a new token with a code and returns its link.
-func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next string, ttl time.Duration) (*Link, error) {
+// issue stores a new token and returns its link; with withCode (a mailed
+// link) the token carries a code, which becomes the address's active code.
+func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next string, ttl time.Duration, withCode bool) (*Link, error) {
 	// One read for the secret and the code's bits. crypto/rand.Read never
 	// fails (Go ≥ 1.24).
 	var random [secretLen + 4]byte
 	_, _ = rand.Read(random[:])
 	raw := (*[secretLen]byte)(random[:secretLen])
 	digest := store.Digest(sha256.Sum256(raw[:]))
-	code := codeFrom([4]byte(random[secretLen:]))
 	now := s.now()
 	t := store.Token{Hash: digest, UserID: userID, Email: email, OrgID: orgID, Origin: origin, Next: next,
-		CodeMAC: codeMAC(&s.codeKey, email, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	var code string
+	if withCode {
+		code = codeFrom([4]byte(random[secretLen:]))
+		t.CodeMAC = codeMAC(&s.codeKey, email, code)
+	}
 	if err := s.store.PutToken(ctx, &t); err != nil {
 		return nil, s.storeError(err)
 	}

@@ -65,7 +65,7 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest) error {
 			return err
 		}
 	}
-	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkTTL)
+	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkTTL, true)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,8 @@ func (s *Service) createLink(ctx context.Context, req LinkRequest) (*Link, error
 			return nil, err
 		}
 	}
-	return s.issue(ctx, email, req.OrgID, userID, origin, next, ttl)
+	// No code: the one the person was mailed stays the address's code.
+	return s.issue(ctx, email, req.OrgID, userID, origin, next, ttl, false)
 }
 
 // resolveTarget checks the callback origin against the allowlist and makes

@@ -29,7 +29,8 @@ func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 }
 
 // CreateLink issues a link for a trusted caller (a back end) and returns it
-// instead of mailing it. It applies no rate limit: callers limit by their
+// instead of mailing it. The link carries no code (Link.Code is empty) and
+// leaves the address's mailed code alone. It applies no rate limit: callers limit by their
 // own credentials (the HTTP adapter limits per API key and per admin
 // subject).
 func (s *Service) CreateLink(ctx context.Context, req LinkRequest) (*Link, error) {
