@@ -100,8 +100,21 @@ type APIKey struct {
 	// Key is the raw key the partner sends in X-Api-Key, at least 16 bytes.
 	// New keeps only its SHA-256.
 	Key string
-	// OrgID is the organisation whose users the key manages.
+	// OrgID is the organisation whose users the key manages. Empty gives
+	// the key its own organisation, "apikey:" followed by ID; keys that
+	// set the same OrgID share one. Public sign-ins (send-magic-link) live
+	// in the public organisation, "", which no key manages unless it says
+	// DangerouslySharePublicOrganization: so a partner can neither
+	// pre-create an account a person later signs in to publicly, nor learn
+	// from 409 versus 200 who has a public account. The "apikey:" prefix is
+	// reserved for the default.
 	OrgID string
+	// DangerouslySharePublicOrganization puts the key's users in the
+	// public organisation, with OrgID empty: the partner then creates and
+	// links the very accounts people sign in to on the public endpoints,
+	// and can probe which addresses have one. Only for a partner trusted
+	// with every public account.
+	DangerouslySharePublicOrganization bool
 	// PortalOrigin is the origin links point to; it must be allowed by the
 	// Service's origin allowlist.
 	PortalOrigin string
@@ -221,9 +234,32 @@ func validateAPIKeys(svc *magiclink.Service, keys []APIKey) ([]apiKey, error) {
 		if err != nil {
 			return nil, configError(field+".Next", "%q is not a safe path: %v", k.Next, err)
 		}
-		out = append(out, apiKey{id: k.ID, digest: d, orgID: k.OrgID, origin: origin, next: next})
+		org, err := keyOrganisation(field, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, apiKey{id: k.ID, digest: d, orgID: org, origin: origin, next: next})
 	}
 	return out, nil
+}
+
+// ownOrgPrefix starts the organisation of a key that names none.
+const ownOrgPrefix = "apikey:"
+
+// keyOrganisation is the organisation k manages: its OrgID, else its own
+// ("apikey:" + ID); the public one ("") only when k says so explicitly.
+func keyOrganisation(field string, k APIKey) (string, error) {
+	switch {
+	case k.DangerouslySharePublicOrganization && k.OrgID != "":
+		return "", configError(field+".OrgID", "must be empty with DangerouslySharePublicOrganization (key %q)", k.ID)
+	case k.DangerouslySharePublicOrganization:
+		return "", nil
+	case strings.HasPrefix(k.OrgID, ownOrgPrefix):
+		return "", configError(field+".OrgID", "%q: the prefix %q is reserved for a key's own organisation (key %q)", k.OrgID, ownOrgPrefix, k.ID)
+	case k.OrgID == "":
+		return ownOrgPrefix + k.ID, nil
+	}
+	return k.OrgID, nil
 }
 
 func validateAdmin(svc *magiclink.Service, a *AdminConfig) (*adminConfig, error) {

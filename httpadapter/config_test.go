@@ -53,6 +53,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"API key without ID", httpadapter.Config{APIKeys: []httpadapter.APIKey{{Key: partnerKey, PortalOrigin: appOrigin}}}, "APIKeys[0].ID"},
 		{"API key bad next", httpadapter.Config{APIKeys: key(httpadapter.APIKey{Next: "//evil"})}, "APIKeys[0].Next"},
 		{"duplicate API key IDs", httpadapter.Config{APIKeys: append(key(httpadapter.APIKey{}), key(httpadapter.APIKey{Key: partnerKey + "x"})...)}, "APIKeys[1].ID"},
+		{"API key org with the reserved prefix", httpadapter.Config{APIKeys: key(httpadapter.APIKey{OrgID: "apikey:other"})}, "APIKeys[0].OrgID"},
+		{"API key org beside the public one", httpadapter.Config{APIKeys: key(httpadapter.APIKey{OrgID: "org1", DangerouslySharePublicOrganization: true})}, "APIKeys[0].OrgID"},
 		{"duplicate API key values", httpadapter.Config{APIKeys: append(key(httpadapter.APIKey{}), key(httpadapter.APIKey{ID: "k2"})...)}, "APIKeys[1].Key"},
 		{"admin without methods", httpadapter.Config{Admin: admin(func(a *httpadapter.AdminConfig) { a.Methods = nil })}, "Admin.Methods"},
 		{"admin alg none", httpadapter.Config{Admin: admin(func(a *httpadapter.AdminConfig) { a.Methods = []string{"none"} })}, "Admin.Methods"},

@@ -226,7 +226,9 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		acfg.CORS = &httpadapter.CORSConfig{Origins: cfg.CORSOrigins, AllowInsecureHTTP: cfg.AllowInsecureHTTP, AllowCredentials: true}
 	}
 	if cfg.APIKey != "" {
-		acfg.APIKeys = []httpadapter.APIKey{{ID: "dev", Key: cfg.APIKey, PortalOrigin: portal}}
+		// Its own organisation, never the public one (""): the partner can
+		// neither pre-create nor probe the accounts of public sign-ins.
+		acfg.APIKeys = []httpadapter.APIKey{{ID: "dev", Key: cfg.APIKey, OrgID: "partner-dev", PortalOrigin: portal}}
 	}
 	if cfg.AdminJWTSecret != nil {
 		acfg.Admin = &httpadapter.AdminConfig{

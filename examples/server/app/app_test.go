@@ -364,6 +364,15 @@ func TestPartnerAndAdminEndpoints(t *testing.T) {
 	if link, _ := data["MagicLink"].(string); status != http.StatusOK || !strings.HasPrefix(link, ts.base+"/auth/verify?") {
 		t.Fatalf("CreateMagicLink = %d %v, want a link to the portal origin %s", status, out, ts.base)
 	}
+	// The key has its own organisation (finding 16.2): an address with a
+	// public account registers like any other, 200 and not 409.
+	b := newBrowser(t, ts.base)
+	resp, body := b.confirm(b.requestMail("public@example.com").Link)
+	b.signedIn(resp, body, "public@example.com", "a sign-in link")
+	if status, out = post("/api/v1/Auth/CreateMagicLink", map[string]string{"X-Api-Key": "dev-key-0123456789"},
+		`{"firstName":"P","lastName":"P","email":"public@example.com","phone":"+905555555555","languageCode":"tr-TR","mailPermission":true}`); status != http.StatusOK {
+		t.Fatalf("partner registration of a public account's address = %d %v, want 200 (another organisation)", status, out)
+	}
 
 	token := func(scope string) string {
 		claims := jwt.MapClaims{"sub": "ops", "iss": "https://issuer.example", "aud": "magiclink-admin",
