@@ -703,15 +703,7 @@ type batchLimiter struct {
 
 func (b *batchLimiter) AllowBatch(ctx context.Context, reqs []ratelimit.Request) ([]ratelimit.Decision, error) {
 	b.batches.Add(1)
-	out := make([]ratelimit.Decision, len(reqs))
-	for i, r := range reqs {
-		d, err := b.Allow(ctx, r.Key, r.Rate)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = d
-	}
-	return out, nil
+	return b.Memory.AllowBatch(ctx, reqs)
 }
 
 func TestSendLinkUsesBatchLimiter(t *testing.T) {

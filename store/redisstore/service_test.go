@@ -149,4 +149,13 @@ func TestServiceRoundTripBudget(t *testing.T) {
 	if n := rt.count(verify); n != 3 {
 		t.Fatalf("Verify of a known user made %d round trips, want 3 (limit, consume, user lookup)", n)
 	}
+	// A wrong code: one batch for the per-IP and per-mailbox limits, one
+	// script on the code.
+	if n := rt.count(func() {
+		if _, err := svc.VerifyCode(ctx, "budget@example.com", "000000", magiclink.WithClientIP(ip)); !errors.Is(err, magiclink.ErrInvalidCode) {
+			t.Fatal(err)
+		}
+	}); n != 2 {
+		t.Fatalf("a wrong VerifyCode made %d round trips, want 2 (both limits in one script, the code)", n)
+	}
 }
