@@ -65,4 +65,35 @@ func BenchmarkMemory(b *testing.B) {
 			}
 		})
 	})
+
+	// A send's two limits: one all-or-nothing batch against two Allows.
+	b.Run("batch2", func(b *testing.B) {
+		b.ReportAllocs()
+		reqs := make([]Request, 2)
+		i := 0
+		for b.Loop() {
+			reqs[0] = Request{Key: keys[i], Rate: rate}
+			reqs[1] = Request{Key: keys[(i+benchKeys/2)%benchKeys], Rate: rate}
+			if _, err := l.AllowBatch(ctx, reqs); err != nil {
+				b.Fatal(err)
+			}
+			if i++; i == len(keys) {
+				i = 0
+			}
+		}
+	})
+	b.Run("allow2", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			for _, k := range []string{keys[i], keys[(i+benchKeys/2)%benchKeys]} {
+				if _, err := l.Allow(ctx, k, rate); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if i++; i == len(keys) {
+				i = 0
+			}
+		}
+	})
 }

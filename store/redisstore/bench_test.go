@@ -32,6 +32,23 @@ func BenchmarkAllow(b *testing.B) {
 	}
 }
 
+// BenchmarkAllowBatch decides a send's two limits in one script, against
+// BenchmarkAllow's one key per round trip.
+func BenchmarkAllowBatch(b *testing.B) {
+	ctx := context.Background()
+	s := newStore(b, testredis.Start(b).Client(b))
+	r := ratelimit.Rate{Limit: 1_000_000_000, Period: time.Hour, Burst: 1_000_000}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		reqs := []ratelimit.Request{{Key: "ip:198.51.100." + strconv.Itoa(i%1024), Rate: r}, {Key: "email:" + strconv.Itoa(i%1024), Rate: r}}
+		if ds, err := s.AllowBatch(ctx, reqs); err != nil || !ds[0].Allowed {
+			b.Fatalf("AllowBatch: %+v, %v", ds, err)
+		}
+		i++
+	}
+}
+
 func BenchmarkPutConsume(b *testing.B) {
 	ctx := context.Background()
 	s := newStore(b, testredis.Start(b).Client(b))

@@ -125,11 +125,25 @@ func (s *Store) Allow(ctx context.Context, key string, r ratelimit.Rate) (rateli
 	if r.Limit == 0 {
 		return ratelimit.Decision{Allowed: true, Remaining: math.MaxInt}, nil
 	}
-	ds, err := s.AllowBatch(ctx, []ratelimit.Request{{Key: key, Rate: r}})
+	t, b, err := gcraParams(r)
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}
-	return ds[0], nil
+	if err := ctx.Err(); err != nil {
+		return ratelimit.Decision{}, mapErr("rate limit", err)
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	req := [1]limitReq{{key: s.limitKey(key), t: t, b: b}}
+	res, err := s.gcra.Run(ctx, s.rdb, []string{req[0].key}, t, b*t).Int64Slice()
+	if err != nil {
+		return ratelimit.Decision{}, mapErr("rate limit", err)
+	}
+	var d [1]ratelimit.Decision
+	if err := fillDecisions(d[:], req[:], res, len(res) > 0 && res[0] == 1); err != nil {
+		return ratelimit.Decision{}, err
+	}
+	return d[0], nil
 }
 
 // limitReq is one live request of a batch: its stored key and GCRA
