@@ -26,7 +26,8 @@ const smallBatch = 4
 
 // AllowBatch implements BatchLimiter: every shard a key of the batch lives
 // in is locked (in index order, so that batches cannot deadlock), every key
-// is checked, and only when all are allowed is any charged.
+// is checked, and only when all are allowed is any charged. It allocates
+// only its result.
 func (l *Memory) AllowBatch(_ context.Context, reqs []Request) ([]Decision, error) {
 	out := make([]Decision, len(reqs))
 	var itemBuf [smallBatch]batchItem
