@@ -179,7 +179,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, opts ...Veri
 // refresh is Refresh; reused reports a replaced refresh token, for the
 // metric that operators alert on.
 func (s *Service) refresh(ctx context.Context, refreshToken string, opts []VerifyOption) (_ *Tokens, _ Identity, reused bool, _ error) {
-	if err := s.verifyLimit(ctx, opts); err != nil {
+	if err := s.limitVerify(ctx, opts, ""); err != nil {
 		return nil, Identity{}, false, err
 	}
 	sid, digest, ok := parseRefreshToken(refreshToken)
