@@ -13,6 +13,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/magiclink-go/magiclink/internal/locale"
 )
 
 // builtinFS holds the built-in templates. For every locale there are three
@@ -181,38 +183,8 @@ func (t *Templates) Locales() []string {
 // Resolve returns the locale Render uses for the requested one: the full tag
 // ("pt-br"), then its language ("pt"), then "en". It accepts any case, "_"
 // for "-", and an Accept-Language style list (the first entry counts).
-func (t *Templates) Resolve(locale string) string {
-	for _, c := range localeCandidates(locale) {
-		if _, ok := t.sets[c]; ok {
-			return c
-		}
-	}
-	return "en"
-}
-
-// localeCandidates turns "tr_TR", "TR-tr", "tr-TR;q=0.8,en" into
-// ["tr-tr", "tr"]: the progressively shorter prefixes of the tag.
-func localeCandidates(locale string) []string {
-	locale, _, _ = strings.Cut(locale, ",")
-	locale, _, _ = strings.Cut(locale, ";")
-	locale = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(locale, "_", "-")))
-	// Drop a POSIX encoding or modifier: "de_DE.UTF-8", "ca_ES@valencia".
-	locale, _, _ = strings.Cut(locale, ".")
-	locale, _, _ = strings.Cut(locale, "@")
-	var parts []string
-	for p := range strings.SplitSeq(locale, "-") {
-		if p == "" || len(p) > 8 || strings.ContainsFunc(p, func(r rune) bool {
-			return (r < 'a' || r > 'z') && (r < '0' || r > '9')
-		}) {
-			break
-		}
-		parts = append(parts, p)
-	}
-	var out []string
-	for i := len(parts); i > 0; i-- {
-		out = append(out, strings.Join(parts[:i], "-"))
-	}
-	return out
+func (t *Templates) Resolve(tag string) string {
+	return locale.Resolve(tag, func(l string) bool { _, ok := t.sets[l]; return ok })
 }
 
 // Render implements Renderer: it renders the subject, text and HTML parts in
