@@ -37,6 +37,9 @@ const (
 	codeUnauthorized         = "UNAUTHORIZED"
 	codeNotFound             = "NOT_FOUND"
 	codeSessionInvalid       = "SESSION_INVALID"
+	// codeSignInDenied is the code of a sign-in the host refused; it has a
+	// page of its own.
+	codeSignInDenied = "SIGNIN_DENIED"
 )
 
 // issue is one validation problem, as in Zod's issues array.

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -81,6 +82,38 @@ type Config struct {
 	// public endpoints from the browser (see CORSConfig). Nil sends no CORS
 	// headers, so browsers allow same-origin calls only.
 	CORS *CORSConfig
+
+	// Pages overrides the built-in pages (confirm, errors…) by file name.
+	// A file present at the root of Pages replaces the built-in one of that
+	// name; every other falls back to the built-in. The names are
+	// layout.html (the frame of every page: it shows the templates "title"
+	// and "content"), parts.html (forms the pages share), style.css (the
+	// one stylesheet, inlined and allowed by its hash), one {page}.html per
+	// page — confirm, sent, link-invalid, code-invalid, rate-limited,
+	// unavailable, internal, blocked, request-invalid, signin-denied — each
+	// defining "title" and "content", and locales/{locale}.json, texts by
+	// key that merge over the built-in ones of that locale (or add one,
+	// such as "it"). Templates are html/template; T "key" gives a text in
+	// the page's language. New parses and renders every page once, so a
+	// broken override fails there, naming its file. Nil means the
+	// built-in pages.
+	//
+	// A page speaks the locale its form or link names ("locale" field or
+	// query parameter), else the browser's Accept-Language (by q-value),
+	// falling back tr-TR → tr → en; built in are en, de, fr, es and tr.
+	Pages fs.FS
+
+	// AppName names the application on the pages (default: the Service's
+	// AppName).
+	AppName string
+	// LogoURL is an optional logo shown on the pages: an https URL, or a
+	// path on the pages' own origin such as "/static/logo.svg". Its origin
+	// is added to the pages' CSP img-src.
+	LogoURL string
+	// AccentColor is the colour of the pages' buttons and top border, as
+	// "#rrggbb" or "#rgb" (default DefaultAccentColor). The button text is
+	// white or near-black, whichever reads at a contrast of at least 4.5:1.
+	AccentColor string
 
 	// ServeOpenAPI serves the embedded OpenAPI document at
 	// GET {Prefix}/openapi.yaml.

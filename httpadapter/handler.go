@@ -51,10 +51,9 @@ type Handler struct {
 	onLogin       func(w http.ResponseWriter, r *http.Request, id magiclink.Identity) error
 	openapi       bool
 	log           *slog.Logger
-	appName       string
+	pages         *pageSet
 	mux           *http.ServeMux
 	verifyAt      string // the full path of the verify endpoint, for form actions
-	csp           string
 	trusted       []netip.Prefix
 	cors          *cors.Cors // nil: no CORS headers
 	tel           *telemetry.Instruments
@@ -69,7 +68,7 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 		return nil, configError("svc", "a *magiclink.Service is required")
 	}
 	v := svc.Internal(core.Key{})
-	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, appName: v.AppName, tel: v.Telemetry,
+	h := &Handler{svc: svc, core: v, onLogin: cfg.OnLogin, openapi: cfg.ServeOpenAPI, log: cfg.Logger, tel: v.Telemetry,
 		secureCookies: cfg.SecureCookies}
 	if h.log == nil {
 		h.log = v.Logger
@@ -110,7 +109,13 @@ func New(svc *magiclink.Service, cfg Config) (*Handler, error) {
 		h.log.Warn("httpadapter: the Service's LinkPath is not the verify route; set magiclink.Config.LinkPath to it",
 			"link_path", v.LinkPath, "verify_path", h.verifyAt)
 	}
-	h.csp = pageCSP()
+	brand, err := validateBranding(cfg, v.AppName)
+	if err != nil {
+		return nil, err
+	}
+	if h.pages, err = loadPages(cfg.Pages, brand); err != nil {
+		return nil, configError("Pages", "%v", err)
+	}
 	for _, p := range cfg.TrustedProxies {
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
@@ -247,7 +252,7 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 			switch {
 			case rw.wrote:
 			case rt.page && (r.Method == http.MethodGet || r.Method == http.MethodHead || isMediaType(r, "application/x-www-form-urlencoded")):
-				h.renderPage(rw, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
+				h.renderPage(rw, r, http.StatusInternalServerError, pageInternal, h.page(r, ""), 0)
 			default:
 				rt.fail(rw, r, internalError(fmt.Errorf("panic: %T", v)))
 			}

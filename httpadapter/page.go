@@ -1,142 +1,160 @@
 package httpadapter
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/locale"
 )
 
-// pageStyle is the confirm page's only stylesheet. It is inline, so the page
-// needs no external asset, and allowed by its hash in the CSP rather than by
-// 'unsafe-inline'. Colours meet WCAG AA contrast; focus is always visible.
-const pageStyle = `
-*{box-sizing:border-box}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;color:#1a1a1a}
-main{max-width:28rem;margin:10vh auto;padding:2rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}
-h1{font-size:1.4rem;margin:0 0 1rem}
-p{margin:0 0 1rem}
-.origin,.account{font-weight:600;word-break:break-all}
-.notice{padding:.75rem 1rem;border-left:4px solid #b3261e;background:#fdecea;color:#5f1410}
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input{width:100%;padding:.6rem .7rem;font:inherit;border:1px solid #5f6368;border-radius:.4rem;color:#1a1a1a;background:#fff}
-button{margin-top:1rem;width:100%;padding:.7rem 1rem;font:inherit;font-weight:600;color:#fff;background:#1a56db;border:0;border-radius:.4rem;cursor:pointer}
-button:hover{background:#1446b8}
-input:focus-visible,button:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
-.secondary{margin-top:1.5rem;padding-top:1rem;border-top:1px solid #dadce0}
-@media (prefers-color-scheme:dark){body{background:#121212;color:#e8eaed}main{background:#1f1f1f}input{background:#121212;color:#e8eaed;border-color:#9aa0a6}.notice{background:#3c1412;color:#f9dedc}}
-`
+// pageView is what every page template sees. Templates read its fields and
+// call T for texts in the page's language; html/template escapes each value
+// for where it lands.
+type pageView struct {
+	// Lang is the page's locale, such as "de": the <html lang> and the
+	// locale every form on the page carries on.
+	Lang string
+	// AppName and LogoURL brand the page; Style is its one stylesheet.
+	AppName string
+	LogoURL string
+	Style   template.CSS
 
-// pageTemplate is the confirm page. It has no script: the button is a plain
-// form POST, which is what makes the link safe from mail scanners — they
-// fetch links but do not submit forms.
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<title>{{.Title}} · {{.AppName}}</title>
-<style>{{.Style}}</style>
-</head>
-<body>
-<main>
-<h1>{{.Title}}</h1>
-{{if .Confirm}}
-{{if .Account}}<p>You are signing in to {{.AppName}} as</p>
-<p class="account">{{.Account}}</p>
-<p>at</p>
-{{else}}<p>You are signing in to {{.AppName}} at</p>
-{{end}}<p class="origin">{{.Origin}}</p>
-<form method="post" action="{{.Action}}">
-<input type="hidden" name="token_hash" value="{{.TokenHash}}">
-<input type="hidden" name="type" value="magiclink">
-<button type="submit">Sign in</button>
-</form>
-<p class="secondary">If you did not ask to sign in{{if .Account}}, or that is not your address{{end}}, close this page; nothing happens until you press the button.</p>
-{{else}}
-{{if .Message}}<p class="notice" role="alert">{{.Message}}</p>{{end}}
-{{if .Origin}}<p>Signing in to {{.AppName}} at <span class="origin">{{.Origin}}</span>.</p>{{end}}
-{{if .CodeForm}}
-<form method="post" action="{{.Action}}">
-<label for="email">E-mail address</label>
-<input id="email" name="email" type="email" autocomplete="email" required maxlength="254" value="{{.Email}}">
-<label for="code">6-digit code from the e-mail</label>
-<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" maxlength="7" required>
-<button type="submit">Sign in with code</button>
-</form>
-{{end}}
-{{end}}
-</main>
-</body>
-</html>
-`))
+	// Origin is the site being signed in to.
+	Origin string
+	// VerifyAction and SendAction are the form targets; SendAction is
+	// empty when no new link can be sent from the page.
+	VerifyAction string
+	SendAction   string
+	// ResendOrigin is the callback origin of a new link; Next the path it
+	// lands on. SignInURL, when set, is the host's sign-in page.
+	ResendOrigin string
+	Next         string
+	SignInURL    string
 
-// pageData fills pageTemplate.
-type pageData struct {
-	Title     string
-	AppName   string
-	Origin    string
-	Action    string
+	// TokenHash is the link on the confirm page, and on a retry after an
+	// outage. Account is the address the link signs in to.
 	TokenHash string
-	// Account is the address the link signs in to, on the confirm page.
-	Account  string
-	Email    string
-	Message  string
-	Confirm  bool
+	Account   string
+	// Email prefills the code and resend forms.
+	Email string
+	// CodeForm and Resend ask pages that offer them optionally to show the
+	// code form and the resend form.
 	CodeForm bool
-	Style    template.CSS
+	Resend   bool
+	// RetryURL is the page to reload after an outage; RetryAfter the wait
+	// in seconds a limit or outage asks for.
+	RetryURL   string
+	RetryAfter int
+	// Reason tells apart the variants of one page ("signout" on blocked,
+	// "too_large" on request-invalid…).
+	Reason string
+
+	catalog *catalog
 }
 
-// Messages of the page states.
-const (
-	msgExpired   = "This link has expired or was already used — enter the code from the e-mail, or request a new link."
-	msgBadCode   = "That code is not valid or has expired — check the e-mail and try again, or request a new link."
-	msgForbidden = "This sign-in request did not come from this site, so it was blocked. Open the link from your e-mail again."
-	msgInternal  = "Something went wrong. Try again, or request a new link."
-)
-
-// pageCSP is the confirm page's Content-Security-Policy: nothing may load,
-// only the page's own stylesheet applies, forms post only to this origin,
-// and no one may frame it (clickjacking the button would sign a victim in).
-func pageCSP() string {
-	sum := sha256.Sum256([]byte(pageStyle))
-	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// T returns the text key in the page's language, formatted with args
+// (fmt verbs such as "%[1]s"). An unknown key is an error, which New
+// reports for a host's template.
+func (v *pageView) T(key string, args ...any) (string, error) {
+	s, ok := v.catalog.text(v.Lang, key)
+	if !ok {
+		return "", fmt.Errorf("no page text %q", key)
+	}
+	if len(args) == 0 {
+		return s, nil
+	}
+	return fmt.Sprintf(s, args...), nil
 }
 
-// renderPage writes the page with its security headers.
-func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int, d pageData, retryAfter time.Duration) {
-	d.AppName = h.appName
-	d.Style = template.CSS(pageStyle)
-	if d.Action == "" {
-		d.Action = h.verifyAt
+// WaitText words RetryAfter for the page: seconds up to two minutes, then
+// minutes, rounded up.
+func (v *pageView) WaitText() (string, error) {
+	s := v.RetryAfter
+	switch {
+	case s <= 1:
+		return v.T("wait.second")
+	case s < 120:
+		return v.T("wait.seconds", s)
+	default:
+		return v.T("wait.minutes", (s+59)/60)
 	}
-	if d.Origin == "" {
-		d.Origin = h.selfOrigin(r)
+}
+
+// fill sets what every page shows the same way.
+func (ps *pageSet) fill(v *pageView, lang string) {
+	v.Lang, v.catalog = lang, ps.catalog
+	v.AppName, v.LogoURL, v.Style = ps.brand.appName, ps.brand.logoURL, ps.style
+}
+
+// pageLocale picks a page's language: the locale the request names (a
+// form's "locale" field, or the "locale" query parameter of a link), else
+// the browser's Accept-Language by q-value, falling back tr-TR → tr → en.
+func (h *Handler) pageLocale(r *http.Request, requested string) string {
+	if requested == "" {
+		requested = r.URL.Query().Get("locale")
 	}
-	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, d); err != nil {
-		h.log.ErrorContext(r.Context(), "httpadapter: rendering the confirm page failed", "error", err.Error())
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString("internal error\n")
+	if l, ok := locale.Match(requested, h.pages.catalog.has); ok {
+		return l
+	}
+	return locale.Negotiate(r.Header.Get("Accept-Language"), h.pages.catalog.has)
+}
+
+// page starts the view of a page for r, in the language r asks for.
+func (h *Handler) page(r *http.Request, requestedLocale string) *pageView {
+	v := &pageView{VerifyAction: h.verifyAt, Origin: h.selfOrigin(r)}
+	h.pages.fill(v, h.pageLocale(r, requestedLocale))
+	return v
+}
+
+// offerResend lets the page send a new link for email to the origin the
+// page is on, when that origin may receive links; with Config.SignInURL
+// the page links there instead.
+func (h *Handler) offerResend(r *http.Request, v *pageView, email, next string) {
+	v.Resend = true
+	if len(email) <= magiclink.MaxEmailLength && !hasControl(email) {
+		if norm, err := magiclink.NormalizeEmail(email); err == nil {
+			v.Email = norm
+		}
+	}
+	if next != "" {
+		if safe, err := magiclink.SafeNext(next); err == nil {
+			v.Next = safe
+		}
+	}
+	if origin, ok := h.core.Allow(h.selfOrigin(r)); ok {
+		v.SendAction, v.ResendOrigin = h.prefix+PathSendMagicLink, origin
+	}
+}
+
+// renderPage writes the page name with its security headers.
+func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, v *pageView, retryAfter time.Duration) {
+	if retryAfter > 0 {
+		v.RetryAfter = retrySeconds(retryAfter)
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("Content-Security-Policy", h.csp)
+	hdr.Set("Content-Security-Policy", h.pages.csp)
 	hdr.Set("X-Frame-Options", "DENY")
 	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Language", v.Lang)
 	if retryAfter > 0 {
-		hdr.Set("Retry-After", strconv.Itoa(retrySeconds(retryAfter)))
+		hdr.Set("Retry-After", strconv.Itoa(v.RetryAfter))
+	}
+	page, err := h.pages.render(name, v)
+	if err != nil {
+		// New rendered every page, so only a template reaching a path that
+		// check did not take ends here.
+		h.log.ErrorContext(r.Context(), "httpadapter: rendering a page failed", "page", name, "error", err.Error())
+		status, page = http.StatusInternalServerError, []byte("internal error\n")
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(page)
 }
 
 // selfOrigin is the origin of the host serving this request, as the user's

@@ -19,7 +19,14 @@ const (
 //
 // It answers 200 {"ok":true} for every syntactically valid address, known
 // or not, so the endpoint cannot be used to find out who has an account.
+//
+// A form post (the "send a new link" button of the pages) is answered with
+// a page instead; see sendForm.
 func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
+	if isMediaType(r, "application/x-www-form-urlencoded") {
+		h.sendForm(w, r)
+		return
+	}
 	b, aerr := h.decodeSendBody(w, r)
 	if aerr != nil {
 		h.portalError(w, r, aerr)

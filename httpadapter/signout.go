@@ -99,12 +99,14 @@ func (h *Handler) signOutFailed(w http.ResponseWriter, r *http.Request, form boo
 		return
 	}
 	h.logFailure(r, e)
-	msg := "Signing out failed. Try again in a moment."
+	v := h.page(r, "")
+	v.Reason = "signout"
+	name := failurePage(e, false)
 	switch e.status {
 	case http.StatusForbidden:
-		msg = "This request did not come from this site, so it was blocked."
+		name = pageBlocked
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		msg = "The sign-out request was not valid."
+		name = pageRequestInvalid
 	}
-	h.renderPage(w, r, e.status, pageData{Title: "Sign-out failed", Message: msg}, e.retryAfter)
+	h.renderPage(w, r, e.status, name, v, e.retryAfter)
 }

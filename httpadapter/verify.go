@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/mask"
@@ -19,9 +18,11 @@ import (
 // someone else's link is warned before pressing the button.
 func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	token := q.Get("token_hash")
+	token, next := q.Get("token_hash"), q.Get("next")
+	v := h.page(r, "")
 	if q.Get("type") != "magiclink" || !h.core.WellFormedToken(token) {
-		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
+		h.offerResend(r, v, "", next)
+		h.renderPage(w, r, http.StatusOK, pageLinkInvalid, v, 0)
 		return
 	}
 	account, err := h.svc.LinkEmail(r.Context(), token)
@@ -29,15 +30,48 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 	case err == nil, errors.Is(err, errors.ErrUnsupported):
 		// Without the store capability the page names the origin alone.
 	case errors.Is(err, magiclink.ErrInvalidToken):
-		h.renderPage(w, r, http.StatusOK, pageData{Title: "Sign-in link not valid", Message: msgExpired, CodeForm: true}, 0)
+		h.offerResend(r, v, "", next)
+		h.renderPage(w, r, http.StatusOK, pageLinkInvalid, v, 0)
 		return
 	default:
 		e := fromError(err)
 		h.logFailure(r, e)
-		h.renderPage(w, r, e.status, pageData{Title: "Sign-in unavailable", Message: "Sign-in is temporarily unavailable. Try again in a moment."}, e.retryAfter)
+		v.RetryURL = h.linkPageURL(token, next, v.Lang)
+		h.renderPage(w, r, e.status, failurePage(e, false), v, e.retryAfter)
 		return
 	}
-	h.renderPage(w, r, http.StatusOK, pageData{Title: "Confirm sign-in", Confirm: true, TokenHash: token, Account: account}, 0)
+	v.TokenHash, v.Account = token, account
+	h.renderPage(w, r, http.StatusOK, pageConfirm, v, 0)
+}
+
+// linkPageURL is the confirm page of a link, rebuilt from its checked
+// parts, for "try again" after an outage. It is the link itself, which the
+// address bar already shows.
+func (h *Handler) linkPageURL(token, next, lang string) string {
+	q := url.Values{"token_hash": {token}, "type": {"magiclink"}, "locale": {lang}}
+	if safe, err := magiclink.SafeNext(next); err == nil && next != "" {
+		q.Set("next", safe)
+	}
+	return h.verifyAt + "?" + q.Encode()
+}
+
+// failurePage picks the page for a failed sign-in step; codeAttempt marks
+// a failed code, as opposed to a failed link.
+func failurePage(e *apiError, codeAttempt bool) string {
+	switch {
+	case e.code == codeRateLimited:
+		return pageRateLimited
+	case e.code == codeSignInDenied:
+		return pageSignInDenied
+	case e.status == http.StatusServiceUnavailable:
+		return pageUnavailable
+	case e.status >= http.StatusInternalServerError:
+		return pageInternal
+	case codeAttempt:
+		return pageCodeInvalid
+	default:
+		return pageLinkInvalid
+	}
 }
 
 // verify serves POST /auth/verify: a form from the confirm page or the
@@ -56,30 +90,23 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 	if !h.sameSite(r) {
-		h.renderPage(w, r, http.StatusForbidden, pageData{Title: "Sign-in blocked", Message: msgForbidden}, 0)
+		v := h.page(r, "")
+		h.renderPage(w, r, http.StatusForbidden, pageBlocked, v, 0)
 		return
 	}
-	body, aerr := readBody(w, r)
-	if aerr != nil {
-		msg := "The request could not be read. Open the link from your e-mail again."
-		if aerr.status == http.StatusRequestEntityTooLarge {
-			msg = "The request was too large."
-		}
-		h.renderPage(w, r, aerr.status, pageData{Title: "Sign-in failed", Message: msg}, 0)
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		h.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: msgExpired, CodeForm: true}, 0)
+	form, v, ok := h.readPageForm(w, r)
+	if !ok {
 		return
 	}
 	ip, aerr := h.clientIP(r)
 	if aerr != nil {
-		h.renderPage(w, r, http.StatusBadRequest, pageData{Title: "Sign-in failed", Message: "Your network address could not be determined. Try again from another network."}, 0)
+		v.Reason = "ip"
+		h.renderPage(w, r, http.StatusBadRequest, pageRequestInvalid, v, 0)
 		return
 	}
 	token, email, code := form.Get("token_hash"), form.Get("email"), form.Get("code")
 	var id magiclink.Identity
+	var err error
 	switch {
 	case token != "":
 		if t := form.Get("type"); t != "" && t != "magiclink" {
@@ -93,10 +120,33 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 		err = invalidToken()
 	}
 	if err != nil {
-		h.formFailure(w, r, err, email, token == "" && (email != "" || code != ""))
+		h.formFailure(w, r, v, err, formAttempt{token: token, email: email, code: token == "" && (email != "" || code != "")})
 		return
 	}
-	h.login(w, r, id, ip)
+	h.login(w, r, v, id, ip)
+}
+
+// readPageForm reads a page's form post and starts the answer's view in
+// the locale the form carries. A body it cannot read is answered here.
+func (h *Handler) readPageForm(w http.ResponseWriter, r *http.Request) (url.Values, *pageView, bool) {
+	body, aerr := readBody(w, r)
+	if aerr != nil {
+		v := h.page(r, "")
+		v.Reason = "unreadable"
+		if aerr.status == http.StatusRequestEntityTooLarge {
+			v.Reason = "too_large"
+		}
+		h.renderPage(w, r, aerr.status, pageRequestInvalid, v, 0)
+		return nil, nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		v := h.page(r, "")
+		v.Reason = "unreadable"
+		h.renderPage(w, r, http.StatusBadRequest, pageRequestInvalid, v, 0)
+		return nil, nil, false
+	}
+	return form, h.page(r, form.Get("locale")), true
 }
 
 // invalidToken is a fresh error of magiclink's ErrInvalidToken kind, for a
@@ -105,42 +155,46 @@ func invalidToken() error {
 	return &magiclink.Error{Code: codeTokenInvalid, Message: "link is invalid, expired or already used"}
 }
 
-// formFailure re-renders the page after a failed form sign-in, with the
-// code form, so a scanner-burned or expired link still leads somewhere.
-func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, err error, email string, codeAttempt bool) {
+// formAttempt is what a failed form sign-in tried: the page offers the
+// same again, or the next best step.
+type formAttempt struct {
+	token string
+	email string
+	code  bool // a code, as opposed to a link
+}
+
+// formFailure answers a failed form sign-in with the page of its failure,
+// each offering the next step: the code form prefilled with the address,
+// a new link, or a retry after an outage.
+func (h *Handler) formFailure(w http.ResponseWriter, r *http.Request, v *pageView, err error, a formAttempt) {
 	e := fromError(err)
 	h.logFailure(r, e)
-	d := pageData{Title: "Sign-in failed", CodeForm: true}
-	if len(email) <= magiclink.MaxEmailLength && !hasControl(email) {
-		d.Email = email
+	name := failurePage(e, a.code)
+	h.offerResend(r, v, a.email, "")
+	switch name {
+	case pageUnavailable, pageInternal:
+		// Nothing was used up: the same link or code can be tried again.
+		if a.code {
+			v.CodeForm = true
+		} else if h.core.WellFormedToken(a.token) {
+			v.TokenHash = a.token
+		}
+	case pageRateLimited:
+		v.CodeForm = a.code
 	}
-	switch {
-	case e.code == codeRateLimited:
-		d.Message = "Too many sign-in attempts. Wait " + humanWait(retrySeconds(e.retryAfter)) + " and try again."
-	case e.status == http.StatusServiceUnavailable:
-		d.Message = "Sign-in is temporarily unavailable. Try again in a moment."
-		d.CodeForm = false
-	case e.status >= 500:
-		d.Message = msgInternal
-		d.CodeForm = false
-	case codeAttempt:
-		d.Message = msgBadCode
-	default:
-		d.Message = msgExpired
-	}
-	h.renderPage(w, r, e.status, d, e.retryAfter)
+	h.renderPage(w, r, e.status, name, v, e.retryAfter)
 }
 
 // login finishes a form sign-in: the host's OnLogin hook or the default
 // session cookie, then 303 to where the link was meant to land.
-func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Identity, ip netip.Addr) {
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *pageView, id magiclink.Identity, ip netip.Addr) {
 	target := id.Origin + id.Next
 	if h.onLogin != nil {
 		rw := &responseRecorder{ResponseWriter: w}
 		if err := h.onLogin(rw, r, id); err != nil {
 			h.log.ErrorContext(r.Context(), "httpadapter: OnLogin failed", "email", mask.Address(id.Email), "error", err.Error())
 			if !rw.wrote {
-				h.renderPage(w, r, http.StatusInternalServerError, pageData{Title: "Sign-in failed", Message: msgInternal}, 0)
+				h.renderPage(w, r, http.StatusInternalServerError, pageInternal, v, 0)
 			}
 			return
 		}
@@ -151,7 +205,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, id magiclink.Ide
 	}
 	sess, err := h.svc.StartBrowserSession(r.Context(), id, magiclink.Client{IP: ip, UserAgent: r.UserAgent()})
 	if err != nil {
-		h.formFailure(w, r, err, "", false)
+		h.formFailure(w, r, v, err, formAttempt{})
 		return
 	}
 	h.setSessionCookie(w, r, sess)
@@ -261,17 +315,4 @@ func (h *Handler) sameSite(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// humanWait words a wait for the page: seconds up to two minutes, then
-// minutes, rounded up.
-func humanWait(seconds int) string {
-	switch {
-	case seconds == 1:
-		return "1 second"
-	case seconds < 120:
-		return strconv.Itoa(seconds) + " seconds"
-	default:
-		return strconv.Itoa((seconds+59)/60) + " minutes"
-	}
 }

@@ -68,7 +68,7 @@ func TestVerifyPage(t *testing.T) {
 	body := rec.Body.String()
 	for _, want := range []string{
 		`<html lang="en">`, "Acme", "https://app.example.com", `<form method="post" action="/auth/verify">`,
-		`<input type="hidden" name="token_hash" value="` + tok + `">`, `<button type="submit">Sign in</button>`,
+		`<input type="hidden" name="token_hash" value="` + tok + `">`, `<button type="submit" autofocus>Sign in</button>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -171,7 +171,7 @@ func TestVerifyScannerSafety(t *testing.T) {
 	}
 	second := e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}, "type": {"magiclink"}}))
 	wantStatus(t, second, http.StatusBadRequest)
-	if !strings.Contains(second.Body.String(), "This link has expired or was already used — enter the code from the e-mail, or request a new link.") {
+	if !strings.Contains(second.Body.String(), "This link has expired or was already used. Enter the code from the e-mail, or get a new link.") {
 		t.Fatal("the used link does not show the expired message")
 	}
 	if !strings.Contains(second.Body.String(), `autocomplete="one-time-code"`) {

@@ -1,0 +1,128 @@
+package httpadapter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/magiclink-go/magiclink/internal/locale"
+)
+
+// catalog holds the pages' texts by locale and key. English is complete;
+// another locale's missing key falls back to English. A catalog is
+// immutable after loadCatalog.
+type catalog struct {
+	texts map[string]map[string]string
+}
+
+// catalogDir is where the page texts live, in the built-in pages and in a
+// host's Config.Pages: one {locale}.json per locale, an object of key → text.
+const catalogDir = "locales"
+
+// verbPattern finds the fmt verbs of a text, such as "%[1]s" or "%d".
+var verbPattern = regexp.MustCompile(`%(\[\d+\])?[a-z]`)
+
+// loadCatalog reads the built-in texts, then merges a host's over them
+// key by key. A host may add locales ("it.json") and replace single texts;
+// it may not invent keys (a typo would silently never show) or change a
+// text's verbs (the page would print "%!s(MISSING)").
+func loadCatalog(builtin, host fs.FS) (*catalog, error) {
+	c := &catalog{texts: map[string]map[string]string{}}
+	if err := c.merge(builtin, nil); err != nil {
+		return nil, fmt.Errorf("built-in page texts: %w", err)
+	}
+	en := c.texts[locale.Fallback]
+	if len(en) == 0 {
+		return nil, errors.New("built-in page texts: no English (en) texts")
+	}
+	if host != nil {
+		if err := c.merge(host, en); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// merge reads every {locale}.json of fsys's catalogDir into c. With known
+// set, each key must be one of known's, with the same verbs.
+func (c *catalog) merge(fsys fs.FS, known map[string]string) error {
+	entries, err := fs.ReadDir(fsys, catalogDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", catalogDir, err)
+	}
+	for _, e := range entries {
+		name := path.Join(catalogDir, e.Name())
+		tag, ok := strings.CutSuffix(e.Name(), ".json")
+		if e.IsDir() || !ok {
+			continue
+		}
+		if cands := locale.Candidates(tag); len(cands) == 0 || cands[0] != tag {
+			return fmt.Errorf("%s: want {locale}.json with a lower-case locale such as \"de\" or \"pt-br\"", name)
+		}
+		raw, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		var texts map[string]string
+		if err := json.Unmarshal(raw, &texts); err != nil {
+			return fmt.Errorf("%s: want a JSON object of key to text: %w", name, err)
+		}
+		if known != nil {
+			if err := checkTexts(name, texts, known); err != nil {
+				return err
+			}
+		}
+		if c.texts[tag] == nil {
+			c.texts[tag] = map[string]string{}
+		}
+		maps.Copy(c.texts[tag], texts)
+	}
+	return nil
+}
+
+// checkTexts reports a key known lacks, or a text whose verbs differ from
+// the English one's, naming the file and the key.
+func checkTexts(name string, texts, known map[string]string) error {
+	for _, key := range slices.Sorted(maps.Keys(texts)) {
+		want, ok := known[key]
+		if !ok {
+			return fmt.Errorf("%s: unknown key %q", name, key)
+		}
+		if got, exp := verbs(texts[key]), verbs(want); !slices.Equal(got, exp) {
+			return fmt.Errorf("%s: key %q has the verbs %q; the English text has %q", name, key, got, exp)
+		}
+	}
+	return nil
+}
+
+// verbs lists a text's fmt verbs, sorted, so that a translation may reorder
+// explicitly indexed ones.
+func verbs(s string) []string {
+	v := verbPattern.FindAllString(strings.ReplaceAll(s, "%%", ""), -1)
+	slices.Sort(v)
+	return v
+}
+
+// has reports whether the catalog has texts for the locale.
+func (c *catalog) has(tag string) bool {
+	_, ok := c.texts[tag]
+	return ok
+}
+
+// text returns key's text in the locale, else in English.
+func (c *catalog) text(tag, key string) (string, bool) {
+	if s, ok := c.texts[tag][key]; ok {
+		return s, true
+	}
+	s, ok := c.texts[locale.Fallback][key]
+	return s, ok
+}
