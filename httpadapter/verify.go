@@ -194,6 +194,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *pageView, id 
 		if err := h.onLogin(rw, r, id); err != nil {
 			h.log.ErrorContext(r.Context(), "httpadapter: OnLogin failed", "email", mask.Address(id.Email), "error", err.Error())
 			if !rw.wrote {
+				// The link is used up; a new one is the way on.
+				h.offerResend(r, v, id.Email, id.Next)
 				h.renderPage(w, r, http.StatusInternalServerError, pageInternal, v, 0)
 			}
 			return
