@@ -218,7 +218,10 @@ func (m *Memory) entries(limit int) ([]inboxEntry, int) {
 
 // Handler returns the development inbox. GET (or HEAD) on its root path
 // ("/" or "", so it works behind http.StripPrefix) lists the mails, newest
-// first, each with its HTML part in a sandboxed iframe. The JSON view is
+// first, each with its HTML part in a sandboxed iframe: the mail runs no
+// script and submits no form, but its links open in a new tab, outside the
+// sandbox, so the sign-in button works. opts add a link back to the
+// application and the state of each mail's link. The JSON view is
 // served for "?format=json" and on the path "/.json": an array of
 // {"to","subject","text","html","link","code","sent_at"} objects, oldest
 // first (newest last), sent_at in RFC 3339. See also JSONHandler.
@@ -230,7 +233,11 @@ func (m *Memory) entries(limit int) ([]inboxEntry, int) {
 //
 // For development only: it shows live sign-in links and codes to anyone who
 // can reach it.
-func (m *Memory) Handler() http.Handler {
+func (m *Memory) Handler(opts ...InboxOption) http.Handler {
+	var cfg inboxConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, ok := readInbox(w, r)
 		if !ok {
@@ -242,7 +249,7 @@ func (m *Memory) Handler() http.Handler {
 				m.serveJSON(w, limit)
 				return
 			}
-			m.serveHTML(w, limit)
+			m.serveHTML(w, r, limit, &cfg)
 		case "/.json":
 			m.serveJSON(w, limit)
 		default:
@@ -311,24 +318,57 @@ func (m *Memory) serveJSON(w http.ResponseWriter, limit int) {
 
 // inboxView is what the inbox page shows.
 type inboxView struct {
-	Entries []inboxEntry // newest first
-	Total   int
+	Entries   []inboxItem // newest first
+	Total     int
+	BackHref  string
+	BackLabel string
 }
 
-func (m *Memory) serveHTML(w http.ResponseWriter, limit int) {
+// inboxItem is one mail in the inbox page.
+type inboxItem struct {
+	inboxEntry
+	// Frame is the mail's HTML as the iframe gets it: with a base target
+	// that opens every link in a new tab, which the sandbox allows.
+	Frame string
+	State string
+}
+
+func (m *Memory) serveHTML(w http.ResponseWriter, r *http.Request, limit int, cfg *inboxConfig) {
 	entries, total := m.entries(limit)
 	// Newest first in the page.
 	slices.Reverse(entries)
+	items := make([]inboxItem, len(entries))
+	for i, e := range entries {
+		items[i] = inboxItem{inboxEntry: e, Frame: withBaseTarget(e.HTML)}
+		if cfg.linkState != nil && e.Link != "" {
+			items[i].State = cfg.linkState(r.Context(), e.Link, e.SentAt).label()
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-	_ = inboxPage.Execute(w, inboxView{Entries: entries, Total: total})
+	_ = inboxPage.Execute(w, inboxView{Entries: items, Total: total, BackHref: cfg.backHref, BackLabel: cfg.backLabel})
+}
+
+// withBaseTarget makes every link of a mail open in a new tab: a <base
+// target> right after <head>, or in front of a fragment without one. Put in
+// front of a doctype, it would switch the mail to quirks mode.
+func withBaseTarget(mail string) string {
+	const base = `<base target="_blank">`
+	if i := strings.Index(strings.ToLower(mail), "<head>"); i >= 0 {
+		i += len("<head>")
+		return mail[:i] + base + mail[i:]
+	}
+	return base + mail
 }
 
 // The mail HTML goes into srcdoc, which html/template escapes as an
-// attribute value; the empty sandbox attribute disables scripts, forms and
-// same-origin access inside the frame.
+// attribute value. The sandbox keeps scripts, forms and same-origin access
+// out of the frame; allow-popups lets a click on a link open it in a new
+// tab, and allow-popups-to-escape-sandbox lets that tab be an ordinary page
+// (the confirm page's button is a form, which a sandboxed tab could not
+// submit).
 var inboxPage = template.Must(template.New("inbox").Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -342,20 +382,25 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0 0
 dt{font-weight:600}dd{margin:0;word-break:break-all}
 iframe{width:100%;height:480px;border:1px solid #e4e4e7;border-radius:4px;background:#fff}
 code{font-size:1.1rem;letter-spacing:.2em}
+.state{display:inline-block;margin-left:.5rem;padding:0 .5rem;border-radius:999px;font-size:.85rem;font-weight:600}
+.state-live{background:#dcfce7;color:#14532d}.state-used,.state-expired{background:#e4e4e7;color:#27272a}
+.state-used+a,.state-expired+a{text-decoration:line-through}
+nav{margin:0 0 1rem}
 </style>
 </head>
 <body>
-<h1>Dev mailbox</h1>
+{{if .BackHref}}<nav><a href="{{.BackHref}}">← {{.BackLabel}}</a></nav>
+{{end}}<h1>Dev mailbox</h1>
 <p>{{if lt (len .Entries) .Total}}The newest {{len .Entries}} of {{.Total}} mails (<code>?limit=</code> up to 1000){{else}}{{.Total}} mail(s){{end}}, newest first. JSON: <a href="?format=json">?format=json</a>. Development only.</p>
 {{range .Entries}}<article>
 <dl>
 <dt>To</dt><dd>{{.To}}</dd>
 <dt>Subject</dt><dd>{{.Subject}}</dd>
 <dt>Sent</dt><dd>{{.SentAt.Format "2006-01-02 15:04:05 MST"}}</dd>
-<dt>Link</dt><dd><a href="{{.Link}}" rel="noreferrer">{{.Link}}</a></dd>
+<dt>Link</dt><dd>{{if .State}}<span class="state state-{{.State}}">{{.State}}</span> {{end}}<a href="{{.Link}}" rel="noreferrer" target="_blank">{{.Link}}</a></dd>
 <dt>Code</dt><dd><code>{{.Code}}</code></dd>
 </dl>
-<iframe sandbox srcdoc="{{.HTML}}" title="{{.Subject}}"></iframe>
+<iframe sandbox="allow-popups allow-popups-to-escape-sandbox" srcdoc="{{.Frame}}" title="{{.Subject}}"></iframe>
 <details><summary>Text part</summary><pre>{{.Text}}</pre></details>
 </article>
 {{else}}<p>No mail yet.</p>

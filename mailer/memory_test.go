@@ -112,7 +112,12 @@ func TestMemoryHandler(t *testing.T) {
 	first := strings.Index(page, "jane@example.com")
 	require.True(t, second >= 0 && first >= 0)
 	assert.Less(t, second, first, "newest first")
-	assert.Contains(t, page, "<iframe sandbox srcdoc=\"")
+	assert.Contains(t, page, `<iframe sandbox="allow-popups allow-popups-to-escape-sandbox" srcdoc="`)
+	assert.NotContains(t, page, "allow-scripts", "the mail must not run scripts")
+	assert.NotContains(t, page, "allow-same-origin")
+	assert.NotContains(t, page, "allow-forms")
+	assert.Contains(t, page, "&lt;head&gt;&lt;base target=&#34;_blank&#34;&gt;", "links open in a new tab; the doctype stays first")
+	assert.Contains(t, page, "&lt;base target=&#34;_blank&#34;&gt;&lt;p onclick", "a fragment gets the base in front")
 	assert.Contains(t, page, "Second &lt;mail&gt;")
 	assert.NotContains(t, page, `<p onclick="x">`, "mail HTML must be escaped into srcdoc")
 	assert.Contains(t, page, "&lt;p onclick=&#34;x&#34;&gt;")
@@ -166,4 +171,42 @@ func TestLogAndDiscard(t *testing.T) {
 	assert.Contains(t, out, "042 917")
 
 	require.NoError(t, Discard{}.Send(t.Context(), m))
+}
+
+// The inbox links back to the app and marks each link with the state the
+// host reports; without the options it shows neither.
+func TestMemoryHandlerOptions(t *testing.T) {
+	t.Parallel()
+	mem := NewMemory(WithClock(fixedClock()))
+	for _, to := range []string{"live@example.com", "used@example.com", "old@example.com", "odd@example.com"} {
+		m, err := DefaultTemplates().Render(linkData("en"))
+		require.NoError(t, err)
+		m.To, m.Link = to, "https://app.example.com/auth/verify?token_hash="+strings.Split(to, "@")[0]
+		require.NoError(t, mem.Send(t.Context(), m))
+	}
+	states := map[string]LinkState{"live": LinkLive, "used": LinkUsed, "old": LinkExpired}
+	var asked []time.Time
+	h := mem.Handler(InboxBackLink("/", ""), InboxLinkState(func(_ context.Context, link string, sentAt time.Time) LinkState {
+		asked = append(asked, sentAt)
+		return states[link[strings.LastIndex(link, "=")+1:]]
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	page := rec.Body.String()
+	assert.Contains(t, page, `<nav><a href="/">← Back to the app</a></nav>`)
+	for _, want := range []string{
+		`<span class="state state-live">live</span> <a href="https://app.example.com/auth/verify?token_hash=live"`,
+		`<span class="state state-used">used</span> <a href="https://app.example.com/auth/verify?token_hash=used"`,
+		`<span class="state state-expired">expired</span> <a href="https://app.example.com/auth/verify?token_hash=old"`,
+		`<dd><a href="https://app.example.com/auth/verify?token_hash=odd"`,
+	} {
+		assert.Contains(t, page, want)
+	}
+	require.Len(t, asked, 4)
+	assert.True(t, asked[0].After(asked[3]), "the state function gets each mail's sent time, newest first")
+
+	rec = httptest.NewRecorder()
+	mem.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	assert.NotContains(t, rec.Body.String(), "<nav>")
+	assert.NotContains(t, rec.Body.String(), `class="state`)
 }

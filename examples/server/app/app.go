@@ -30,6 +30,10 @@ import (
 	"github.com/magiclink-go/magiclink/store/redisstore"
 )
 
+// linkTTL is how long a mailed link and its code live: the Service's
+// default, spelt out because the pages and the dev mailbox tell it too.
+const linkTTL = 15 * time.Minute
+
 // Timeouts of start-up and shutdown.
 const (
 	redisPingTimeout = 5 * time.Second
@@ -209,6 +213,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		Mailer:            m,
 		Templates:         templates,
 		AppName:           "magiclink example",
+		LinkTTL:           linkTTL,
 		Logger:            logger,
 	})
 	if err != nil {

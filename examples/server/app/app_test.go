@@ -294,9 +294,17 @@ func TestMailboxPages(t *testing.T) {
 	b.requestMail("mailbox@example.com")
 	for _, p := range []string{"/dev/mailbox", "/dev/mailbox/"} {
 		resp, body := b.do(http.MethodGet, p, nil)
-		b.expect(resp, body, http.StatusOK, "Dev mailbox", "mailbox@example.com")
+		b.expect(resp, body, http.StatusOK, "Dev mailbox", "mailbox@example.com", `<a href="/">← Back to the app</a>`,
+			`<span class="state state-live">live</span>`)
 	}
-	resp, body := b.do(http.MethodGet, "/static/style.css", nil)
+	// Once the link signed in, the mailbox says so.
+	b.confirm(b.lastMail("mailbox@example.com").Link)
+	resp, body := b.do(http.MethodGet, "/dev/mailbox", nil)
+	b.expect(resp, body, http.StatusOK, `<span class="state state-used">used</span>`)
+	if strings.Contains(body, `class="state state-live"`) {
+		t.Fatal("the used link is still shown live")
+	}
+	resp, body = b.do(http.MethodGet, "/static/style.css", nil)
 	b.expect(resp, body, http.StatusOK, ":focus-visible")
 	resp, body = b.do(http.MethodGet, "/nope", nil)
 	b.expect(resp, body, http.StatusNotFound)

@@ -7,8 +7,10 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/mailer"
 )
 
 //go:embed templates/*.html
@@ -48,8 +50,9 @@ func (s *Server) routes() {
 	if s.cfg.DevMailbox {
 		// StripPrefix leaves "" for /dev/mailbox and "/" for
 		// /dev/mailbox/; the mailbox serves both.
-		s.mux.Handle("GET /dev/mailbox", http.StripPrefix("/dev/mailbox", s.inbox.Handler()))
-		s.mux.Handle("GET /dev/mailbox/", http.StripPrefix("/dev/mailbox", s.inbox.Handler()))
+		inbox := s.inbox.Handler(mailer.InboxBackLink("/", "Back to the app"), mailer.InboxLinkState(s.linkState))
+		s.mux.Handle("GET /dev/mailbox", http.StripPrefix("/dev/mailbox", inbox))
+		s.mux.Handle("GET /dev/mailbox/", http.StripPrefix("/dev/mailbox", inbox))
 		s.mux.Handle("GET /dev/mailbox.json", s.inbox.JSONHandler())
 	}
 }
@@ -117,7 +120,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	norm, _ := magiclink.NormalizeEmail(email)
 	d := s.data(r, "Check your mail")
-	d.Email, d.Minutes = norm, 15
+	d.Email, d.Minutes = norm, int(linkTTL/time.Minute)
 	s.render(w, http.StatusOK, "check", d)
 }
 
