@@ -20,6 +20,10 @@ import (
 // requireBrowserEnv turns a missing Chromium from a skip into a failure.
 const requireBrowserEnv = "MAGICLINK_REQUIRE_BROWSER"
 
+// screenshotsEnv names the directory screenshots go to; unset, none are
+// taken (the tests still render every page and assert on it).
+const screenshotsEnv = "MAGICLINK_SCREENSHOTS"
+
 // scenarioTimeout bounds each scenario, browser start included;
 // stepTimeout bounds each step of it.
 const (
@@ -130,10 +134,8 @@ func newSession(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("starting %s: %v", browser, err)
 	}
-	dir := os.Getenv("MAGICLINK_E2E_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else {
+	dir := os.Getenv(screenshotsEnv)
+	if dir != "" {
 		dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -193,9 +195,13 @@ func (s *session) text(sel chromedp.CSS) string {
 	return strings.TrimSpace(v)
 }
 
-// screenshot saves the whole page as the next numbered PNG.
+// screenshot saves the whole page as the next numbered PNG, when
+// MAGICLINK_SCREENSHOTS names a directory.
 func (s *session) screenshot(name string) {
 	s.t.Helper()
+	if s.shots == "" {
+		return
+	}
 	png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		s.t.Logf("screenshot %s: %v", name, err)
