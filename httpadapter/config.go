@@ -89,8 +89,9 @@ type Config struct {
 	// layout.html (the frame of every page: it shows the templates "title"
 	// and "content"), parts.html (forms the pages share), style.css (the
 	// one stylesheet, inlined and allowed by its hash), one {page}.html per
-	// page — confirm, sent, link-invalid, code-invalid, rate-limited,
-	// unavailable, internal, blocked, request-invalid, signin-denied — each
+	// page — confirm, approved, sent, link-invalid, code-invalid,
+	// rate-limited, unavailable, internal, blocked, request-invalid,
+	// signin-denied, device-mismatch, match-invalid, pending-invalid — each
 	// defining "title" and "content", and locales/{locale}.json, texts by
 	// key that merge over the built-in ones of that locale (or add one,
 	// such as "it"). Templates are html/template; T "key" gives a text in

@@ -49,6 +49,20 @@ type pageView struct {
 	// in seconds a limit or outage asks for.
 	RetryURL   string
 	RetryAfter int
+	// Notice is the catalog key of a warning above the confirm page's body.
+	Notice string
+	// SignInHere offers the confirm page's sign-in button; Approve its
+	// approval of another device, with ApproveAction as the form target
+	// and what asked: browser and operating system (from its User-Agent),
+	// IP and how long ago.
+	SignInHere    bool
+	Approve       bool
+	ApproveAction string
+	AskedBrowser  string
+	AskedOS       string
+	AskedIP       string
+	AskedAge      time.Duration
+
 	// Reason tells apart the variants of one page ("signout" on blocked,
 	// "too_large" on request-invalid…).
 	Reason string
@@ -82,6 +96,45 @@ func (v *pageView) WaitText() (string, error) {
 	default:
 		return v.T("wait.minutes", (s+59)/60)
 	}
+}
+
+// AskedText words what asked for the link, for a person deciding whether
+// it was them: "Sign-in was requested 2 minutes ago from Firefox on Windows
+// at 198.51.100.7."
+func (v *pageView) AskedText() (string, error) {
+	var ago string
+	var err error
+	switch a := v.AskedAge; {
+	case a < time.Minute:
+		ago, err = v.T("ago.now")
+	case a < 2*time.Minute:
+		ago, err = v.T("ago.minute")
+	case a < time.Hour:
+		ago, err = v.T("ago.minutes", int(a/time.Minute))
+	default:
+		ago, err = v.T("ago.long")
+	}
+	if err != nil {
+		return "", err
+	}
+	var agent string
+	switch {
+	case v.AskedBrowser != "" && v.AskedOS != "":
+		agent, err = v.T("agent.both", v.AskedBrowser, v.AskedOS)
+	case v.AskedBrowser != "":
+		agent = v.AskedBrowser
+	case v.AskedOS != "":
+		agent, err = v.T("agent.os", v.AskedOS)
+	default:
+		agent, err = v.T("agent.unknown")
+	}
+	if err != nil {
+		return "", err
+	}
+	if v.AskedIP != "" {
+		return v.T("approve.asked_ip", ago, agent, v.AskedIP)
+	}
+	return v.T("approve.asked", ago, agent)
 }
 
 // fill sets what every page shows the same way.

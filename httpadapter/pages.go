@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // builtinPages holds the built-in page templates, their stylesheet and
@@ -33,11 +34,16 @@ const (
 	pageBlocked        = "blocked"
 	pageRequestInvalid = "request-invalid"
 	pageSignInDenied   = "signin-denied"
+	pageApproved       = "approved"
+	pageDeviceMismatch = "device-mismatch"
+	pageMatchInvalid   = "match-invalid"
+	pagePendingInvalid = "pending-invalid"
 )
 
 // pageNames lists every page, for loading and for checking a host's files.
 var pageNames = []string{pageConfirm, pageSent, pageLinkInvalid, pageCodeInvalid, pageRateLimited,
-	pageUnavailable, pageInternal, pageBlocked, pageRequestInvalid, pageSignInDenied}
+	pageUnavailable, pageInternal, pageBlocked, pageRequestInvalid, pageSignInDenied,
+	pageApproved, pageDeviceMismatch, pageMatchInvalid, pagePendingInvalid}
 
 // Shared files of the pages.
 const (
@@ -175,6 +181,8 @@ func sampleView(ps *pageSet) *pageView {
 		Origin: "https://app.example.com", VerifyAction: "/auth/verify", SendAction: "/auth/send-magic-link",
 		ResendOrigin: "https://app.example.com", Next: "/", TokenHash: "sample", Account: "a@example.com",
 		Email: "a@example.com", CodeForm: true, Resend: true, RetryURL: "/auth/verify", RetryAfter: 90, Reason: "email",
+		Notice: "approve.number_required", SignInHere: true, Approve: true, ApproveAction: "/auth/approve",
+		AskedBrowser: "Firefox", AskedOS: "Windows", AskedIP: "198.51.100.7", AskedAge: 3 * time.Minute,
 	}
 	ps.fill(v, "en")
 	return v

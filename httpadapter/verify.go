@@ -40,7 +40,7 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, e.status, failurePage(e, false), v, e.retryAfter)
 		return
 	}
-	v.TokenHash, v.Account = token, account
+	v.TokenHash, v.Account, v.SignInHere = token, account, true
 	h.renderPage(w, r, http.StatusOK, pageConfirm, v, 0)
 }
 
