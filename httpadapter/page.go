@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
@@ -165,7 +167,7 @@ func (h *Handler) page(r *http.Request, requestedLocale string) *pageView {
 
 // offerResend lets the page send a new link for email to the origin the
 // page is on, when that origin may receive links; with Config.SignInURL
-// the page links there instead.
+// the page links there instead (with the path to land on as "next").
 func (h *Handler) offerResend(r *http.Request, v *pageView, email, next string) {
 	v.Resend = true
 	if len(email) <= magiclink.MaxEmailLength && !hasControl(email) {
@@ -177,6 +179,19 @@ func (h *Handler) offerResend(r *http.Request, v *pageView, email, next string) 
 		if safe, err := magiclink.SafeNext(next); err == nil {
 			v.Next = safe
 		}
+	}
+	if h.signInURL != "" {
+		// The host's own sign-in page asks for the address again, in its
+		// own words; the link lands where this one would have.
+		v.SignInURL = h.signInURL
+		if v.Next != "" && v.Next != "/" {
+			sep := "?"
+			if strings.Contains(h.signInURL, "?") {
+				sep = "&"
+			}
+			v.SignInURL += sep + "next=" + url.QueryEscape(v.Next)
+		}
+		return
 	}
 	if origin, ok := h.core.Allow(h.selfOrigin(r)); ok {
 		v.SendAction, v.ResendOrigin = h.prefix+PathSendMagicLink, origin

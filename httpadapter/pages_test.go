@@ -362,11 +362,6 @@ func TestPagesBrokenOverrideFailsNew(t *testing.T) {
 	}
 }
 
-func isConfigError(err error, field string) bool {
-	var e *magiclink.Error
-	return errors.Is(err, magiclink.ErrInvalidConfig) && errors.As(err, &e) && e.Field == field
-}
-
 // Branding: the name, logo and accent colour reach the page, the logo's
 // origin the CSP, and the button text reads on the accent.
 func TestPagesBranding(t *testing.T) {
@@ -476,5 +471,17 @@ func TestPagesAccessibility(t *testing.T) {
 				t.Error("no lang attribute")
 			}
 		})
+	}
+}
+
+// With Config.SignInURL the pages send people to the host's sign-in page
+// for a new link, keeping where the link was to land.
+func TestErrorPagesLinkToTheHostsSignInPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withHTTP(func(c *httpadapter.Config) { c.SignInURL = "/sign-in?from=mail" }))
+	rec := e.do(withLang(pageReq(http.MethodGet, "?token_hash=bad&type=magiclink&next=/inbox"), "de"))
+	wantContains(t, rec.Body.String(), `<a class="button-link" href="/sign-in?from=mail&amp;next=%2Finbox">Zur Anmeldeseite</a>`)
+	if strings.Contains(rec.Body.String(), `action="/auth/send-magic-link"`) {
+		t.Error("the page offers the built-in form beside the host's sign-in page")
 	}
 }
