@@ -105,6 +105,7 @@ type Store struct {
 	gcra        *redis.Script
 	sessions    sessionScripts
 	refund      *redis.Script
+	pending     pendingScripts
 }
 
 var (
@@ -173,6 +174,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		gcra:        redis.NewScript(gcraScript),
 		sessions:    newSessionScripts(),
 		refund:      redis.NewScript(refundScript),
+		pending:     newPendingScripts(),
 	}, nil
 }
 
