@@ -37,6 +37,7 @@ const (
 	codeUnauthorized         = "UNAUTHORIZED"
 	codeNotFound             = "NOT_FOUND"
 	codeSessionInvalid       = "SESSION_INVALID"
+	codePendingInvalid       = "PENDING_INVALID"
 )
 
 // issue is one validation problem, as in Zod's issues array.
@@ -113,12 +114,15 @@ func fromError(err error) *apiError {
 		// Every refinement (an invalid e-mail, …) is one wire code.
 		ae.status, ae.code = http.StatusBadRequest, codeValidationFailed
 	case errors.Is(e, magiclink.ErrOriginNotAllowed), errors.Is(e, magiclink.ErrUnsafeNext),
-		errors.Is(e, magiclink.ErrInvalidToken), errors.Is(e, magiclink.ErrInvalidCode):
+		errors.Is(e, magiclink.ErrInvalidToken), errors.Is(e, magiclink.ErrInvalidCode),
+		errors.Is(e, magiclink.ErrMatchInvalid), errors.Is(e, magiclink.ErrInvalidPending):
 		ae.status = http.StatusBadRequest
 	case errors.Is(e, magiclink.ErrInvalidSession):
 		ae.status, ae.authenticate = http.StatusUnauthorized, `Bearer error="invalid_token"`
 	case errors.Is(e, magiclink.ErrSessionNotFound):
 		ae.status = http.StatusNotFound
+	case errors.Is(e, magiclink.ErrDeviceMismatch):
+		ae.status = http.StatusForbidden
 	case errors.Is(e, magiclink.ErrRateLimited):
 		ae.status = http.StatusTooManyRequests
 	case errors.Is(e, magiclink.ErrStoreUnavailable), errors.Is(e, magiclink.ErrMailUnavailable):

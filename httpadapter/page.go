@@ -27,6 +27,8 @@ button{margin-top:1rem;width:100%;padding:.7rem 1rem;font:inherit;font-weight:60
 button:hover{background:#1446b8}
 input:focus-visible,button:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
 .secondary{margin-top:1.5rem;padding-top:1rem;border-top:1px solid #dadce0}
+h2{font-size:1.1rem;margin:0 0 .75rem}
+.done{padding:.75rem 1rem;border-left:4px solid #137333;background:#e6f4ea;color:#0d3d1f}
 @media (prefers-color-scheme:dark){body{background:#121212;color:#e8eaed}main{background:#1f1f1f}input{background:#121212;color:#e8eaed;border-color:#9aa0a6}.notice{background:#3c1412;color:#f9dedc}}
 `
 
@@ -46,19 +48,37 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <main>
 <h1>{{.Title}}</h1>
 {{if .Confirm}}
+{{if .Notice}}<p class="notice" role="alert">{{.Notice}}</p>{{end}}
 {{if .Account}}<p>You are signing in to {{.AppName}} as</p>
 <p class="account">{{.Account}}</p>
 <p>at</p>
 {{else}}<p>You are signing in to {{.AppName}} at</p>
 {{end}}<p class="origin">{{.Origin}}</p>
+{{if .SignInHere}}
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="token_hash" value="{{.TokenHash}}">
 <input type="hidden" name="type" value="magiclink">
-<button type="submit">Sign in</button>
+<button type="submit">{{if .Approve}}Sign in on this device{{else}}Sign in{{end}}</button>
 </form>
-<p class="secondary">If you did not ask to sign in{{if .Account}}, or that is not your address{{end}}, close this page; nothing happens until you press the button.</p>
+{{end}}
+{{if .Approve}}
+<section class="secondary" aria-labelledby="approve-title">
+<h2 id="approve-title">Approve the sign-in on the other device</h2>
+<p>Sign-in was requested {{.AskedAgo}} from {{.AskedAgent}}{{if .AskedIP}} at {{.AskedIP}}{{end}}.
+If that was you, type the number that device shows. If it was not you{{if .Account}}, or that is not your address{{end}}, close this page.</p>
+<form method="post" action="{{.ApproveAction}}">
+<input type="hidden" name="token_hash" value="{{.TokenHash}}">
+<input type="hidden" name="type" value="magiclink">
+<label for="match">Number shown on the other device</label>
+<input id="match" name="match" type="text" inputmode="numeric" autocomplete="off" pattern="[0-9]{1,2}" maxlength="2" required>
+<button type="submit">Approve the other device</button>
+</form>
+</section>
 {{else}}
-{{if .Message}}<p class="notice" role="alert">{{.Message}}</p>{{end}}
+<p class="secondary">If you did not ask to sign in{{if .Account}}, or that is not your address{{end}}, close this page; nothing happens until you press the button.</p>
+{{end}}
+{{else}}
+{{if .Message}}<p class="{{if .Done}}done{{else}}notice{{end}}" role="{{if .Done}}status{{else}}alert{{end}}">{{.Message}}</p>{{end}}
 {{if .Origin}}<p>Signing in to {{.AppName}} at <span class="origin">{{.Origin}}</span>.</p>{{end}}
 {{if .CodeForm}}
 <form method="post" action="{{.Action}}">
@@ -89,6 +109,17 @@ type pageData struct {
 	Confirm  bool
 	CodeForm bool
 	Style    template.CSS
+
+	// The confirm page's cross-device part (confirm.go).
+	Notice        string
+	SignInHere    bool
+	Approve       bool
+	ApproveAction string
+	AskedAgent    string
+	AskedIP       string
+	AskedAgo      string
+	// Done marks Message as good news (an approval went through).
+	Done bool
 }
 
 // Messages of the page states.

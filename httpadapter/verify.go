@@ -37,7 +37,7 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, e.status, pageData{Title: "Sign-in unavailable", Message: "Sign-in is temporarily unavailable. Try again in a moment."}, e.retryAfter)
 		return
 	}
-	h.renderPage(w, r, http.StatusOK, pageData{Title: "Confirm sign-in", Confirm: true, TokenHash: token, Account: account}, 0)
+	h.renderConfirm(w, r, http.StatusOK, token, account, "")
 }
 
 // verify serves POST /auth/verify: a form from the confirm page or the
@@ -86,7 +86,11 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 			err = invalidToken()
 			break
 		}
-		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
+		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip), magiclink.WithPendingCookie(pendingTicket(r)))
+		if errors.Is(err, magiclink.ErrDeviceMismatch) {
+			h.deviceMismatchPage(w, r, token)
+			return
+		}
 	case email != "" || code != "":
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	default:
@@ -211,7 +215,7 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 	var id magiclink.Identity
 	var err error
 	if byToken {
-		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
+		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip), magiclink.WithPendingCookie(pendingTicket(r)))
 	} else {
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	}
