@@ -46,6 +46,9 @@ type PendingTicket struct {
 	// Cookie is the opaque token the browser presents to Pending and
 	// Verify. It is a secret: never log it or put it in a URL.
 	Cookie string
+	// Match is the number the asking browser shows, two digits (Pending
+	// reports it too).
+	Match string
 	// ExpiresAt is when the request (and its link) expires.
 	ExpiresAt time.Time
 }
@@ -125,7 +128,8 @@ func (s *Service) putPending(ctx context.Context, ps store.PendingRequests, t *s
 	if err := ps.PutTokenPending(ctx, t, p); err != nil {
 		return err
 	}
-	ask.ticket = &PendingTicket{Cookie: base64.RawURLEncoding.EncodeToString(random[:secretLen]), ExpiresAt: t.ExpiresAt}
+	ask.ticket = &PendingTicket{Cookie: base64.RawURLEncoding.EncodeToString(random[:secretLen]),
+		Match: matchText(p.Match), ExpiresAt: t.ExpiresAt}
 	return nil
 }
 

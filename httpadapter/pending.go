@@ -29,10 +29,12 @@ type approvedResponse struct {
 	*tokenResponse
 }
 
-// setPendingCookie hands the asking browser its ticket: HttpOnly (scripts
-// never see it), SameSite=Lax, only on the auth routes, for the link's
-// lifetime.
-func (h *Handler) setPendingCookie(w http.ResponseWriter, r *http.Request, t *magiclink.PendingTicket) {
+// SetPendingCookie hands the asking browser its ticket from
+// magiclink.Service.SendLinkPending, for hosts that send links from their
+// own sign-in form rather than POST /auth/send-magic-link (which sets it
+// itself). The cookie is HttpOnly (scripts never see it), SameSite=Lax,
+// sent only to the auth routes, and lives as long as the link.
+func (h *Handler) SetPendingCookie(w http.ResponseWriter, r *http.Request, t *magiclink.PendingTicket) {
 	maxAge := int(t.ExpiresAt.Sub(h.core.Now()) / time.Second)
 	if maxAge < 1 {
 		maxAge = 1

@@ -80,7 +80,7 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ticket != nil {
-		h.setPendingCookie(w, r, ticket)
+		h.SetPendingCookie(w, r, ticket)
 	}
 	writeJSONString(w, http.StatusOK, okJSON)
 }
