@@ -3,11 +3,16 @@ package redisstore
 import (
 	"context"
 	"encoding/hex"
+	"log/slog"
+	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/testredis"
+	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -109,5 +114,50 @@ func TestPendingKeys(t *testing.T) {
 		if err != nil || pttl <= time.Minute || pttl > 2*time.Minute {
 			t.Fatalf("%s: PTTL %v, %v; want about the request's KeepUntil (2 minutes)", k, pttl, err)
 		}
+	}
+}
+
+// Through the Service, a browser send costs what a plain send costs (the
+// request rides in the token's round trip), an approval one limit decision
+// and one script, and the asking browser's poll two.
+func TestServicePendingRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testredis.Start(t).Client(t)
+	var rt roundTrips
+	rdb.AddHook(&rt)
+	s := newStore(t, rdb)
+	mail := mailer.NewMemory()
+	svc, err := magiclink.New(magiclink.Config{Origins: []string{"https://app.example.com"}, Secret: []byte("0123456789abcdef0123456789abcdef"),
+		Store: s, Limiter: s, Mailer: mail, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	ip := netip.MustParseAddr("192.0.2.11")
+	req := magiclink.SendRequest{Email: "pending-budget@example.com", CallbackOrigin: "https://app.example.com", ClientIP: ip}
+	// Warm up every script once.
+	warm, err := svc.SendLinkPending(ctx, req, "UA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = svc.Pending(ctx, warm.Cookie)
+	_ = svc.Approve(ctx, strings.Repeat("A", 43), "00", magiclink.WithClientIP(ip))
+
+	var ticket *magiclink.PendingTicket
+	if n := rt.count(func() { ticket, err = svc.SendLinkPending(ctx, req, "UA") }); n != 2 || err != nil {
+		t.Fatalf("SendLinkPending: %d round trips (%v), want 2 like SendLink", n, err)
+	}
+	if n := rt.count(func() { _, err = svc.Pending(ctx, ticket.Cookie) }); n != 2 || err != nil {
+		t.Fatalf("a waiting poll: %d round trips (%v), want 2", n, err)
+	}
+	m, _ := mail.Last("pending-budget@example.com")
+	u, _ := url.Parse(m.Link)
+	if n := rt.count(func() { err = svc.Approve(ctx, u.Query().Get("token_hash"), ticket.Match, magiclink.WithClientIP(ip)) }); n != 2 || err != nil {
+		t.Fatalf("Approve: %d round trips (%v), want 2 (limit, decide)", n, err)
+	}
+	// The approved poll also resolves the user and, first time, creates it.
+	if n := rt.count(func() { _, err = svc.Pending(ctx, ticket.Cookie) }); n != 5 || err != nil {
+		t.Fatalf("the approved poll of a first sign-in: %d round trips (%v), want 5 (2 + lookup + create's 2)", n, err)
 	}
 }
