@@ -80,11 +80,13 @@ type PendingView struct {
 }
 
 // pendingAsk carries a browser send's request through issue: what asked in,
-// the ticket out.
+// the ticket out. The request and the ticket live in it, so a browser send
+// allocates them once, with it.
 type pendingAsk struct {
 	userAgent string
 	ip        netip.Addr
-	ticket    *PendingTicket
+	pending   store.Pending
+	ticket    PendingTicket
 }
 
 // SendLinkPending is SendLink for a browser that will wait in place for
@@ -105,7 +107,7 @@ func (s *Service) SendLinkPending(ctx context.Context, req SendRequest, userAgen
 	if err != nil || ask == nil {
 		return nil, err
 	}
-	return ask.ticket, nil
+	return &ask.ticket, nil
 }
 
 // putPending stores t together with a new waiting request for ask.
@@ -120,7 +122,8 @@ func (s *Service) putPending(ctx context.Context, ps store.PendingRequests, t *s
 	if ask.ip.IsValid() {
 		ip = ask.ip.Unmap().WithZone("").String()
 	}
-	p := &store.Pending{
+	p := &ask.pending
+	*p = store.Pending{
 		Cookie: sha256.Sum256(random[:secretLen]), LinkHash: t.Hash, Match: matchFrom(random[secretLen]),
 		UserAgent: ua, IP: ip, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
 		KeepUntil: t.ExpiresAt.Add(pendingKeep), Status: store.PendingWaiting,
@@ -128,7 +131,7 @@ func (s *Service) putPending(ctx context.Context, ps store.PendingRequests, t *s
 	if err := ps.PutTokenPending(ctx, t, p); err != nil {
 		return err
 	}
-	ask.ticket = &PendingTicket{Cookie: base64.RawURLEncoding.EncodeToString(random[:secretLen]),
+	ask.ticket = PendingTicket{Cookie: base64.RawURLEncoding.EncodeToString(random[:secretLen]),
 		Match: matchText(p.Match), ExpiresAt: t.ExpiresAt}
 	return nil
 }
@@ -296,8 +299,14 @@ func parseMatch(v string) (uint8, bool) {
 	return n, true
 }
 
-// matchText is the number as shown: always two digits.
-func matchText(n uint8) string { return string([]byte{'0' + n/10, '0' + n%10}) }
+// matchDigits holds every number's two digits, so matchText allocates
+// nothing.
+const matchDigits = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// matchText is the number as shown: always two digits (n ≤ 99).
+func matchText(n uint8) string { return matchDigits[2*int(n) : 2*int(n)+2] }
 
 func clientIP(opts []VerifyOption) string {
 	for _, o := range opts {

@@ -1,6 +1,9 @@
 package magiclink
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // Every number is equally likely: of the 200 accepted byte values each
 // number comes from exactly two.
@@ -36,6 +39,15 @@ func TestParseMatch(t *testing.T) {
 	for _, bad := range []string{"", "100", "1a", "a", " 1", "1 ", "+1", "\x00"} {
 		if _, ok := parseMatch(bad); ok {
 			t.Fatalf("parseMatch(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMatchTextEveryNumber(t *testing.T) {
+	t.Parallel()
+	for n := range 100 {
+		if got, want := matchText(uint8(n)), fmt.Sprintf("%02d", n); got != want {
+			t.Fatalf("matchText(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
