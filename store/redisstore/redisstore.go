@@ -17,6 +17,8 @@
 // keys cannot move a key to another slot or collide with another key:
 //
 //	ml:{<hex sha256 of the link secret>}:t      token record (string)
+//	ml:{<hex sha256 of the link secret>}:p      pending sign-in request waiting for that link (hash)
+//	ml:{<hex sha256 of the pending cookie>}:pc  the link hash of that cookie's request (string)
 //	ml:{<hex sha256(email)>}:c                  the address's active code (hash: m, t, d, n, e)
 //	ml:{<hex sha256(org \x00 email)>}:ue        user, looked up by address (string)
 //	ml:{<id tag>}:u                             user, looked up by ID (string)
