@@ -369,4 +369,26 @@ func TestApproveLimitsAndOutages(t *testing.T) {
 	wantPortalError(t, e.poll(c), http.StatusServiceUnavailable, "STORE_UNAVAILABLE")
 	e.store.down.Store(false)
 	e.waitingMatch(c)
+
+	e2 := newEnv(t)
+	c2, token2, _ := e2.ask("outage@example.com")
+	match2 := e2.waitingMatch(c2)
+	e2.store.down.Store(true)
+	wantPortalError(t, e2.do(approveJSON(token2, match2)), http.StatusServiceUnavailable, "STORE_UNAVAILABLE")
+	rec := e2.do(approveForm(token2, match2))
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "temporarily unavailable") {
+		t.Fatal("the approval form during an outage must say so, with Retry-After")
+	}
+	e2.store.down.Store(false)
+	if e2.waitingMatch(c2) != match2 {
+		t.Fatal("an approval during an outage changed the request")
+	}
+}
+
+func TestPendingAndApproveMethods(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wantPortalError(t, e.do(newReq(http.MethodPost, "https://app.example.com"+pendingPath, "application/json", "{}")), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
+	wantPortalError(t, e.do(newReq(http.MethodGet, "https://app.example.com"+approvePath, "", "")), http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 }
