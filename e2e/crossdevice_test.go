@@ -43,12 +43,31 @@ func (s *session) openApproval(link string) {
 // typeNumber types n into the approval form and submits it.
 func (s *session) typeNumber(n string) {
 	s.t.Helper()
-	s.do("approving with "+n,
-		chromedp.SendKeys(chromedp.ID("match"), n),
-		chromedp.Click(chromedp.CSS(`form[action$="/auth/approve"] button`)),
-		chromedp.WaitVisible(chromedp.CSS("h1")),
-	)
+	s.do("typing "+n, chromedp.SendKeys(chromedp.ID("match"), n))
+	s.submit("approving with "+n, chromedp.Click(chromedp.CSS(`form[action$="/auth/approve"] button`)))
 	s.screenshot("approve-answer")
+}
+
+// submit runs act, which leaves the page (a form post), and waits until
+// the next page has loaded: waiting for an element instead could find it
+// on the page being left.
+func (s *session) submit(what string, act chromedp.Action[chromedp.Void]) {
+	s.t.Helper()
+	s.do(what, chromedp.Evaluate[chromedp.Void](`window.__leaving = true`), act)
+	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
+	defer cancel()
+	for {
+		// A poll that runs into the navigation fails ("target navigated");
+		// the next one runs on the new page.
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`!window.__leaving && document.readyState === "complete"`))
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			s.screenshot("failed")
+			s.t.Fatalf("%s: the next page did not load: %v (%s)", what, err, s.bodyText())
+		}
+	}
 }
 
 // pendingStatus is the last status the check page's script received.
@@ -148,10 +167,8 @@ func TestBrowserScannerPressingButtons(t *testing.T) {
 	scanner.openApproval(link)
 	// form.submit() skips the browser's own "required" check, as a
 	// scanner's script would.
-	scanner.do("submitting the approval form empty",
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('form[action$="/auth/approve"]').submit()`),
-		chromedp.WaitVisible(chromedp.ID("match")),
-	)
+	scanner.submit("submitting the approval form empty",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('form[action$="/auth/approve"]').submit()`))
 	if notice := scanner.text(`[role="alert"]`); !regexp.MustCompile(`two-digit number`).MatchString(notice) {
 		t.Fatalf("an empty approval shows %q, want the request for the number", notice)
 	}
@@ -160,7 +177,7 @@ func TestBrowserScannerPressingButtons(t *testing.T) {
 	}
 
 	scanner.openApproval(link)
-	scanner.do("pressing the first button", chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
+	scanner.submit("pressing the first button", chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
 	scanner.expectSignedIn(email, "a sign-in link")
 
 	laptop.waitPendingStatus("expired")
