@@ -75,6 +75,16 @@ type Config struct {
 	// but sends no mail to an address without a user.
 	DisableSignup bool
 
+	// RequireSameDevice makes a mailed link sign in only in the browser
+	// that asked for it (the one holding its pending cookie, see
+	// SendLinkPending); elsewhere Verify answers ErrDeviceMismatch, and the
+	// link can still approve the asking browser (Approve). The code from the
+	// mail still signs in wherever it is typed, and links made by
+	// CreateLink, which no browser asked for, are not affected. It needs a
+	// store with store.PendingRequests (store.Memory and redisstore have
+	// it; pgstore does not yet).
+	RequireSameDevice bool
+
 	// SessionIdleTTL ends a session that is not used for this long
 	// (default 7 days); each use moves it on.
 	SessionIdleTTL time.Duration

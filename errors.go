@@ -89,6 +89,9 @@ func (e *Error) kindOf() kind {
 //	ErrUnsafeNext        NEXT_NOT_ALLOWED
 //	ErrInvalidToken      TOKEN_INVALID
 //	ErrInvalidCode       CODE_INVALID
+//	ErrMatchInvalid      MATCH_INVALID
+//	ErrInvalidPending    PENDING_INVALID
+//	ErrDeviceMismatch    DEVICE_MISMATCH
 //	ErrInvalidSession    SESSION_INVALID
 //	ErrSessionNotFound   SESSION_NOT_FOUND
 //	ErrRateLimited       RATE_LIMITED
@@ -120,6 +123,17 @@ var (
 	ErrInvalidToken = &Error{Code: "TOKEN_INVALID", Message: "link is invalid, expired or already used", kind: kindInvalidToken}
 	// ErrInvalidCode is the kind of a wrong, expired, used or exhausted code.
 	ErrInvalidCode = &Error{Code: "CODE_INVALID", Message: "code is invalid or expired", kind: kindInvalidCode}
+	// ErrMatchInvalid is the kind of a wrong number given to Approve: the
+	// link was consumed and the waiting request denied.
+	ErrMatchInvalid = &Error{Code: "MATCH_INVALID", Message: "the number does not match the one shown on the other device; ask for a new link there", kind: kindMatchInvalid}
+	// ErrInvalidPending is the kind of a pending cookie that is unknown,
+	// malformed or past its time, and of Approve for a link no browser is
+	// waiting for.
+	ErrInvalidPending = &Error{Code: "PENDING_INVALID", Message: "no sign-in request is waiting", kind: kindInvalidPending}
+	// ErrDeviceMismatch is the kind of Verify's answer, under
+	// Config.RequireSameDevice, to a link opened in another browser than
+	// the one that asked for it.
+	ErrDeviceMismatch = &Error{Code: "DEVICE_MISMATCH", Message: "this link signs in only in the browser that asked for it; approve that browser or type the code", kind: kindDeviceMismatch}
 	// ErrInvalidSession is the kind of any session, access or refresh token
 	// that is malformed, expired, revoked, already used (a refresh token),
 	// signed by an unknown key or not of this Service.
@@ -156,6 +170,9 @@ const (
 	kindUnsafeNext
 	kindInvalidToken
 	kindInvalidCode
+	kindMatchInvalid
+	kindInvalidPending
+	kindDeviceMismatch
 	kindInvalidSession
 	kindSessionNotFound
 	kindRateLimited
@@ -181,6 +198,9 @@ var kinds = [...]struct {
 	kindUnsafeNext:       {code: "NEXT_NOT_ALLOWED", message: "next is not a safe path"},
 	kindInvalidToken:     {code: "TOKEN_INVALID", message: "link is invalid, expired or already used"},
 	kindInvalidCode:      {code: "CODE_INVALID", message: "code is invalid or expired"},
+	kindMatchInvalid:     {code: "MATCH_INVALID", message: "the number does not match the one shown on the other device; ask for a new link there"},
+	kindInvalidPending:   {code: "PENDING_INVALID", message: "no sign-in request is waiting"},
+	kindDeviceMismatch:   {code: "DEVICE_MISMATCH", message: "this link signs in only in the browser that asked for it; approve that browser or type the code"},
 	kindInvalidSession:   {code: "SESSION_INVALID", message: "session is invalid or expired"},
 	kindSessionNotFound:  {code: "SESSION_NOT_FOUND", message: "no such session"},
 	kindRateLimited:      {code: "RATE_LIMITED", message: "too many requests"},

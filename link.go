@@ -27,8 +27,9 @@ type Link struct {
 }
 
 // issue stores a new token and returns its link; with withCode (a mailed
-// link) the token carries a code, which becomes the address's active code.
-func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next string, ttl time.Duration, withCode bool) (*Link, error) {
+// link) the token carries a code, which becomes the address's active code;
+// with ask, a pending request is stored with it.
+func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next string, ttl time.Duration, withCode bool, ask *pendingAsk) (*Link, error) {
 	// One read for the secret and the code's bits. crypto/rand.Read never
 	// fails (Go ≥ 1.24).
 	var random [secretLen + 4]byte
@@ -43,7 +44,13 @@ func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next 
 		code = codeFrom([4]byte(random[secretLen:]))
 		t.CodeMAC = codeMAC(&s.codeKey, email, code)
 	}
-	if err := s.store.PutToken(ctx, &t); err != nil {
+	var err error
+	if ps, ok := s.store.(store.PendingRequests); ok && ask != nil {
+		err = s.putPending(ctx, ps, &t, ask)
+	} else {
+		err = s.store.PutToken(ctx, &t)
+	}
+	if err != nil {
 		return nil, s.storeError(err)
 	}
 	u, tokenAt := s.linkURL(origin, raw, next)

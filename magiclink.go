@@ -41,6 +41,7 @@ type Service struct {
 	linkTTL       time.Duration
 	createLinkTTL time.Duration
 	disableSignup bool
+	sameDevice    bool
 	codeKey       macKey
 	access        *accessKeys
 	accessTTL     time.Duration
@@ -70,6 +71,7 @@ func New(cfg Config) (*Service, error) {
 	errs = append(errs, s.limits.check())
 	errs = append(errs, checkLinkPath(s.linkPath), checkTTL("LinkTTL", s.linkTTL), checkTTL("CreateLinkTTL", s.createLinkTTL))
 	errs = append(errs, s.checkSessionTTLs())
+	errs = append(errs, checkSameDevice(cfg))
 	if secret != nil {
 		errs = append(errs, s.deriveKeys(secret, cfg))
 	}
@@ -100,6 +102,7 @@ func newService(cfg Config) *Service {
 		accessTTL:     cmp.Or(cfg.AccessTokenTTL, DefaultAccessTokenTTL),
 		sessionIdle:   cmp.Or(cfg.SessionIdleTTL, DefaultSessionIdleTTL),
 		sessionMax:    cmp.Or(cfg.SessionMaxTTL, DefaultSessionMaxTTL),
+		sameDevice:    cfg.RequireSameDevice,
 		now:           cfg.Clock,
 		log:           cfg.Logger,
 	}
@@ -137,7 +140,8 @@ func (s *Service) startDefaults() {
 func (s *Service) newView() *core.View {
 	return &core.View{Now: s.now, Logger: s.log, AppName: s.appName, LinkPath: s.linkPath, Store: s.store,
 		Allow: s.origins.Allow, Origins: s.origins, OriginPatterns: s.origins.Patterns(), Limit: s.limit, WellFormedToken: wellFormedToken,
-		CreatePerAPIKey: s.limits.CreatePerAPIKey, AdminPerSubject: s.limits.AdminPerSubject, Telemetry: s.tel}
+		CreatePerAPIKey: s.limits.CreatePerAPIKey, AdminPerSubject: s.limits.AdminPerSubject, Telemetry: s.tel,
+		RequireSameDevice: s.sameDevice}
 }
 
 // Close releases what New created itself (the default store's and limiter's

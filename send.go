@@ -31,8 +31,9 @@ type SendRequest struct {
 	OrgID string
 }
 
-// sendLink is SendLink without its telemetry.
-func (s *Service) sendLink(ctx context.Context, req SendRequest) error {
+// sendLink is SendLink without its telemetry; with ask, the link is stored
+// with a pending request (SendLinkPending).
+func (s *Service) sendLink(ctx context.Context, req SendRequest, ask *pendingAsk) error {
 	if s.mailer == nil {
 		return newError(kindNoMailer, "Mailer", "", nil)
 	}
@@ -65,7 +66,7 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest) error {
 			return err
 		}
 	}
-	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkTTL, true)
+	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkTTL, true, ask)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (s *Service) createLink(ctx context.Context, req LinkRequest) (*Link, error
 		}
 	}
 	// No code: the one the person was mailed stays the address's code.
-	return s.issue(ctx, email, req.OrgID, userID, origin, next, ttl, false)
+	return s.issue(ctx, email, req.OrgID, userID, origin, next, ttl, false, nil)
 }
 
 // resolveTarget checks the callback origin against the allowlist and makes

@@ -22,7 +22,7 @@ import (
 // failed send leaves the new, unmailed link in place of the previous code.
 func (s *Service) SendLink(ctx context.Context, req SendRequest) error {
 	ctx, span := s.tel.Start(ctx, "magiclink.SendLink")
-	err := s.sendLink(ctx, req)
+	err := s.sendLink(ctx, req, nil)
 	s.tel.Send(ctx, resultCode(err))
 	endSpan(span, err)
 	return err

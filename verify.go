@@ -44,10 +44,17 @@ type Identity struct {
 
 // VerifyOption adjusts one Verify or VerifyCode call. It is a plain value
 // (not a function) so that passing one costs no allocation.
-type VerifyOption struct{ ip netip.Addr }
+type VerifyOption struct {
+	ip            netip.Addr
+	pendingCookie string
+}
 
 // WithClientIP applies the per-IP verify limit to ip.
 func WithClientIP(ip netip.Addr) VerifyOption { return VerifyOption{ip: ip} }
+
+// WithPendingCookie passes the browser's pending cookie (see
+// SendLinkPending), which Verify requires under Config.RequireSameDevice.
+func WithPendingCookie(cookie string) VerifyOption { return VerifyOption{pendingCookie: cookie} }
 
 // verify is Verify without its telemetry.
 func (s *Service) verify(ctx context.Context, token string, opts []VerifyOption) (Identity, error) {
@@ -58,12 +65,9 @@ func (s *Service) verify(ctx context.Context, token string, opts []VerifyOption)
 	if !ok {
 		return Identity{}, newError(kindInvalidToken, "", "", nil)
 	}
-	t, err := s.store.ConsumeToken(ctx, digest)
+	t, err := s.consumeLink(ctx, digest, opts)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return Identity{}, newError(kindInvalidToken, "", "", nil)
-		}
-		return Identity{}, s.storeError(err)
+		return Identity{}, s.pendingError(err)
 	}
 	if !digestEqual(t.Hash, digest) || !s.now().Before(t.ExpiresAt) {
 		return Identity{}, newError(kindInvalidToken, "", "", nil)

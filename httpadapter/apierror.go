@@ -40,6 +40,7 @@ const (
 	// codeSignInDenied is the code of a sign-in the host refused; it has a
 	// page of its own.
 	codeSignInDenied = "SIGNIN_DENIED"
+	codePendingInvalid       = "PENDING_INVALID"
 )
 
 // issue is one validation problem, as in Zod's issues array.
@@ -116,12 +117,15 @@ func fromError(err error) *apiError {
 		// Every refinement (an invalid e-mail, …) is one wire code.
 		ae.status, ae.code = http.StatusBadRequest, codeValidationFailed
 	case errors.Is(e, magiclink.ErrOriginNotAllowed), errors.Is(e, magiclink.ErrUnsafeNext),
-		errors.Is(e, magiclink.ErrInvalidToken), errors.Is(e, magiclink.ErrInvalidCode):
+		errors.Is(e, magiclink.ErrInvalidToken), errors.Is(e, magiclink.ErrInvalidCode),
+		errors.Is(e, magiclink.ErrMatchInvalid), errors.Is(e, magiclink.ErrInvalidPending):
 		ae.status = http.StatusBadRequest
 	case errors.Is(e, magiclink.ErrInvalidSession):
 		ae.status, ae.authenticate = http.StatusUnauthorized, `Bearer error="invalid_token"`
 	case errors.Is(e, magiclink.ErrSessionNotFound):
 		ae.status = http.StatusNotFound
+	case errors.Is(e, magiclink.ErrDeviceMismatch):
+		ae.status = http.StatusForbidden
 	case errors.Is(e, magiclink.ErrRateLimited):
 		ae.status = http.StatusTooManyRequests
 	case errors.Is(e, magiclink.ErrStoreUnavailable), errors.Is(e, magiclink.ErrMailUnavailable):

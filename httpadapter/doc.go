@@ -11,7 +11,10 @@
 //
 // plus the scanner-safe confirm page at GET /auth/verify (a GET never signs
 // in; its button posts), POST /auth/verify for forms (a session cookie) and
-// apps (access and refresh tokens), the session endpoints — POST
+// apps (access and refresh tokens), cross-device approval (GET
+// /auth/pending for the browser that asked, POST /auth/approve for the
+// device that opened the link, with the number the asking browser shows),
+// the session endpoints — POST
 // /auth/token, GET /auth/user, GET /auth/sessions, DELETE
 // /auth/sessions/{id}, POST /auth/sign-out and GET
 // /auth/.well-known/jwks.json — and Authenticate, a middleware that checks

@@ -19,7 +19,7 @@ func FuzzRequestDecoding(f *testing.F) {
 	for _, s := range []string{
 		`{"email":"hello@example.com","callback_origin":"https://example.com","callback_next":"example"}`,
 		seed002Body, `{"customerId":"cus_1"}`, `{"token_hash":"x","type":"magiclink"}`, `{"email":"a@example.com","code":"123456"}`,
-		`{`, `[]`, `null`, `{"email":5}`, `{"a":1} {}`, strings.Repeat("[", 200), "{\"email\":\"a\u0000@x.y\"}", "\xff",
+		`{"token_hash":"x","type":"magiclink","match":"07"}`, `{`, `[]`, `null`, `{"email":5}`, `{"a":1} {}`, strings.Repeat("[", 200), "{\"email\":\"a\u0000@x.y\"}", "\xff",
 	} {
 		f.Add(s)
 	}
@@ -37,7 +37,7 @@ func FuzzRequestDecoding(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, path := range []string{sendPath, createPath, adminPath, verifyPath} {
+		for _, path := range []string{sendPath, createPath, adminPath, verifyPath, "/auth/approve"} {
 			r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 			r.Header.Set("Content-Type", "application/json")
 			r.Header.Set("X-Api-Key", partnerKey)

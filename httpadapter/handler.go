@@ -25,6 +25,8 @@ const (
 	PathCreateMagicLink = "/api/v1/Auth/CreateMagicLink"
 	PathAdminMagicLink  = "/admin/magic_link"
 	PathVerify          = "/auth/verify"
+	PathPending         = "/auth/pending"
+	PathApprove         = "/auth/approve"
 	PathSignOut         = "/auth/sign-out"
 	PathToken           = "/auth/token"
 	PathUser            = "/auth/user"
@@ -156,6 +158,8 @@ func (h *Handler) routes() []route {
 		{PathSessions, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: h.listSessions}},
 		{PathSession, h.portalError, false, map[string]http.HandlerFunc{http.MethodDelete: h.revokeSession}},
 		{PathJWKS, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: h.jwks}},
+		{PathPending, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: h.pending}},
+		{PathApprove, h.portalError, true, map[string]http.HandlerFunc{http.MethodPost: h.approve}},
 	}
 	if h.openapi {
 		rs = append(rs, route{PathOpenAPI, h.portalError, false, map[string]http.HandlerFunc{http.MethodGet: serveOpenAPI}})

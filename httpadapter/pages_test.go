@@ -1,6 +1,7 @@
 package httpadapter_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -66,8 +67,34 @@ func pageCases() []pageCase {
 	}
 	return []pageCase{
 		{"confirm", 200, "confirm.title", "confirm.button", nil, func(e *env, lang string) *http.Request {
-			tok, _ := e.issue("ada@example.com", "/")
+			c, tok, _ := e.ask("ada@example.com")
+			r := withLang(pageReq(http.MethodGet, "?token_hash="+tok+"&type=magiclink"), lang)
+			r.AddCookie(c)
+			return r
+		}},
+		{"confirm-other-device", 200, "confirm.title", "approve.button", nil, func(e *env, lang string) *http.Request {
+			_, tok, _ := e.ask("ada@example.com")
 			return withLang(pageReq(http.MethodGet, "?token_hash="+tok+"&type=magiclink"), lang)
+		}},
+		{"approved", 200, "approved.title", "approved.message", nil, func(e *env, lang string) *http.Request {
+			c, tok, _ := e.ask("ada@example.com")
+			return withLang(approveForm(tok, e.waitingMatch(c)), lang)
+		}},
+		{"match-invalid", 400, "match_invalid.title", "code.button", nil, func(e *env, lang string) *http.Request {
+			c, tok, _ := e.ask("ada@example.com")
+			wrong := "00"
+			if e.waitingMatch(c) == wrong {
+				wrong = "01"
+			}
+			return withLang(approveForm(tok, wrong), lang)
+		}},
+		{"pending-invalid", 400, "pending_invalid.title", "confirm.button", nil, func(e *env, lang string) *http.Request {
+			// A link made for a partner: no browser waits for it.
+			l, err := e.svc.CreateLink(context.Background(), magiclink.LinkRequest{Email: "ada@example.com", Origin: appOrigin, Next: "/"})
+			if err != nil {
+				panic(err)
+			}
+			return withLang(approveForm(l.Token, "12"), lang)
 		}},
 		{"link-invalid", 200, "link_invalid.title", "resend.button", nil, func(e *env, lang string) *http.Request {
 			return withLang(pageReq(http.MethodGet, "?token_hash="+strings.Repeat("A", 43)+"&type=magiclink&next=/inbox"), lang)
@@ -148,8 +175,10 @@ func TestPagesSpeakTheBrowsersLanguage(t *testing.T) {
 func TestConfirmPageInGerman(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tok, _ := e.issue("ada@example.com", "/")
-	rec := e.do(withLang(pageReq(http.MethodGet, "?token_hash="+tok+"&type=magiclink"), "de-DE,de;q=0.9,en;q=0.8"))
+	c, tok, _ := e.ask("ada@example.com")
+	r := withLang(pageReq(http.MethodGet, "?token_hash="+tok+"&type=magiclink"), "de-DE,de;q=0.9,en;q=0.8")
+	r.AddCookie(c)
+	rec := e.do(r)
 	body := rec.Body.String()
 	for _, want := range []string{`<html lang="de">`, "<h1>Anmeldung bestätigen</h1>", `<button type="submit" autofocus>Anmelden</button>`,
 		`<input type="hidden" name="locale" value="de">`} {

@@ -77,12 +77,17 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		h.portalError(w, r, aerr)
 		return
 	}
-	err := h.svc.SendLink(r.Context(), magiclink.SendRequest{
+	// Every send gets a pending request, known address or not, so the
+	// answer is the same for both; a client without cookies ignores it.
+	ticket, err := h.svc.SendLinkPending(r.Context(), magiclink.SendRequest{
 		Email: email, CallbackOrigin: origin, Next: relativeNext(next), Locale: locale, ClientIP: ip,
-	})
+	}, r.Header.Get("User-Agent"))
 	if err != nil {
 		h.portalError(w, r, fromError(err))
 		return
+	}
+	if ticket != nil {
+		h.SetPendingCookie(w, r, ticket)
 	}
 	writeJSONString(w, http.StatusOK, okJSON)
 }

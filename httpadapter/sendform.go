@@ -41,9 +41,11 @@ func (h *Handler) sendForm(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, aerr.status, pageRequestInvalid, v, 0)
 		return
 	}
-	err := h.svc.SendLink(r.Context(), magiclink.SendRequest{
+	// As the JSON send, a pending request ties the new link to this
+	// browser, so RequireSameDevice holds for it too.
+	ticket, err := h.svc.SendLinkPending(r.Context(), magiclink.SendRequest{
 		Email: norm, CallbackOrigin: origin, Next: v.Next, Locale: v.Lang, ClientIP: ip,
-	})
+	}, r.Header.Get("User-Agent"))
 	if err != nil {
 		e := fromError(err)
 		h.logFailure(r, e)
@@ -54,6 +56,9 @@ func (h *Handler) sendForm(w http.ResponseWriter, r *http.Request) {
 		}
 		h.renderPage(w, r, e.status, name, v, e.retryAfter)
 		return
+	}
+	if ticket != nil {
+		h.SetPendingCookie(w, r, ticket)
 	}
 	v.CodeForm = true
 	h.renderPage(w, r, http.StatusOK, pageSent, v, 0)

@@ -40,8 +40,7 @@ func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, e.status, failurePage(e, false), v, e.retryAfter)
 		return
 	}
-	v.TokenHash, v.Account, v.SignInHere = token, account, true
-	h.renderPage(w, r, http.StatusOK, pageConfirm, v, 0)
+	h.renderConfirm(w, r, http.StatusOK, pageConfirm, v, token, account)
 }
 
 // linkPageURL is the confirm page of a link, rebuilt from its checked
@@ -113,7 +112,11 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 			err = invalidToken()
 			break
 		}
-		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
+		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip), magiclink.WithPendingCookie(pendingTicket(r)))
+		if errors.Is(err, magiclink.ErrDeviceMismatch) {
+			h.deviceMismatchPage(w, r, v, token)
+			return
+		}
 	case email != "" || code != "":
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	default:
@@ -267,7 +270,7 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 	var id magiclink.Identity
 	var err error
 	if byToken {
-		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip))
+		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip), magiclink.WithPendingCookie(pendingTicket(r)))
 	} else {
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	}

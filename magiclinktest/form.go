@@ -24,7 +24,13 @@ func confirmForm(page []byte) (action string, fields url.Values, err error) {
 	if form == nil {
 		return "", nil, errors.New("no confirm form (a form posting token_hash)")
 	}
-	fields = url.Values{}
+	return attr(form, "action"), formValues(form), nil
+}
+
+// formValues is what a browser submits from form: every named input with
+// its value attribute.
+func formValues(form *html.Node) url.Values {
+	fields := url.Values{}
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
 		if n.Type == html.ElementNode && n.Data == "input" {
@@ -37,7 +43,7 @@ func confirmForm(page []byte) (action string, fields url.Values, err error) {
 		}
 	}
 	walk(form)
-	return attr(form, "action"), fields, nil
+	return fields
 }
 
 // summary describes an HTML page in one line for a failure message: its

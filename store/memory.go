@@ -29,6 +29,7 @@ type Memory struct {
 	sweepEvery  time.Duration
 	seed        maphash.Seed
 	shards      []memShard
+	pending     pendingTable
 
 	userMu      sync.RWMutex
 	usersByID   map[string]User
@@ -168,8 +169,9 @@ func (m *Memory) sweepLoop(every time.Duration) {
 }
 
 // Sweep removes every token (with its code) and every session that has
-// expired and returns how many records it removed. Its cost is
-// proportional to that number (plus, for sessions, the ones touched since
+// expired, and every pending request past its KeepUntil, and returns how
+// many tokens and sessions it removed. Its cost is proportional to the
+// number of records removed (plus, for sessions, the ones touched since
 // they were last filed).
 func (m *Memory) Sweep() int {
 	return m.sweepTokens() + m.sweepSessions()
@@ -202,6 +204,7 @@ func (m *Memory) sweepTokens() int {
 	for i, email := range gone {
 		m.dropCode(email, goneKeys[i])
 	}
+	m.pending.sweep(now)
 	return removed
 }
 
@@ -401,10 +404,23 @@ func (m *Memory) take(key uint64, rest [24]byte, now int64) *Token {
 	s := m.tokenShard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.get(key)
-	if p == nil || p.linkUsed || p.expires <= now || subtle.ConstantTimeCompare(p.rest[:], rest[:]) != 1 {
+	if !s.live(key, rest, now) {
 		return nil
 	}
+	return s.takeLive(key)
+}
+
+// live reports whether key holds a token with this rest whose link is
+// unused and unexpired. The shard must be locked.
+func (s *memShard) live(key uint64, rest [24]byte, now int64) bool {
+	p := s.get(key)
+	return p != nil && !p.linkUsed && p.expires > now && subtle.ConstantTimeCompare(p.rest[:], rest[:]) == 1
+}
+
+// takeLive consumes the link of the live token key (see live). The shard
+// must be locked.
+func (s *memShard) takeLive(key uint64) *Token {
+	p := s.get(key)
 	if p.hasCode && !p.codeDead {
 		p.linkUsed = true
 		return s.unpack(key, *p)

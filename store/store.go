@@ -11,6 +11,8 @@
 //   - customers: an operator's customer ID mapped to an e-mail address;
 //   - sessions: one per signed-in device, keyed by a digest of its session
 //     token, with the digest of its current refresh token (see Sessions).
+//   - pending sign-in requests (the optional PendingRequests capability): a
+//     browser waiting for its link to be approved on another device.
 //
 // Every method takes a context first. Not-found is reported as ErrNotFound
 // (wrapped or bare, match it with errors.Is); a store that cannot be reached

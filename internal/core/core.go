@@ -59,4 +59,7 @@ type View struct {
 	CreatePerAPIKey, AdminPerSubject ratelimit.Rate
 	// Telemetry records the adapter's request metrics beside the Service's.
 	Telemetry *telemetry.Instruments
+	// RequireSameDevice is magiclink.Config.RequireSameDevice: the confirm
+	// page then offers no sign-in on another device than the asking one.
+	RequireSameDevice bool
 }

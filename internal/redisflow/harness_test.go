@@ -57,6 +57,8 @@ type serverOptions struct {
 	limits  magiclink.Limits
 	timeout time.Duration // the store's per-call timeout (default 1 s)
 	adapter func(*httpadapter.Config)
+	// mailer, when set, wraps the instance's memory mailer.
+	mailer func(mailer.Mailer) mailer.Mailer
 }
 
 // newServer starts one instance on rdb.
@@ -80,6 +82,9 @@ func newServer(t *testing.T, rdb redis.UniversalClient, o serverOptions) *server
 			c.Origins = append(c.Origins, appOrigin)
 			c.Secret = sharedSecret
 			c.Store, c.Limiter = st, st
+			if o.mailer != nil {
+				c.Mailer = o.mailer(c.Mailer)
+			}
 		}),
 	}
 	if o.adapter != nil {

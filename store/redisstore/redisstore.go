@@ -17,6 +17,8 @@
 // keys cannot move a key to another slot or collide with another key:
 //
 //	ml:{<hex sha256 of the link secret>}:t      token record (string)
+//	ml:{<hex sha256 of the link secret>}:p      pending sign-in request waiting for that link (hash)
+//	ml:{<hex sha256 of the pending cookie>}:pc  the link hash of that cookie's request (string)
 //	ml:{<hex sha256(email)>}:c                  the address's active code (hash: m, t, d, n, e)
 //	ml:{<hex sha256(org \x00 email)>}:ue        user, looked up by address (string)
 //	ml:{<id tag>}:u                             user, looked up by ID (string)
@@ -105,6 +107,7 @@ type Store struct {
 	gcra        *redis.Script
 	sessions    sessionScripts
 	refund      *redis.Script
+	pending     pendingScripts
 }
 
 var (
@@ -173,6 +176,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		gcra:        redis.NewScript(gcraScript),
 		sessions:    newSessionScripts(),
 		refund:      redis.NewScript(refundScript),
+		pending:     newPendingScripts(),
 	}, nil
 }
 

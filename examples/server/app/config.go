@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -170,7 +171,9 @@ func ParseConfig(getenv func(string) string) (*Config, error) {
 		}
 	}
 	if v := getenv("MAGICLINK_MAIL_FROM"); strings.TrimSpace(v) != "" {
-		c.MailFrom = strings.TrimSpace(v)
+		if c.MailFrom, err = parseMailFrom(v); err != nil {
+			return nil, err
+		}
 	}
 	if v := strings.TrimSpace(getenv("SMTP_URL")); v != "" {
 		c.SMTPURL = v
@@ -246,6 +249,18 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("has an invalid host (got %q)", addr)
 	}
 	return nil
+}
+
+// parseMailFrom checks MAGICLINK_MAIL_FROM here, so that a bad sender is
+// reported under its own name rather than as a fault of SMTP_URL, where
+// the mailer would find it.
+func parseMailFrom(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	a, err := netmail.ParseAddress(v)
+	if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) || err != nil || !strings.Contains(a.Address, "@") {
+		return "", fmt.Errorf("MAGICLINK_MAIL_FROM must be an address such as \"Acme <no-reply@acme.example>\" (got %q)", v)
+	}
+	return v, nil
 }
 
 // splitList splits a comma-separated list, dropping blanks.

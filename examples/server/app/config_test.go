@@ -188,6 +188,9 @@ func TestParseConfigBad(t *testing.T) {
 		{"dev mailbox on a host name", map[string]string{"ADDR": "dev.example.com:8080"}, "ADDR dev.example.com:8080 is not a loopback address", ""},
 		{"MAGICLINK_DEV_MAILBOX not a bool", map[string]string{"MAGICLINK_DEV_MAILBOX": "yes please"}, `MAGICLINK_DEV_MAILBOX must be true or false (got "yes please")`, ""},
 		{"MAGICLINK_DEV_MAILBOX with SMTP", map[string]string{"MAGICLINK_DEV_MAILBOX": "1", "SMTP_URL": "smtp://mail.example.com:587"}, "MAGICLINK_DEV_MAILBOX=true needs the memory mailer: unset SMTP_URL", ""},
+		{"MAGICLINK_MAIL_FROM no domain", map[string]string{"SMTP_URL": "smtp://mail.example.com:587", "MAGICLINK_MAIL_FROM": "no-reply"}, `MAGICLINK_MAIL_FROM must be an address such as "Acme <no-reply@acme.example>" (got "no-reply")`, ""},
+		{"MAGICLINK_MAIL_FROM not an address", map[string]string{"MAGICLINK_MAIL_FROM": "Acme <"}, `MAGICLINK_MAIL_FROM must be an address such as "Acme <no-reply@acme.example>" (got "Acme <")`, ""},
+		{"MAGICLINK_MAIL_FROM header injection", map[string]string{"MAGICLINK_MAIL_FROM": "a@acme.example\x00Bcc: b@evil.example"}, "MAGICLINK_MAIL_FROM must be an address", ""},
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/x"}, `REDIS_URL is invalid: invalid database number: "x"`, ""},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,11 @@ type pageData struct {
 	Minutes     int
 	VerifyPath  string
 	SignOutPath string
+	// The check page's cross-device part: the number this browser shows
+	// and what its script polls.
+	Match       string
+	ExpiresIn   int
+	PendingPath string
 }
 
 // routes registers the example's pages next to the library's endpoints.
@@ -83,13 +88,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "Bad request", "Your network address could not be determined.")
 		return
 	}
-	err = s.svc.SendLink(r.Context(), magiclink.SendRequest{
+	// SendLinkPending, not SendLink: this browser may wait here while the
+	// link is opened on another device (the check page shows the number).
+	ticket, err := s.svc.SendLinkPending(r.Context(), magiclink.SendRequest{
 		Email:          email,
 		CallbackOrigin: s.callbackOrigin(r),
 		Next:           "/me",
 		Locale:         r.Header.Get("Accept-Language"),
 		ClientIP:       ip,
-	})
+	}, r.UserAgent())
 	var merr *magiclink.Error
 	switch {
 	case err == nil:
@@ -121,6 +128,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	norm, _ := magiclink.NormalizeEmail(email)
 	d := s.data(r, "Check your mail")
 	d.Email, d.Minutes = norm, int(linkTTL/time.Minute)
+	if ticket != nil {
+		s.auth.SetPendingCookie(w, r, ticket)
+		d.Match, d.ExpiresIn, d.PendingPath = ticket.Match, int(time.Until(ticket.ExpiresAt)/time.Second), "/auth/pending"
+	}
 	s.render(w, http.StatusOK, "check", d)
 }
 
@@ -161,7 +172,13 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, d pageDa
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	csp := "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	if name == "check" {
+		// Only the check page runs a script: its own file, polling this
+		// server for the cross-device approval.
+		csp += "; script-src 'self'; connect-src 'self'"
+	}
+	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(status)
 	if err := pages[name].ExecuteTemplate(w, "layout", d); err != nil {
 		s.log.Error("example: rendering a page failed", "page", name, "error", err.Error())

@@ -1,0 +1,130 @@
+package httpadapter
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/magiclink-go/magiclink"
+)
+
+// approvedJSON is the answer of a successful approval.
+const approvedJSON = `{"status":"approved"}` + "\n"
+
+// approve serves POST /auth/approve: the device that opened a link
+// approves the browser that asked for it by typing the number that browser
+// shows. JSON {token_hash, type, match} or the confirm page's form. This
+// device is not signed in either way.
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case isMediaType(r, "application/json"):
+		h.approveJSON(w, r)
+	case isMediaType(r, "application/x-www-form-urlencoded"):
+		h.approveForm(w, r)
+	default:
+		h.portalError(w, r, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
+	}
+}
+
+func (h *Handler) approveJSON(w http.ResponseWriter, r *http.Request) {
+	f, aerr := decodeJSON(w, r)
+	if aerr != nil {
+		h.portalError(w, r, aerr)
+		return
+	}
+	var issues []issue
+	token, tk := f.str("token_hash")
+	typ, yk := f.str("type")
+	match, mk := f.str("match")
+	for _, m := range []struct {
+		name string
+		k    fieldKind
+	}{{"token_hash", tk}, {"type", yk}, {"match", mk}} {
+		switch {
+		case m.k == fieldWrongType:
+			issues = append(issues, issue{m.name, m.name + " must be a string"})
+		case m.k == fieldMissing && m.name != "type":
+			issues = append(issues, issue{m.name, m.name + " is required"})
+		}
+	}
+	if yk == fieldOK && typ != "magiclink" {
+		issues = append(issues, issue{"type", "type must be \"magiclink\""})
+	}
+	if len(issues) > 0 {
+		h.portalError(w, r, validation(issues...))
+		return
+	}
+	ip, aerr := h.clientIP(r)
+	if aerr != nil {
+		h.portalError(w, r, aerr)
+		return
+	}
+	if err := h.svc.Approve(r.Context(), token, match, magiclink.WithClientIP(ip)); err != nil {
+		h.portalError(w, r, fromError(err))
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, []byte(approvedJSON))
+}
+
+func (h *Handler) approveForm(w http.ResponseWriter, r *http.Request) {
+	if !h.sameSite(r) {
+		v := h.page(r, "")
+		v.Reason = "approve"
+		h.renderPage(w, r, http.StatusForbidden, pageBlocked, v, 0)
+		return
+	}
+	form, v, ok := h.readPageForm(w, r)
+	if !ok {
+		return
+	}
+	ip, aerr := h.clientIP(r)
+	if aerr != nil {
+		v.Reason = "ip"
+		h.renderPage(w, r, http.StatusBadRequest, pageRequestInvalid, v, 0)
+		return
+	}
+	token := form.Get("token_hash")
+	var err error
+	if t := form.Get("type"); t != "" && t != "magiclink" {
+		err = invalidToken()
+	} else {
+		err = h.svc.Approve(r.Context(), token, form.Get("match"), magiclink.WithClientIP(ip))
+	}
+	if err == nil {
+		h.renderPage(w, r, http.StatusOK, pageApproved, v, 0)
+		return
+	}
+	h.approveFailure(w, r, v, err, token)
+}
+
+// approveFailure answers a failed approval. A malformed number, or no
+// request waiting, changed nothing: the confirm page comes back, the link
+// still live. Every other failure ended the link (a wrong number cancels
+// the request for safety), and the code form is what is left.
+func (h *Handler) approveFailure(w http.ResponseWriter, r *http.Request, v *pageView, err error, token string) {
+	e := fromError(err)
+	h.logFailure(r, e)
+	switch {
+	case e.code == codeValidationFailed:
+		v.Notice = "approve.number_required"
+		h.confirmPage(w, r, http.StatusBadRequest, pageConfirm, v, token)
+		return
+	case errors.Is(err, magiclink.ErrInvalidPending):
+		h.confirmPage(w, r, http.StatusBadRequest, pagePendingInvalid, v, token)
+		return
+	}
+	name := failurePage(e, false)
+	if errors.Is(err, magiclink.ErrMatchInvalid) {
+		name = pageMatchInvalid
+	}
+	h.offerResend(r, v, "", "")
+	switch name {
+	case pageUnavailable, pageInternal:
+		// Nothing was used up: the same approval can be tried again.
+		if h.core.WellFormedToken(token) {
+			v.RetryURL = h.linkPageURL(token, "", v.Lang)
+		}
+	case pageRateLimited, pageMatchInvalid:
+		v.CodeForm = true
+	}
+	h.renderPage(w, r, e.status, name, v, e.retryAfter)
+}
