@@ -39,8 +39,8 @@ const (
 	codeSessionInvalid       = "SESSION_INVALID"
 	// codeSignInDenied is the code of a sign-in the host refused; it has a
 	// page of its own.
-	codeSignInDenied = "SIGNIN_DENIED"
-	codePendingInvalid       = "PENDING_INVALID"
+	codeSignInDenied   = "SIGNIN_DENIED"
+	codePendingInvalid = "PENDING_INVALID"
 )
 
 // issue is one validation problem, as in Zod's issues array.
