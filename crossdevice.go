@@ -220,6 +220,15 @@ func viewOf(p *store.Pending, same bool) PendingView {
 // ErrInvalidToken; one no request waits for, ErrInvalidPending. Attempts
 // count against the per-IP verify limit (WithClientIP).
 func (s *Service) Approve(ctx context.Context, token, match string, opts ...VerifyOption) error {
+	ctx, span := s.tel.Start(ctx, "magiclink.Approve")
+	err := s.approve(ctx, token, match, opts)
+	s.tel.Approval(ctx, resultCode(err))
+	endSpan(span, err)
+	return err
+}
+
+// approve is Approve without its telemetry.
+func (s *Service) approve(ctx context.Context, token, match string, opts []VerifyOption) error {
 	if err := s.limitVerify(ctx, opts, ""); err != nil {
 		return err
 	}

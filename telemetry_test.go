@@ -207,3 +207,55 @@ func TestTelemetryCountsSessionEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestTelemetryCountsApprovals: a cross-device approval with the wrong
+// number and one with a used link are counted by their codes.
+func TestTelemetryCountsApprovals(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	inbox := mailer.NewMemory()
+	svc, err := magiclink.New(magiclink.Config{
+		Origins: []string{"https://app.example.com"}, Secret: []byte(strings.Repeat("s", 32)),
+		Mailer: inbox, MeterProvider: mp,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ctx := context.Background()
+	ticket, err := svc.SendLinkPending(ctx, magiclink.SendRequest{Email: "ada@example.com", CallbackOrigin: "https://app.example.com"}, "Mozilla/5.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(inbox.Messages()[0].Link)
+	token := u.Query().Get("token_hash")
+	wrong := "00"
+	if ticket.Match == wrong {
+		wrong = "01"
+	}
+	_ = svc.Approve(ctx, token, wrong) // consumes the link, denies
+	_ = svc.Approve(ctx, token, ticket.Match)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "magiclink.approvals" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				got[labels(dp.Attributes)] += dp.Value
+			}
+		}
+	}
+	want := map[string]int64{"{result=MATCH_INVALID}": 1, "{result=TOKEN_INVALID}": 1}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("approvals%s = %d, want %d (all %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -62,6 +62,7 @@ func outageCalls(s *Store, ob *Outbox) map[string]func(ctx context.Context, i in
 			_, err := s.SessionByToken(ctx, sess.TokenHash, store.Touch{At: now, IfSeenBefore: now, IdleExpiresAt: now.Add(time.Hour)})
 			return err
 		},
+		"Ping": func(ctx context.Context, _ int) error { return s.Ping(ctx) },
 		"PutCustomer": func(ctx context.Context, i int) error {
 			return s.PutCustomer(ctx, &store.Customer{ID: fmt.Sprintf("cus_%d", i), Email: "c@example.com"})
 		},
