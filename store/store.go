@@ -121,9 +121,19 @@ type User struct {
 	CreatedAt time.Time
 }
 
-// Users stores users.
+// Users stores users. Every store implements it; an application that keeps
+// users in a table of its own implements it too and passes it as
+// magiclink.Config.Users, while tokens and sessions stay in the store.
+//
+// Users of every organisation pass through it: OrgID "" is the public
+// sign-up, and each partner API key has an organisation of its own, whose
+// users carry the profile fields and SecretKeyDigest. An address is unique
+// within its organisation, not across them.
 type Users interface {
-	// CreateUser stores u. ErrExists when u.ID or (u.OrgID, u.Email) is taken.
+	// CreateUser stores u. ErrExists when u.ID or (u.OrgID, u.Email) is
+	// taken. The caller fills u.ID with a fresh random ID; an
+	// implementation that assigns IDs itself (a database sequence, its own
+	// format) may replace it, and the caller then uses u.ID as left.
 	CreateUser(ctx context.Context, u *User) error
 	// UserByEmail returns the user with this organisation and address.
 	UserByEmail(ctx context.Context, orgID, email string) (*User, error)
