@@ -5,6 +5,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -87,13 +88,48 @@ func (k *accessKeys) sign(id Identity, sid string, now time.Time) (string, time.
 	claims := accessClaims{SessionID: sid, Email: id.Email, Org: id.OrgID, AMR: []string{id.Method},
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: k.issuer, Subject: id.UserID, Audience: jwt.ClaimStrings{k.audience},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp), ID: randid.New("")}}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	var body jwt.Claims = claims
+	if len(id.Claims) > 0 {
+		body = claimsWithExtra{accessClaims: claims, extra: id.Claims}
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, body)
 	t.Header["kid"] = k.kid
 	signed, err := t.SignedString(k.priv)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("magiclink: signing an access token: %w", err)
 	}
 	return signed, exp, nil
+}
+
+// claimsWithExtra are access-token claims with the ones Hooks.OnSignIn
+// added; magiclink's own win any clash (the hook's are checked for clashes
+// before, so this is a second line of defence).
+type claimsWithExtra struct {
+	accessClaims
+	extra map[string]any
+}
+
+// MarshalJSON merges the extra claims under magiclink's own.
+func (c claimsWithExtra) MarshalJSON() ([]byte, error) {
+	own, err := json.Marshal(c.accessClaims)
+	if err != nil {
+		return nil, err
+	}
+	var merged map[string]json.RawMessage
+	if err := json.Unmarshal(own, &merged); err != nil {
+		return nil, err
+	}
+	for name, v := range c.extra {
+		if _, taken := merged[name]; taken || reservedClaim(name) {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("claim %q: %w", name, err)
+		}
+		merged[name] = raw
+	}
+	return json.Marshal(merged)
 }
 
 // check verifies an access token and returns its claims: EdDSA only, the

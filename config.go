@@ -38,6 +38,13 @@ type Config struct {
 
 	// Store keeps tokens, codes and users; nil means store.NewMemory().
 	Store store.Store
+	// Users, when set, keeps users instead of Store: the application's own
+	// user table, with IDs of its own if it likes (see store.Users), while
+	// links, codes and customers stay in Store, whose own users are then
+	// never read or written. It sees the users of every organisation. A
+	// Users that also implements store.UserEnsurer resolves a first sign-in
+	// in one round trip.
+	Users store.Users
 	// Limiter enforces Limits; nil means ratelimit.NewMemory(). Use the
 	// Redis or PostgreSQL store's limiter to share limits between instances.
 	Limiter ratelimit.Limiter
@@ -69,6 +76,10 @@ type Config struct {
 	// CreateLinkTTL is the default lifetime of links made by CreateLink
 	// (default 3 min).
 	CreateLinkTTL time.Duration
+
+	// Hooks let the application refuse sends, learn of new users, and
+	// refuse sign-ins or add claims to session tokens.
+	Hooks Hooks
 
 	// DisableSignup stops unknown addresses from becoming users. SendLink
 	// then still answers as for a known address, so it reveals nothing,

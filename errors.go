@@ -101,6 +101,7 @@ func (e *Error) kindOf() kind {
 //	ErrNoMailer          MAILER_MISSING       ErrInvalidConfig
 //	ErrUserExists        USER_EXISTS          (partner.go)
 //	ErrSecretKeyInvalid  SECRET_KEY_INVALID   (partner.go)
+//	ErrSignInDenied      SIGNIN_DENIED
 //
 // The HTTP adapter sends these codes to clients (an error refining
 // ErrValidation goes out as VALIDATION_FAILED).
@@ -156,6 +157,11 @@ var (
 	// ErrNoMailer is the kind of the error SendLink returns when the Service
 	// has no Mailer. It refines ErrInvalidConfig.
 	ErrNoMailer = &Error{Code: "MAILER_MISSING", Message: "no mailer configured", kind: kindNoMailer}
+	// ErrSignInDenied is the kind of a sign-in that Hooks.OnSignIn refused.
+	// A hook refuses by returning an error that matches it, such as
+	// fmt.Errorf("account suspended: %w", ErrSignInDenied); the link or
+	// code is used up all the same and no session is started.
+	ErrSignInDenied = &Error{Code: "SIGNIN_DENIED", Message: "sign-in denied", kind: kindSignInDenied}
 )
 
 // kind is the kind of an *Error; kindNone is an *Error built by hand with a
@@ -182,6 +188,7 @@ const (
 	kindNoMailer
 	kindUserExists
 	kindSecretKeyInvalid
+	kindSignInDenied
 )
 
 // kinds describes each kind; fresh errors are made from it, never from the
@@ -210,6 +217,7 @@ var kinds = [...]struct {
 	kindNoMailer:         {code: "MAILER_MISSING", message: "no mailer configured", parent: kindInvalidConfig},
 	kindUserExists:       {code: "USER_EXISTS", message: "a user with this email already exists; send the user's secret key to get a link"},
 	kindSecretKeyInvalid: {code: "SECRET_KEY_INVALID", message: "the secret key is not valid for this user"},
+	kindSignInDenied:     {code: "SIGNIN_DENIED", message: "sign-in denied"},
 }
 
 // newError returns a fresh *Error of kind k with a specific message (the

@@ -24,6 +24,7 @@ var sentinels = map[string]*magiclink.Error{
 	"ErrMailUnavailable":  magiclink.ErrMailUnavailable,
 	"ErrInvalidConfig":    magiclink.ErrInvalidConfig,
 	"ErrNoMailer":         magiclink.ErrNoMailer,
+	"ErrSignInDenied":     magiclink.ErrSignInDenied,
 }
 
 // refines lists the only pairs where one kind matches another.

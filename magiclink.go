@@ -32,6 +32,8 @@ import (
 type Service struct {
 	origins       *Origins
 	store         store.Store
+	users         store.Users
+	hooks         Hooks
 	limiter       ratelimit.Limiter
 	limits        Limits
 	mailer        mailer.Mailer
@@ -90,6 +92,8 @@ func New(cfg Config) (*Service, error) {
 func newService(cfg Config) *Service {
 	s := &Service{
 		store:         cfg.Store,
+		users:         cfg.Users,
+		hooks:         cfg.Hooks,
 		limiter:       cfg.Limiter,
 		limits:        cfg.Limits,
 		mailer:        cfg.Mailer,
@@ -128,6 +132,9 @@ func (s *Service) startDefaults() {
 		m := store.NewMemory(store.WithClock(s.now))
 		s.store = m
 		s.closers = append(s.closers, m.Close)
+	}
+	if s.users == nil {
+		s.users = s.store
 	}
 	if s.limiter == nil {
 		l := ratelimit.NewMemory(ratelimit.WithClock(s.now))

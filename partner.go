@@ -80,7 +80,7 @@ func (s *Service) CreatePartnerLink(ctx context.Context, req PartnerLinkRequest)
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByEmail(ctx, req.OrgID, email)
+	u, err := s.users.UserByEmail(ctx, req.OrgID, email)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
@@ -126,12 +126,14 @@ func (s *Service) registerPartnerUser(ctx context.Context, req PartnerLinkReques
 		Phone: p.Phone, LanguageCode: p.LanguageCode, MailPermission: p.MailPermission,
 		SecretKeyDigest: store.Digest(sha256.Sum256([]byte(secret))), CreatedAt: s.now()}
 	// Issued first: a link whose user then fails to be created is never
-	// returned and expires unused.
-	link, err := s.CreateLink(ctx, LinkRequest{Email: email, Origin: req.Origin, Next: req.Next, OrgID: req.OrgID, UserID: user.ID})
+	// returned and expires unused. It names no user ID, because
+	// Config.Users may give the user an ID of its own when storing it: the
+	// verify finds the user by address.
+	link, err := s.CreateLink(ctx, LinkRequest{Email: email, Origin: req.Origin, Next: req.Next, OrgID: req.OrgID, unresolved: true})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateUser(ctx, user); err != nil {
+	if err := s.users.CreateUser(ctx, user); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil, newError(kindUserExists, "email", "", nil)
 		}

@@ -57,6 +57,9 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest, ask *pendingAsk
 	if err := s.limitSend(ctx, req.ClientIP, email); err != nil {
 		return err
 	}
+	if !s.beforeSend(ctx, SendInfo{Email: email, OrgID: req.OrgID, Origin: origin, Next: next, Locale: req.Locale, ClientIP: req.ClientIP}) {
+		return nil
+	}
 	// The user is resolved when the link is used, so a send costs one store
 	// round trip besides the limits. Only DisableSignup needs to know now
 	// whether to mail; both kinds of address still take the same path.
@@ -155,6 +158,10 @@ type LinkRequest struct {
 	// UserID is the user the link signs in, if the caller knows it; else the
 	// user is looked up by address, or created on first use.
 	UserID string
+
+	// unresolved skips the lookup: the caller knows the address has no
+	// user yet, so the verify resolves it by address.
+	unresolved bool
 }
 
 // createLink is CreateLink without its telemetry.
@@ -175,7 +182,7 @@ func (s *Service) createLink(ctx context.Context, req LinkRequest) (*Link, error
 		return nil, newError(kindValidation, "ttl", "ttl must be between 1s and 24h", nil)
 	}
 	userID := req.UserID
-	if userID == "" {
+	if userID == "" && !req.unresolved {
 		if userID, err = s.lookupUser(ctx, req.OrgID, email); err != nil {
 			return nil, err
 		}

@@ -118,7 +118,7 @@ func (s *Service) StartAPISession(ctx context.Context, id Identity, c Client) (*
 	if err != nil {
 		return nil, err
 	}
-	return s.tokens(sess, refresh)
+	return s.tokens(sess, refresh, id.Claims)
 }
 
 // createSession stores a session for id. With refresh it returns a refresh
@@ -147,9 +147,12 @@ func (s *Service) createSession(ctx context.Context, id Identity, c Client, refr
 	return sess, out, nil
 }
 
-// tokens signs an access token for sess and pairs it with refresh.
-func (s *Service) tokens(sess *store.Session, refresh string) (*Tokens, error) {
-	access, exp, err := s.access.sign(sessionIdentity(sess), sess.ID, s.now())
+// tokens signs an access token for sess, with claims (from
+// Hooks.OnSignIn) beside its own, and pairs it with refresh.
+func (s *Service) tokens(sess *store.Session, refresh string, claims map[string]any) (*Tokens, error) {
+	id := sessionIdentity(sess)
+	id.Claims = claims
+	access, exp, err := s.access.sign(id, sess.ID, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +166,9 @@ func (s *Service) tokens(sess *store.Session, refresh string) (*Tokens, error) {
 // replaced is what a stolen one looks like, so the whole session is
 // revoked (every token of it stops working) and ErrInvalidSession is
 // returned, as for any unknown, malformed or expired refresh token.
+//
+// Hooks.OnSignIn runs again on every refresh, so the claims it adds stay
+// current; when it refuses, the session is revoked and the error returned.
 //
 // WithClientIP applies the per-IP verify limit (Limits.VerifyPerIP), which
 // bounds guessing as it does for links and codes.
@@ -197,7 +203,16 @@ func (s *Service) refresh(ctx context.Context, refreshToken string, opts []Verif
 	case err != nil:
 		return nil, Identity{}, false, s.storeError(err)
 	}
-	t, err := s.tokens(sess, sid+"."+secret)
+	id, err := s.signIn(ctx, sessionIdentity(sess))
+	if err != nil {
+		// The hook refused (or failed) to let the session go on: end it,
+		// so that its cookie and access tokens stop at once too.
+		if rerr := s.store.RevokeSession(ctx, sess.UserID, sess.ID); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+			s.log.WarnContext(ctx, "magiclink: revoking a session Hooks.OnSignIn refused failed", "session", sess.ID, "error", rerr.Error())
+		}
+		return nil, Identity{}, false, err
+	}
+	t, err := s.tokens(sess, sid+"."+secret, id.Claims)
 	if err != nil {
 		return nil, Identity{}, false, err
 	}

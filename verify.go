@@ -6,23 +6,8 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/magiclink-go/magiclink/internal/randid"
 	"github.com/magiclink-go/magiclink/store"
 )
-
-// lookupUser returns the ID of the user with this address, or "" when there
-// is none. Both cases take the same path through the store.
-func (s *Service) lookupUser(ctx context.Context, orgID, email string) (string, error) {
-	u, err := s.store.UserByEmail(ctx, orgID, email)
-	switch {
-	case err == nil:
-		return u.ID, nil
-	case errors.Is(err, store.ErrNotFound):
-		return "", nil
-	default:
-		return "", s.storeError(err)
-	}
-}
 
 // Identity is who signed in, and where to.
 type Identity struct {
@@ -40,6 +25,9 @@ type Identity struct {
 	// SessionID is the session the Identity was read from, or "" for one
 	// fresh from Verify or VerifyCode.
 	SessionID string
+	// Claims are what Hooks.OnSignIn added for the session token; nil
+	// without that hook and for an Identity read from a session.
+	Claims map[string]any
 }
 
 // VerifyOption adjusts one Verify or VerifyCode call. It is a plain value
@@ -111,41 +99,18 @@ func (s *Service) verifyCode(ctx context.Context, email, code string, opts []Ver
 }
 
 // identity resolves the user of a consumed token, creating it on first
-// sign-in unless signup is disabled.
+// sign-in unless signup is disabled, and runs Hooks.OnSignIn.
 func (s *Service) identity(ctx context.Context, t *store.Token, method string) (Identity, error) {
 	id := Identity{UserID: t.UserID, Email: t.Email, OrgID: t.OrgID, Origin: t.Origin, Next: t.Next, Method: method}
-	if id.UserID != "" {
-		return id, nil
-	}
-	if e, ok := s.store.(store.UserEnsurer); ok && !s.disableSignup {
-		u, _, err := e.FindOrCreateUser(ctx, &store.User{ID: randid.New("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()})
+	if id.UserID == "" {
+		userID, err := s.resolveUser(ctx, t)
 		if err != nil {
-			return Identity{}, s.storeError(err)
+			return Identity{}, err
 		}
-		id.UserID = u.ID
-		return id, nil
-	}
-	userID, err := s.lookupUser(ctx, t.OrgID, t.Email)
-	if err != nil {
-		return Identity{}, err
-	}
-	if userID == "" {
-		if s.disableSignup {
+		if userID == "" {
 			return Identity{}, newError(kindInvalidToken, "", "", nil)
 		}
-		u := &store.User{ID: randid.New("usr_"), OrgID: t.OrgID, Email: t.Email, CreatedAt: s.now()}
-		switch err := s.store.CreateUser(ctx, u); {
-		case err == nil:
-			userID = u.ID
-		case errors.Is(err, store.ErrExists):
-			// A concurrent first sign-in created the user first.
-			if userID, err = s.lookupUser(ctx, t.OrgID, t.Email); err != nil {
-				return Identity{}, err
-			}
-		default:
-			return Identity{}, s.storeError(err)
-		}
+		id.UserID = userID
 	}
-	id.UserID = userID
-	return id, nil
+	return s.signIn(ctx, id)
 }

@@ -128,6 +128,8 @@ func fromError(err error) *apiError {
 		ae.status = http.StatusForbidden
 	case errors.Is(e, magiclink.ErrRateLimited):
 		ae.status = http.StatusTooManyRequests
+	case errors.Is(e, magiclink.ErrSignInDenied):
+		ae.status = http.StatusForbidden
 	case errors.Is(e, magiclink.ErrStoreUnavailable), errors.Is(e, magiclink.ErrMailUnavailable):
 		ae.status = http.StatusServiceUnavailable
 	default:
