@@ -43,7 +43,9 @@
 // live in different cluster slots, so one script cannot hold both. The code
 // record carries its encoded token (d), so a code still signs in after its
 // link was used, as store.Tokens requires. A wrong code costs 1.
-// CreateUser: 2. Every lookup: 1. A session lookup, touch included: 1
+// CreateUser: 2. FindOrCreateUser: 1 (one script; on a Cluster, where
+// its two keys sit in different slots, 1 for a known user and 3 for a new
+// one). Every lookup: 1. A session lookup, touch included: 1
 // (one script); CreateSession and RotateRefresh: 1; RevokeSession: 2;
 // RevokeUserSessions: 3; UserSessions: 2. On a Cluster, PutToken's pipeline is split
 // between the two nodes that own its keys and sent to both at once, so it
@@ -108,10 +110,13 @@ type Store struct {
 	sessions    sessionScripts
 	refund      *redis.Script
 	pending     pendingScripts
+
+	findOrCreateUser *redis.Script
 }
 
 var (
 	_ store.Store            = (*Store)(nil)
+	_ store.UserEnsurer      = (*Store)(nil)
 	_ ratelimit.BatchLimiter = (*Store)(nil)
 )
 
@@ -177,6 +182,8 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		sessions:    newSessionScripts(),
 		refund:      redis.NewScript(refundScript),
 		pending:     newPendingScripts(),
+
+		findOrCreateUser: redis.NewScript(findOrCreateUserScript),
 	}, nil
 }
 

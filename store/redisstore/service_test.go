@@ -96,8 +96,8 @@ func TestServicesShareOneRedis(t *testing.T) {
 // TestServiceRoundTripBudget pins DESIGN §6's budget through the Service on
 // a real Redis: a send costs one round trip for both rate-limit decisions
 // (pipelined) plus one for the token, and a link verification one for its
-// decision plus one to consume (plus one to resolve the user, and two to
-// create it on a first sign-in).
+// decision plus one to consume plus one script that finds or creates the
+// user: the store's part is 2 commands, on a first sign-in too.
 func TestServiceRoundTripBudget(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -129,6 +129,11 @@ func TestServiceRoundTripBudget(t *testing.T) {
 	if _, err := svc.VerifyCode(ctx, "warmup@example.com", "000000", magiclink.WithClientIP(ip)); err != nil && !errors.Is(err, magiclink.ErrInvalidCode) {
 		t.Fatal(err)
 	}
+	if m, ok := mail.Last("warmup@example.com"); !ok {
+		t.Fatal("no warm-up mail")
+	} else if _, err := svc.VerifyCode(ctx, "warmup@example.com", m.Code, magiclink.WithClientIP(ip)); err != nil {
+		t.Fatal(err)
+	}
 	if n := rt.count(send); n != 2 {
 		t.Fatalf("SendLink made %d round trips, want 2 (both limits pipelined, one token)", n)
 	}
@@ -139,15 +144,63 @@ func TestServiceRoundTripBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// First sign-in: limit, consume, user lookup, and CreateUser's two.
-	if n := rt.count(verify); n != 5 {
-		t.Fatalf("first Verify made %d round trips, want 5", n)
+	// First sign-in: limit, consume, and one script finding or creating
+	// the user.
+	if n := rt.count(verify); n != 3 {
+		t.Fatalf("first Verify made %d round trips, want 3 (limit, consume, find-or-create)", n)
+	}
+	if _, err := s.UserByEmail(ctx, "", "budget@example.com"); err != nil {
+		t.Fatalf("the first sign-in stored no user: %v", err)
 	}
 	send()
 	m, _ = mail.Last("budget@example.com")
 	u, _ = url.Parse(m.Link)
 	if n := rt.count(verify); n != 3 {
-		t.Fatalf("Verify of a known user made %d round trips, want 3 (limit, consume, user lookup)", n)
+		t.Fatalf("Verify of a known user made %d round trips, want 3 (limit, consume, find-or-create)", n)
+	}
+}
+
+// TestVerifyStoreCommands counts the store's own commands, without a
+// limiter: a link verify of a first sign-in is 2 (consume, find-or-create),
+// and the user it creates has no TTL under either key.
+func TestVerifyStoreCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	rdb := srv.Client(t)
+	var rt roundTrips
+	rdb.AddHook(&rt)
+	s := newStore(t, rdb)
+	svc, err := magiclink.New(magiclink.Config{Origins: []string{"https://app.example.com"}, Secret: []byte("0123456789abcdef0123456789abcdef"),
+		Store: s, Limiter: s, Limits: magiclink.NoLimits(), Mailer: mailer.NewMemory(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	link := func(email string) string {
+		l, err := svc.CreateLink(ctx, magiclink.LinkRequest{Email: email, Origin: "https://app.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Token
+	}
+	if _, err := svc.Verify(ctx, link("warmup@example.com")); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	token := link("first@example.com")
+	var id magiclink.Identity
+	if n := rt.count(func() { id, err = svc.Verify(ctx, token) }); err != nil || n != 2 {
+		t.Fatalf("first sign-in: %v, %d commands; want 2 (consume, find-or-create)", err, n)
+	}
+	for _, key := range []string{s.userEmailKey("", "first@example.com"), s.userIDKey(id.UserID)} {
+		if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl != -1 {
+			t.Fatalf("user key %s has TTL %v (%v); users must not expire", key, ttl, err)
+		}
+	}
+	token = link("first@example.com")
+	// CreateLink found the user, so the link names it: the consume is all.
+	if n := rt.count(func() { _, err = svc.Verify(ctx, token) }); err != nil || n != 1 {
+		t.Fatalf("returning user: %v, %d commands; want 1", err, n)
 	}
 	// A wrong code: one batch for the per-IP and per-mailbox limits, one
 	// script on the code.

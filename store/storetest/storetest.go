@@ -110,6 +110,8 @@ var suites = []struct {
 	{"PendingUnavailable", testPendingUnavailable},
 	{"Users", testUsers},
 	{"ConcurrentCreateUser", testConcurrentCreateUser},
+	{"FindOrCreateUser", testFindOrCreateUser},
+	{"ConcurrentFindOrCreateUser", testConcurrentFindOrCreateUser},
 	{"Customers", testCustomers},
 	{"CanceledContext", testCanceledContext},
 	{"Unavailable", testUnavailable},
