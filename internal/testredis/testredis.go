@@ -1,7 +1,8 @@
 // Package testredis starts real redis-server processes for tests: a single
 // server (Start), a master watched by a Sentinel (StartSentinel) or a
 // three-master Cluster (StartCluster), each on free loopback ports in a
-// temporary directory, without persistence, stopped by the test's cleanup.
+// temporary directory, without persistence unless StartWith asks for it,
+// stopped by the test's cleanup.
 //
 // When redis-server (or, for a cluster, redis-cli) is not on PATH the test is
 // skipped with a clear message, unless the environment sets
@@ -45,6 +46,8 @@ type Server struct {
 	// Sentinel, or "" for a data server.
 	monitors string
 	dir      string
+	// extra are further redis-server arguments (StartWith).
+	extra []string
 
 	mu   sync.Mutex
 	proc *process
@@ -67,10 +70,19 @@ func Start(t testing.TB) *Server {
 	return start(t, bin, false)
 }
 
-func start(t testing.TB, bin string, cluster bool) *Server {
+// StartWith is Start with further redis-server arguments, which override
+// the defaults: StartWith(t, "--appendonly", "yes") persists to an
+// append-only file in the server's directory, which Restart then reloads.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
+	bin := lookPath(t, "redis-server")
+	return start(t, bin, false, args...)
+}
+
+func start(t testing.TB, bin string, cluster bool, extra ...string) *Server {
 	t.Helper()
 	return startServer(t, func() *Server {
-		s := &Server{bin: bin, dir: t.TempDir(), port: freePort(t)}
+		s := &Server{bin: bin, dir: t.TempDir(), port: freePort(t), extra: extra}
 		if cluster {
 			s.busPort = freePort(t)
 		}
@@ -118,7 +130,7 @@ func (s *Server) Stop(t testing.TB) {
 }
 
 // Restart starts the server again on the same port, with an empty dataset
-// (nothing is persisted), and waits until it answers PING.
+// unless StartWith enabled persistence, and waits until it answers PING.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.kill()
@@ -167,6 +179,7 @@ func (s *Server) launch() error {
 			"--cluster-node-timeout", "5000",
 		)
 	}
+	args = append(args, s.extra...)
 	cmd := exec.Command(s.bin, args...)
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -9,6 +9,28 @@
 // bounds socket reads and writes too, not only the wait for a connection.
 // Redis 6.2 or newer is required (GETDEL).
 //
+// # What it keeps, and what Redis must do
+//
+// Links and codes live until they expire (minutes). Rate-limit state lives
+// one period. Users have no TTL: they are kept for good, and their ID is
+// what sessions and the application's own data point to. So the server
+// must keep what it is given:
+//
+//   - persistence: appendonly yes (AOF, best with appendfsync everysec) or
+//     RDB snapshots (save); without either a restart empties the server,
+//     every session ends and a returning user gets a new user ID;
+//   - maxmemory-policy noeviction (the Redis default): any other policy
+//     lets Redis delete users, links or sessions under memory pressure
+//     (the volatile-* ones those with a TTL, allkeys-* any of them), and
+//     a full server then fails writes instead, which this package reports
+//     as store.ErrUnavailable.
+//
+// New checks both with CONFIG GET and logs one warning when either is
+// missing; where CONFIG is disabled, as on many managed services, it logs
+// that it could not check, and the operator must confirm them with the
+// provider. An application that keeps users in its own database
+// (magiclink.Config.Users) loses only links and limits to a Redis restart.
+//
 // # Keys
 //
 // Every key has the form {prefix}:{tag}:{kind}. The tag between braces is a
@@ -78,6 +100,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -127,6 +150,7 @@ type options struct {
 	prefix  string
 	clock   func() time.Time
 	timeout time.Duration
+	logger  *slog.Logger
 }
 
 // WithPrefix sets the key prefix (default "ml"). Several applications can
@@ -150,10 +174,21 @@ func WithTimeout(d time.Duration) Option {
 	return func(o *options) { o.timeout = d }
 }
 
-// New returns a Store on rdb. It performs no I/O, so it succeeds while Redis
-// is down; calls then fail with store.ErrUnavailable until it is back.
+// WithLogger sets where New reports the server's persistence and eviction
+// settings (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// New returns a Store on rdb. It reads the server's persistence and
+// eviction settings (CONFIG GET save, appendonly, maxmemory-policy; one
+// round trip, bounded by the store's timeout) and logs one warning when
+// users and sessions would not survive a restart or could be evicted; a
+// server that refuses CONFIG, or cannot be reached, is logged at info as
+// unchecked. It succeeds while Redis is down; calls then fail with
+// store.ErrUnavailable until it is back.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
-	o := options{prefix: DefaultPrefix, clock: time.Now, timeout: DefaultTimeout}
+	o := options{prefix: DefaultPrefix, clock: time.Now, timeout: DefaultTimeout, logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -169,7 +204,10 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("redisstore: negative timeout %v", o.timeout)
 	}
-	return &Store{
+	if o.logger == nil {
+		return nil, errors.New("redisstore: nil logger")
+	}
+	s := &Store{
 		rdb:         rdb,
 		prefix:      o.prefix,
 		clock:       o.clock,
@@ -184,7 +222,9 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		pending:     newPendingScripts(),
 
 		findOrCreateUser: redis.NewScript(findOrCreateUserScript),
-	}, nil
+	}
+	s.checkDurability(o.logger)
+	return s, nil
 }
 
 func checkPrefix(p string) error {
