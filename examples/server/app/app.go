@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", cfg.Redis.Addr, err)
 		}
-		rs, err := redisstore.New(rdb)
+		rs, err := redisstore.New(rdb, redisstore.WithLogger(logger))
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
