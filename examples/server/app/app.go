@@ -17,17 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
 	"github.com/magiclink-go/magiclink/internal/clientip"
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/ratelimit"
-	"github.com/magiclink-go/magiclink/store"
-	"github.com/magiclink-go/magiclink/store/redisstore"
 )
 
 // linkTTL is how long a mailed link and its code live: the Service's
@@ -141,7 +136,8 @@ type Server struct {
 
 // New builds the Server for cfg. base is the server's own base URL, such as
 // "http://127.0.0.1:8080": the default allowed origin. It connects to Redis
-// (with a bounded ping) when cfg.Redis is set. Close releases what it made.
+// (with a bounded ping) when cfg.Redis is set and to PostgreSQL (migrating
+// it) when cfg.Database is. Close releases what it made.
 func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, base: base, mux: http.NewServeMux(), log: logger}
 	defer func() {
@@ -161,35 +157,18 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		}
 	}
 
-	var st store.Store
-	var limiter ratelimit.Limiter
-	var rdb *redis.Client
-	if cfg.Redis != nil {
-		rdb = redis.NewClient(cfg.Redis)
-		s.closers = append(s.closers, func(context.Context) error { return rdb.Close() })
-		pingCtx, cancel := context.WithTimeout(ctx, redisPingTimeout)
-		err := rdb.Ping(pingCtx).Err()
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %w", cfg.Redis.Addr, err)
-		}
-		rs, err := redisstore.New(rdb, redisstore.WithLogger(logger))
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
-		}
-		st, limiter = rs, rs
-	} else {
-		mem := store.NewMemory()
-		s.closers = append(s.closers, func(context.Context) error { return mem.Close() })
-		st = mem
+	b, err := s.openBackends(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	st := b.st
 	for i := range cfg.Customers {
 		if err := st.PutCustomer(ctx, &cfg.Customers[i]); err != nil {
 			return nil, fmt.Errorf("MAGICLINK_CUSTOMERS: storing customer %q: %w", cfg.Customers[i].ID, err)
 		}
 	}
 
-	m, templates, err := s.newMailer(cfg, rdb, logger)
+	m, templates, err := s.newMailer(cfg, b, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +188,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
 		Secret:            cfg.Secret,
 		Store:             st,
-		Limiter:           limiter,
+		Limiter:           b.limiter,
 		Mailer:            m,
 		Templates:         templates,
 		AppName:           "magiclink example",
@@ -224,7 +203,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 	if s.origins, err = magiclink.NewOriginsWithOptions(magiclink.OriginOptions{AllowInsecureHTTP: cfg.AllowInsecureHTTP}, origins...); err != nil {
 		return nil, fmt.Errorf("configuration: %s", trimPrefix(err))
 	}
-	s.ready = readyChecks(st, m)
+	s.ready = append(readyChecks(st, m), b.ready...)
 
 	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger}
 	if len(cfg.CORSOrigins) > 0 {

@@ -474,6 +474,8 @@ func TestBadEnvironmentExitsWithOneLine(t *testing.T) {
 	}{
 		{"short secret", map[string]string{"MAGICLINK_SECRET": "short"}, "magiclink: MAGICLINK_SECRET must be at least 32 bytes (got 5)\n"},
 		{"unreachable redis", map[string]string{"REDIS_URL": "redis://:pa55word@127.0.0.1:1/0"}, "magiclink: REDIS_URL: cannot reach Redis at 127.0.0.1:1: "},
+		{"unreachable database", map[string]string{"DATABASE_URL": "postgres://app:pa55word@127.0.0.1:1/app?connect_timeout=2"}, "magiclink: DATABASE_URL: cannot reach PostgreSQL at 127.0.0.1:1/app: "},
+		{"bad database URL", map[string]string{"DATABASE_URL": "mysql://app:pa55word@127.0.0.1/app"}, "magiclink: DATABASE_URL must be a postgres://"},
 		{"bad SMTP URL", map[string]string{"SMTP_URL": "smtp://user:pa55word@mail.example.com:587?tls=sometimes"}, "magiclink: SMTP_URL: invalid SMTP URL: tls=\"sometimes\""},
 		{"SMTP AUTH without TLS", map[string]string{"SMTP_URL": "smtp://user:pa55word@mail.example.com:25?tls=none"},
 			"magiclink: SMTP_URL: SMTP URL: refusing SMTP AUTH without TLS; use tls=starttls or tls=implicit, or add insecure_auth=true"},

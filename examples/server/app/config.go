@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink"
@@ -56,8 +57,13 @@ type Config struct {
 	// PortalOrigin is where API-key and admin links point
 	// (MAGICLINK_PORTAL_ORIGIN); "" means the first allowed origin.
 	PortalOrigin string
-	// Redis, when set, selects the Redis store and limiter (REDIS_URL).
+	// Redis, when set, selects the Redis store and limiter (REDIS_URL),
+	// and with SMTP the Redis outbox.
 	Redis *redis.Options
+	// Database, when set, selects PostgreSQL (DATABASE_URL) for the store,
+	// the limiter and, with SMTP, the outbox; with Redis as well, Redis
+	// serves the limiter and the outbox.
+	Database *pgxpool.Config
 	// SMTPURL, when set, selects SMTP delivery (SMTP_URL) from MailFrom
 	// (MAGICLINK_MAIL_FROM); the dev mailbox is then off.
 	SMTPURL  string
@@ -170,6 +176,11 @@ func ParseConfig(getenv func(string) string) (*Config, error) {
 			return nil, err
 		}
 	}
+	if v := strings.TrimSpace(getenv("DATABASE_URL")); v != "" {
+		if c.Database, err = parseDatabaseURL(v); err != nil {
+			return nil, err
+		}
+	}
 	if v := getenv("MAGICLINK_MAIL_FROM"); strings.TrimSpace(v) != "" {
 		if c.MailFrom, err = parseMailFrom(v); err != nil {
 			return nil, err
@@ -177,6 +188,9 @@ func ParseConfig(getenv func(string) string) (*Config, error) {
 	}
 	if v := strings.TrimSpace(getenv("SMTP_URL")); v != "" {
 		c.SMTPURL = v
+	}
+	if err := c.checkOutboxSecret(); err != nil {
+		return nil, err
 	}
 	if v := strings.TrimSpace(getenv("METRICS_ADDR")); v != "" {
 		if err := checkAddr(v); err != nil {
@@ -342,3 +356,21 @@ func badKeyRune(r rune) bool { return r <= ' ' || r == 0x7f }
 // trimPrefix drops the "magiclink: " prefix of a library error, since the
 // server prints its own.
 func trimPrefix(err error) string { return strings.TrimPrefix(err.Error(), "magiclink: ") }
+
+// checkOutboxSecret refuses an outbox without a fixed secret before anything
+// is connected: the outbox seals queued mail with it.
+func (c *Config) checkOutboxSecret() error {
+	if c.SMTPURL == "" || c.Secret != nil {
+		return nil
+	}
+	name := ""
+	switch {
+	case c.Redis != nil:
+		name = "REDIS_URL"
+	case c.Database != nil:
+		name = "DATABASE_URL"
+	default:
+		return nil
+	}
+	return fmt.Errorf("MAGICLINK_SECRET is required with %s and SMTP_URL: the outbox seals queued mail with it, and every instance must open what another queued", name)
+}

@@ -192,6 +192,10 @@ func TestParseConfigBad(t *testing.T) {
 		{"MAGICLINK_MAIL_FROM not an address", map[string]string{"MAGICLINK_MAIL_FROM": "Acme <"}, `MAGICLINK_MAIL_FROM must be an address such as "Acme <no-reply@acme.example>" (got "Acme <")`, ""},
 		{"MAGICLINK_MAIL_FROM header injection", map[string]string{"MAGICLINK_MAIL_FROM": "a@acme.example\x00Bcc: b@evil.example"}, "MAGICLINK_MAIL_FROM must be an address", ""},
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/x"}, `REDIS_URL is invalid: invalid database number: "x"`, ""},
+		{"DATABASE_URL scheme", map[string]string{"DATABASE_URL": "mysql://u:s3cr3t@127.0.0.1/app"}, "DATABASE_URL must be a postgres://", "s3cr3t"},
+		{"DATABASE_URL no host", map[string]string{"DATABASE_URL": "postgres:///app"}, "DATABASE_URL must be a postgres://", ""},
+		{"DATABASE_URL unparsable", map[string]string{"DATABASE_URL": "postgres://u:s3cr3t@127.0.0.1:port/app"}, "DATABASE_URL ", "s3cr3t"},
+		{"DATABASE_URL option", map[string]string{"DATABASE_URL": "postgres://u:s3cr3t@127.0.0.1/app?pool_max_conns=many"}, "DATABASE_URL is invalid: ", "s3cr3t"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

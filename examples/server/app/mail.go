@@ -7,10 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/magiclink-go/magiclink/mailer"
-	"github.com/magiclink-go/magiclink/store/redisstore"
 )
 
 // mailQueueWait is how long a send waits for room when the mail queue is
@@ -31,7 +28,7 @@ const mailQueueWait = time.Second
 // instance deliver it; else a mailer.Dispatcher, in memory, which loses
 // the mails it accepted and had not yet delivered when the process
 // crashes. rdb is the Redis client of REDIS_URL, or nil.
-func (s *Server) newMailer(cfg *Config, rdb *redis.Client, logger *slog.Logger) (mailer.Mailer, *mailer.Templates, error) {
+func (s *Server) newMailer(cfg *Config, b backends, logger *slog.Logger) (mailer.Mailer, *mailer.Templates, error) {
 	templates := mailer.DefaultTemplates()
 	if cfg.SMTPURL == "" {
 		s.inbox = mailer.NewMemory()
@@ -43,7 +40,7 @@ func (s *Server) newMailer(cfg *Config, rdb *redis.Client, logger *slog.Logger) 
 		// insecure_auth=true); the prefix names the variable.
 		return nil, nil, fmt.Errorf("SMTP_URL: %s", strings.TrimPrefix(err.Error(), "mailer: "))
 	}
-	if rdb == nil {
+	if b.outbox == nil {
 		d := mailer.NewDispatcher(smtp, mailer.DispatcherOptions{Wait: mailQueueWait, Logger: logger})
 		// Close drains the queue first, then closes the SMTP connections.
 		s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, d.Close)
@@ -51,15 +48,15 @@ func (s *Server) newMailer(cfg *Config, rdb *redis.Client, logger *slog.Logger) 
 	}
 	if cfg.Secret == nil {
 		_ = smtp.Close()
-		return nil, nil, fmt.Errorf("MAGICLINK_SECRET is required with REDIS_URL and SMTP_URL: the outbox seals queued mail with it, and every instance must open what another queued")
+		return nil, nil, fmt.Errorf("MAGICLINK_SECRET is required with %s and SMTP_URL: the outbox seals queued mail with it, and every instance must open what another queued", b.outboxVar)
 	}
-	outbox, err := redisstore.NewOutbox(rdb, smtp, mailer.OutboxOptions{Secret: cfg.Secret, Renderer: templates, Logger: logger})
+	outbox, closeOutbox, err := b.outbox(smtp, mailer.OutboxOptions{Secret: cfg.Secret, Renderer: templates, Logger: logger})
 	if err != nil {
 		_ = smtp.Close()
-		return nil, nil, fmt.Errorf("REDIS_URL: the mail outbox: %s", strings.TrimPrefix(err.Error(), "redisstore: "))
+		return nil, nil, fmt.Errorf("%s: the mail outbox: %s", b.outboxVar, err)
 	}
-	// Close delivers what is ready and hands the rest back to Redis, then
-	// closes the SMTP connections.
-	s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, outbox.Close)
+	// Close delivers what is ready and hands the rest back to the outbox's
+	// store, then closes the SMTP connections.
+	s.closers = append(s.closers, func(context.Context) error { return smtp.Close() }, closeOutbox)
 	return outbox, templates, nil
 }
