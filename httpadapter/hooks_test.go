@@ -63,7 +63,7 @@ func TestSignInDeniedByHook(t *testing.T) {
 	rec = e.do(formReq("https://app.example.com"+verifyPath, url.Values{"token_hash": {tok}, "type": {"magiclink"}},
 		"Sec-Fetch-Site", "same-origin", "Origin", "https://app.example.com"))
 	wantStatus(t, rec, http.StatusForbidden)
-	if len(rec.Result().Cookies()) != 0 || !strings.Contains(rec.Body.String(), "refused") {
+	if len(rec.Result().Cookies()) != 0 || !strings.Contains(rec.Body.String(), "Sign-in not allowed") {
 		t.Fatalf("denied form sign-in: cookies %v, body %s", rec.Result().Cookies(), truncate(rec.Body.String()))
 	}
 }
