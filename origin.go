@@ -51,13 +51,15 @@ type Origins struct {
 	wildcards []wildcardOrigin
 }
 
-// wildcardOrigin is a canonical pattern "scheme://*.base[:port]". suffix is
-// ".base", so a host matches when it ends with suffix and has at least one
-// label in front of it; the leading dot is what stops "evilbase" matching.
+// wildcardOrigin is a canonical pattern "scheme://*.base[:port]" or
+// "scheme://+.base[:port]". suffix is ".base", so a host matches when it
+// ends with suffix and has at least one label in front of it (exactly one
+// when single); the leading dot is what stops "evilbase" matching.
 type wildcardOrigin struct {
 	scheme string
 	suffix string
 	port   string
+	single bool
 }
 
 // NewOrigins builds an allowlist from origin patterns such as
@@ -78,8 +80,12 @@ func NewOrigins(patterns ...string) (*Origins, error) {
 //   - hosts are lowercased and Unicode hosts converted to punycode, because
 //     browsers send the punycode form; default ports (:443, :80) are dropped;
 //   - "*" is allowed only as the entire leftmost label ("https://*.example.com"),
-//     never on an IP address and never over a public suffix such as "com",
-//     "co.uk" or "github.io" unless opts.DangerouslyAllowPublicSuffixWildcard.
+//     and matches one or more labels ("a.example.com", "a.b.example.com"),
+//     never the bare domain; "+" in its place ("https://+.example.com")
+//     matches exactly one label ("a.example.com", not "a.b.example.com").
+//     Neither is allowed on an IP address or over a public suffix such as
+//     "com", "co.uk" or "github.io" unless
+//     opts.DangerouslyAllowPublicSuffixWildcard.
 //
 // Every bad pattern is reported, each as an error matching ErrInvalidConfig
 // that quotes it, joined with errors.Join.
@@ -141,7 +147,8 @@ func (o *Origins) Allow(origin string) (canonical string, ok bool) {
 	for i := range o.wildcards {
 		w := &o.wildcards[i]
 		if w.scheme == p.scheme && w.port == p.port &&
-			len(p.host) > len(w.suffix) && strings.HasSuffix(p.host, w.suffix) {
+			len(p.host) > len(w.suffix) && strings.HasSuffix(p.host, w.suffix) &&
+			(!w.single || strings.IndexByte(p.host[:len(p.host)-len(w.suffix)], '.') < 0) {
 			return p.canonical, true
 		}
 	}

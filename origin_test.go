@@ -438,3 +438,37 @@ func TestSafeNextStaysOnSite(t *testing.T) {
 		require.Equal(t, "app.example", base.ResolveReference(u).Host, "output %q must stay on the site", out)
 	}
 }
+
+// TestOriginsSingleLabelWildcard: "+." matches exactly one label where
+// "*." matches any depth; both refuse the bare domain and lookalikes, and
+// "+" is held to the same placement and public-suffix rules as "*".
+func TestOriginsSingleLabelWildcard(t *testing.T) {
+	t.Parallel()
+	o, err := NewOrigins("https://+.one.example.com", "https://*.any.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Patterns(); len(got) != 2 || got[0] != "https://+.one.example.com" {
+		t.Errorf("Patterns() = %v, want the canonical +. pattern first", got)
+	}
+	for origin, want := range map[string]bool{
+		"https://a.one.example.com":      true,
+		"https://a.b.one.example.com":    false,
+		"https://one.example.com":        false,
+		"https://aone.example.com":       false,
+		"https://a.one.example.com.evil": false,
+		"http://a.one.example.com":       false,
+		"https://a.any.example.com":      true,
+		"https://a.b.any.example.com":    true,
+		"https://any.example.com":        false,
+	} {
+		if _, ok := o.Allow(origin); ok != want {
+			t.Errorf("Allow(%q) = %v, want %v", origin, ok, want)
+		}
+	}
+	for _, bad := range []string{"https://+.com", "https://a.+.example.com", "https://+", "https://+.1.2.3.4", "https://+x.example.com"} {
+		if _, err := NewOrigins(bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("NewOrigins(%q) = %v, want a configuration error", bad, err)
+		}
+	}
+}

@@ -37,9 +37,11 @@ func parsePattern(raw string, opts OriginOptions) (canon string, w wildcardOrigi
 // pattern is a configured origin pattern on its way through parsePattern.
 type pattern struct {
 	scheme, authority string
-	// base is the host without the "*." of a wildcard.
+	// base is the host without the "*." or "+." of a wildcard.
 	base, port     string
 	wild, loopback bool
+	// single marks a "+." wildcard: exactly one label, not one or more.
+	single bool
 }
 
 // checkPatternChars refuses empty and "null" patterns and characters no
@@ -112,13 +114,14 @@ func (p *pattern) splitAuthority() (why string) {
 		}
 	}
 	p.port = port
-	p.wild = strings.HasPrefix(host, "*.")
+	p.single = strings.HasPrefix(host, "+.")
+	p.wild = p.single || strings.HasPrefix(host, "*.")
 	p.base = host
 	if p.wild {
 		p.base = host[2:]
 	}
-	if strings.ContainsRune(p.base, '*') || host == "*" {
-		return `uses "*" other than as the entire leftmost label, as in "https://*.example.com"`
+	if strings.ContainsAny(p.base, "*+") || host == "*" || host == "+" {
+		return `uses "*" or "+" other than as the entire leftmost label, as in "https://*.example.com" (any depth) or "https://+.example.com" (one label)`
 	}
 	if strings.HasSuffix(p.base, ".") {
 		return "has a trailing dot in the host; remove it"
@@ -203,7 +206,10 @@ func (p *pattern) checkPolicy(opts OriginOptions) (why string) {
 // result is the canonical pattern and, for a wildcard, its matcher.
 func (p *pattern) result() (canon string, w wildcardOrigin, isWildcard bool) {
 	h := p.base
-	if p.wild {
+	switch {
+	case p.single:
+		h = "+." + p.base
+	case p.wild:
 		h = "*." + p.base
 	}
 	canon = p.scheme + "://" + h
@@ -211,7 +217,7 @@ func (p *pattern) result() (canon string, w wildcardOrigin, isWildcard bool) {
 		canon += ":" + p.port
 	}
 	if p.wild {
-		return canon, wildcardOrigin{scheme: p.scheme, suffix: "." + p.base, port: p.port}, true
+		return canon, wildcardOrigin{scheme: p.scheme, suffix: "." + p.base, port: p.port, single: p.single}, true
 	}
 	return canon, wildcardOrigin{}, false
 }
