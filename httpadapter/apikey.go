@@ -108,15 +108,8 @@ func parsePartnerRequest(f jsonFields) (partnerRequest, *apiError) {
 	var issues []issue
 	str := func(name string) (string, bool) {
 		s, k := f.str(name)
-		switch k {
-		case fieldMissing:
-			issues = append(issues, issue{name, name + " is required"})
-			return "", false
-		case fieldWrongType:
-			issues = append(issues, issue{name, name + " must be a string"})
-			return "", false
-		}
-		return s, true
+		issues = stringIssue(issues, name, k, true)
+		return s, k == fieldOK
 	}
 	name := func(field string) string {
 		s, ok := str(field)

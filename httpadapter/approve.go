@@ -35,19 +35,11 @@ func (h *Handler) approveJSON(w http.ResponseWriter, r *http.Request) {
 	token, tk := f.str("token_hash")
 	typ, yk := f.str("type")
 	match, mk := f.str("match")
-	for _, m := range []struct {
-		name string
-		k    fieldKind
-	}{{"token_hash", tk}, {"type", yk}, {"match", mk}} {
-		switch {
-		case m.k == fieldWrongType:
-			issues = append(issues, issue{m.name, m.name + " must be a string"})
-		case m.k == fieldMissing && m.name != "type":
-			issues = append(issues, issue{m.name, m.name + " is required"})
-		}
-	}
+	issues = stringIssue(issues, "token_hash", tk, true)
+	issues = stringIssue(issues, "type", yk, false)
+	issues = stringIssue(issues, "match", mk, true)
 	if yk == fieldOK && typ != "magiclink" {
-		issues = append(issues, issue{"type", "type must be \"magiclink\""})
+		issues = append(issues, typeIssue())
 	}
 	if len(issues) > 0 {
 		h.portalError(w, r, validation(issues...))

@@ -183,6 +183,22 @@ func (f jsonFields) str(name string) (string, fieldKind) {
 }
 
 // boolean reads a boolean member.
+// stringIssue appends the issue a string member read as k makes: a wrong
+// type always, absence only when the member is required.
+func stringIssue(issues []issue, name string, k fieldKind, required bool) []issue {
+	switch {
+	case k == fieldWrongType:
+		return append(issues, issue{name, name + " must be a string"})
+	case k == fieldMissing && required:
+		return append(issues, issue{name, name + " is required"})
+	}
+	return issues
+}
+
+// typeIssue is the issue of a "type" member other than "magiclink", the
+// one link type the verify family takes.
+func typeIssue() issue { return issue{"type", "type must be \"magiclink\""} }
+
 func (f jsonFields) boolean(name string) (bool, fieldKind) {
 	raw, ok := f[name]
 	if !ok {

@@ -45,13 +45,9 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	bodyOrigin := b.callbackOrigin.s
-	if b.callbackOrigin.kind == fieldWrongType {
-		issues = append(issues, issue{"callback_origin", "callback_origin must be a string"})
-	}
+	issues = stringIssue(issues, "callback_origin", b.callbackOrigin.kind, false)
 	next := b.callbackNext.s
-	if b.callbackNext.kind == fieldWrongType {
-		issues = append(issues, issue{"callback_next", "callback_next must be a string"})
-	}
+	issues = stringIssue(issues, "callback_next", b.callbackNext.kind, false)
 	locale := b.locale.s
 	switch {
 	case b.locale.kind == fieldWrongType:

@@ -237,19 +237,15 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 	typ, yk := f.str("type")
 	email, ek := f.str("email")
 	code, ck := f.str("code")
-	for _, m := range []struct {
-		name string
-		k    fieldKind
-	}{{"token_hash", tk}, {"type", yk}, {"email", ek}, {"code", ck}} {
-		if m.k == fieldWrongType {
-			issues = append(issues, issue{m.name, m.name + " must be a string"})
-		}
-	}
+	issues = stringIssue(issues, "token_hash", tk, false)
+	issues = stringIssue(issues, "type", yk, false)
+	issues = stringIssue(issues, "email", ek, false)
+	issues = stringIssue(issues, "code", ck, false)
 	byToken := tk == fieldOK && token != ""
 	switch {
 	case len(issues) > 0:
 	case byToken && yk == fieldOK && typ != "magiclink":
-		issues = append(issues, issue{"type", "type must be \"magiclink\""})
+		issues = append(issues, typeIssue())
 	case !byToken && (email == "" || code == ""):
 		if email == "" {
 			issues = append(issues, issue{"email", "send token_hash, or email and code"})
