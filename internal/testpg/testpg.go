@@ -45,6 +45,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
+	"github.com/magiclink-go/magiclink/internal/testproc"
 )
 
 // RequireEnv is the environment variable that turns a missing PostgreSQL
@@ -106,7 +107,7 @@ func newServer(b bins) (*Server, error) {
 	// A port found free can be taken by another process before postgres
 	// binds it; a few attempts make that race harmless.
 	for range 5 {
-		s.port, err = freePort()
+		s.port, err = testproc.FreePort()
 		if err != nil {
 			break
 		}
@@ -333,16 +334,8 @@ func (s *Server) Freeze(t testing.TB) (resume func()) {
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.kill()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := s.launch()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testpg: restart on port %d: %v", s.port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testproc.Relaunch(startTimeout, s.launch); err != nil {
+		t.Fatalf("testpg: restart on port %d: %v", s.port, err)
 	}
 }
 
@@ -466,19 +459,4 @@ func skipOrFail(t testing.TB, msg string) {
 		t.Fatal("testpg: " + msg)
 	}
 	t.Skip("testpg: " + msg)
-}
-
-// freePort asks the kernel for a free loopback port. The listener is closed
-// before the server binds, so the caller retries on a lost race.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, fmt.Errorf("unexpected listener address %v", l.Addr())
-	}
-	return addr.Port, nil
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
+
+	"github.com/magiclink-go/magiclink/internal/testproc"
 )
 
 // RequireEnv is the environment variable that turns a missing redis-server
@@ -134,18 +136,10 @@ func (s *Server) Stop(t testing.TB) {
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.kill()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		// The old socket may linger briefly; redis-server sets SO_REUSEADDR,
-		// so a retry only covers the rare case of a slow exit.
-		err := s.launch()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testredis: restart on port %d: %v", s.port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The old socket may linger briefly; redis-server sets SO_REUSEADDR,
+	// so a retry only covers the rare case of a slow exit.
+	if err := testproc.Relaunch(startTimeout, s.launch); err != nil {
+		t.Fatalf("testredis: restart on port %d: %v", s.port, err)
 	}
 }
 
@@ -419,14 +413,9 @@ func lookPath(t testing.TB, name string) string {
 // before the server binds, so the caller retries on a lost race.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testproc.FreePort()
 	if err != nil {
-		t.Fatalf("testredis: find a free port: %v", err)
+		t.Fatalf("testredis: %v", err)
 	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		t.Fatalf("testredis: unexpected listener address %v", l.Addr())
-	}
-	return addr.Port
+	return port
 }
