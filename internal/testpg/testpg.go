@@ -92,6 +92,22 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// Launch initializes and starts a cluster outside a test, for a command
+// such as bench/flowload; the caller removes it with Destroy. It fails with
+// the reason when PostgreSQL is not installed or, as root, there is no
+// postgres user.
+func Launch() (*Server, error) {
+	b, msg := findBins()
+	if msg != "" {
+		return nil, errors.New("testpg: " + msg)
+	}
+	return newServer(b)
+}
+
+// Destroy kills the server and all its backends and removes its directory.
+// It is for a cluster from Launch; Start and Shared clean up on their own.
+func (s *Server) Destroy() { s.destroy() }
+
 // newServer runs initdb in a new temporary directory and starts the
 // server; on failure it leaves nothing behind.
 func newServer(b bins) (*Server, error) {

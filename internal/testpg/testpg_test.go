@@ -98,6 +98,35 @@ func TestFreeze(t *testing.T) {
 	}
 }
 
+// TestLaunchDestroy pins what a command outside a test relies on: Launch
+// serves without a testing.TB, and Destroy stops the server and leaves no
+// directory behind.
+func TestLaunchDestroy(t *testing.T) {
+	t.Parallel()
+	if _, msg := findBins(); msg != "" {
+		skipOrFail(t, msg)
+	}
+	srv, err := Launch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, srv.ConnString("postgres"))
+	if err != nil {
+		srv.Destroy()
+		t.Fatalf("connect to a launched server: %v", err)
+	}
+	srv.Destroy()
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Error("a query on a destroyed server succeeded")
+	}
+	_ = conn.Close(context.Background())
+	if _, err := os.Stat(srv.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("directory %s after Destroy: %v, want it gone", srv.dir, err)
+	}
+}
+
 // TestMissingPostgres pins the skip message and the RequireEnv switch.
 func TestMissingPostgres(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
