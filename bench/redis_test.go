@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -16,6 +14,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/redisstore"
@@ -31,52 +30,13 @@ const redisGoroutines = 64
 
 // redisAddr returns REDIS_ADDR when set, or starts a throwaway redis-server
 // from PATH on a free loopback port (stopped when b ends). It skips when
-// neither is available. The root module's internal/testredis cannot be
-// imported from this module, hence this small copy.
+// neither is available (fails under MAGICLINK_REQUIRE_REDIS=1).
 func redisAddr(b *testing.B) string {
 	b.Helper()
 	if addr := os.Getenv("REDIS_ADDR"); addr != "" {
 		return addr
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		b.Skip("redis-server not found on PATH and REDIS_ADDR not set")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", b.TempDir(), "--logfile", "")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for backoff := 2 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
-		// Wait for the port with plain dials (go-redis would log each
-		// refused one), then make sure the server answers.
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = conn.Close()
-			c := redis.NewClient(&redis.Options{Addr: addr})
-			err = c.Ping(context.Background()).Err()
-			_ = c.Close()
-			if err == nil {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("redis-server on %s did not answer: %v", addr, err)
-		}
-		time.Sleep(backoff)
-	}
+	return testredis.Start(b).Addr()
 }
 
 func newRedisClient(b *testing.B, addr string) *redis.Client {
