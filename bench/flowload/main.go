@@ -19,14 +19,21 @@
 // stay on and are exercised as they would be by many real clients.
 //
 // -store redis starts its own redis-server from PATH on a free loopback
-// port; -store memory uses the in-memory store and limiter.
+// port; -store postgres starts a throwaway PostgreSQL cluster (initdb and
+// postgres from /usr/lib/postgresql/*/bin or PATH, as the postgres user
+// when run as root), or with -database-url uses an existing database, in a
+// schema of the run's own that is dropped at the end; pgstore is then both
+// store and limiter. -store memory uses the in-memory store and limiter.
+// Whatever was started is removed on exit, Ctrl-C included.
 //
 //	go run ./flowload -conns 16 -duration 5s -store redis -mail smtp
+//	go run ./flowload -store postgres -database-url postgres://localhost/bench
 package main
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,12 +45,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
@@ -58,6 +67,7 @@ type options struct {
 	stormConns int
 	duration   time.Duration
 	store      string
+	dbURL      string
 	mail       string
 }
 
@@ -66,7 +76,8 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "concurrent connections")
 	flag.IntVar(&o.stormConns, "storm-conns", 0, "connections of the retry storm (default 4× -conns)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each phase (verify is also bounded by what was sent)")
-	flag.StringVar(&o.store, "store", "redis", "store and limiter: memory or redis")
+	flag.StringVar(&o.store, "store", "redis", "store and limiter: memory, redis or postgres")
+	flag.StringVar(&o.dbURL, "database-url", "", "with -store postgres: an existing database to use (a schema of the run's own, dropped at the end) instead of a throwaway cluster")
 	flag.StringVar(&o.mail, "mail", "capture", "mail path: capture (in memory) or smtp (real SMTP sink on loopback)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and client) to this file")
 	flag.Parse()
@@ -83,7 +94,11 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(o); err != nil {
+	// Ctrl-C ends the phase under way and cleans up (a throwaway cluster
+	// included); a second one kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	if err := run(ctx, o); err != nil {
 		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
@@ -106,11 +121,16 @@ func (s *stack) close() {
 // mailbox is where delivered mails end up.
 type mailbox interface {
 	takeTokens() []string
-	waitFor(n int, timeout time.Duration) int
+	// waitFor waits until n mails arrived or ctx is done, and returns the
+	// count then.
+	waitFor(ctx context.Context, n int) int
 	duplicates() int
 }
 
 func buildStack(o options) (*stack, error) {
+	if o.dbURL != "" && o.store != "postgres" {
+		return nil, errors.New("-database-url needs -store postgres")
+	}
 	st := &stack{}
 	ok := false
 	defer func() {
@@ -136,9 +156,19 @@ func buildStack(o options) (*stack, error) {
 		}
 		cfg.Store, cfg.Limiter = rs, rs
 		st.describe = "Redis store and limiter"
+	case "postgres":
+		// Enough connections for every client of the storm.
+		ps, where, stop, err := startPostgres(o.dbURL, o.stormConns)
+		if err != nil {
+			return nil, err
+		}
+		st.closers = append(st.closers, stop)
+		cfg.Store, cfg.Limiter = ps, ps
+		st.describe = "pgstore as store and limiter, " + where
 	default:
-		return nil, fmt.Errorf("-store %q: want memory or redis", o.store)
+		return nil, fmt.Errorf("-store %q: want memory, redis or postgres", o.store)
 	}
+
 	if err := buildMail(o, st, &cfg); err != nil {
 		return nil, err
 	}
@@ -197,7 +227,10 @@ func buildMail(o options, st *stack, cfg *magiclink.Config) error {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func run(o options) error {
+// run builds the stack, runs the phases and prints their figures. When ctx
+// is cancelled (Ctrl-C) the phase under way stops, the rest finish at once,
+// and run returns an error after cleaning up.
+func run(ctx context.Context, o options) error {
 	st, err := buildStack(o)
 	if err != nil {
 		return err
@@ -212,16 +245,18 @@ func run(o options) error {
 		return post(client, st.base+"/auth/send-magic-link", body, n)
 	}
 	t0 := time.Now()
-	sendNew := phase(o.conns, o.duration, -1, func() (int, error) { return sendTo(seq.Add(1)) })
+	sendNew := phase(ctx, o.conns, o.duration, -1, func() (int, error) { return sendTo(seq.Add(1)) })
 	sendNew.print("send-new")
 	accepted := sendNew.status[http.StatusOK]
-	delivered := st.mails.waitFor(accepted, 2*time.Minute)
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	delivered := st.mails.waitFor(waitCtx, accepted)
+	cancel()
 	elapsed := time.Since(t0)
 	fmt.Printf("%-16s %7d of %d accepted mails delivered in %5.2fs = %7.0f mails/s\n", "delivery", delivered, accepted, elapsed.Seconds(), float64(delivered)/elapsed.Seconds())
 
 	tokens := st.mails.takeTokens()
 	var next atomic.Int64
-	verify := phase(o.conns, o.duration, len(tokens), func() (int, error) {
+	verify := phase(ctx, o.conns, o.duration, len(tokens), func() (int, error) {
 		i := next.Add(1) - 1
 		body := fmt.Sprintf(`{"token_hash":%q,"type":"magiclink"}`, tokens[i])
 		return post(client, st.base+"/auth/verify", body, 1_000_000+i)
@@ -231,11 +266,14 @@ func run(o options) error {
 	// The same addresses again: they are users now. The per-address burst
 	// (2) leaves each one more send.
 	var again atomic.Int64
-	sendExisting := phase(o.conns, o.duration, int(seq.Load()), func() (int, error) { return sendTo(again.Add(1)) })
+	sendExisting := phase(ctx, o.conns, o.duration, int(seq.Load()), func() (int, error) { return sendTo(again.Add(1)) })
 	sendExisting.print("send-existing")
 
-	storm, refused := stormPhase(o.stormConns, o.duration, func() int64 { return seq.Add(1) + 10_000_000 }, sendTo)
+	storm, refused := stormPhase(ctx, o.stormConns, o.duration, func() int64 { return seq.Add(1) + 10_000_000 }, sendTo)
 	storm.print("storm")
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
 	fmt.Printf("%-16s %7d refused attempts retried at once (%.0f%% of all attempts)\n", "storm refusals", refused, 100*float64(refused)/float64(refused+int64(storm.n)))
 
 	calm := float64(sendNew.status[http.StatusOK]) / sendNew.elapsed.Seconds()
@@ -257,15 +295,15 @@ func run(o options) error {
 // same request again at once, as a naive client library would. The result
 // counts one entry per accepted or finally failed send; refused attempts
 // are returned separately.
-func stormPhase(conns int, duration time.Duration, nextAddr func() int64, send func(int64) (int, error)) (result, int64) {
+func stormPhase(ctx context.Context, conns int, duration time.Duration, nextAddr func() int64, send func(int64) (int, error)) (result, int64) {
 	deadline := time.Now().Add(duration)
 	var refused atomic.Int64
-	res := phase(conns, duration, -1, func() (int, error) {
+	res := phase(ctx, conns, duration, -1, func() (int, error) {
 		n := nextAddr()
 		for {
 			code, err := send(n)
 			retryable := err != nil || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
-			if !retryable || time.Now().After(deadline) {
+			if !retryable || time.Now().After(deadline) || ctx.Err() != nil {
 				return code, err
 			}
 			refused.Add(1)
@@ -309,7 +347,7 @@ func (c *capture) takeTokens() []string {
 
 // waitFor returns at once: capture receives each mail before SendLink
 // returns.
-func (c *capture) waitFor(int, time.Duration) int {
+func (c *capture) waitFor(context.Context, int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
@@ -339,9 +377,9 @@ type result struct {
 	status  map[int]int
 }
 
-// phase runs f on conns workers until duration passes or limit calls were
-// made (limit < 0: no limit).
-func phase(conns int, duration time.Duration, limit int, f func() (int, error)) result {
+// phase runs f on conns workers until duration passes, limit calls were
+// made (limit < 0: no limit) or ctx is done.
+func phase(ctx context.Context, conns int, duration time.Duration, limit int, f func() (int, error)) result {
 	var mu sync.Mutex
 	res := result{status: map[int]int{}}
 	var started atomic.Int64
@@ -354,7 +392,7 @@ func phase(conns int, duration time.Duration, limit int, f func() (int, error)) 
 			defer wg.Done()
 			var lat []time.Duration
 			status := map[int]int{}
-			for time.Now().Before(deadline) {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
 				if limit >= 0 && started.Add(1) > int64(limit) {
 					break
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"log"
 	"net"
@@ -62,11 +63,9 @@ func (k *sink) count() (int, <-chan struct{}) {
 	return k.received, k.arrived
 }
 
-// waitFor waits until n mails arrived or timeout passes, and returns the
+// waitFor waits until n mails arrived or ctx is done, and returns the
 // count then.
-func (k *sink) waitFor(n int, timeout time.Duration) int {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+func (k *sink) waitFor(ctx context.Context, n int) int {
 	for {
 		got, next := k.count()
 		if got >= n {
@@ -74,7 +73,7 @@ func (k *sink) waitFor(n int, timeout time.Duration) int {
 		}
 		select {
 		case <-next:
-		case <-deadline.C:
+		case <-ctx.Done():
 			got, _ = k.count()
 			return got
 		}
