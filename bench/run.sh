@@ -39,10 +39,17 @@ echo
 go run -mod=mod ./benchtable <"$work/raw.txt"
 
 # Whole flow over loopback HTTP (DESIGN §10): send then verify through the
-# HTTP adapter with the Redis store and limiter, 16 connections.
+# HTTP adapter, 16 connections, with the Redis store and limiter, then with
+# pgstore as both (a throwaway PostgreSQL cluster).
 if command -v redis-server >/dev/null 2>&1; then
 	echo
-	go run -mod=mod ./flowload -conns 16 -duration "${FLOW_DURATION:-5s}"
+	go run -mod=mod ./flowload -store redis -conns 16 -duration "${FLOW_DURATION:-5s}"
 else
-	echo "flowload skipped: redis-server not on PATH" >&2
+	echo "flowload -store redis skipped: redis-server not on PATH" >&2
+fi
+if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1; then
+	echo
+	go run -mod=mod ./flowload -store postgres -conns 16 -duration "${FLOW_DURATION:-5s}"
+else
+	echo "flowload -store postgres skipped: initdb not under /usr/lib/postgresql/*/bin or on PATH" >&2
 fi
