@@ -101,9 +101,12 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	// Ctrl-C ends the phase under way and cleans up (a throwaway cluster
-	// included); a second one kills at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
+	// included); a second one kills at once. A closed terminal or output
+	// pipe (flowload | head) does the same: by default SIGPIPE would end
+	// the process before it removed what it started, so once cancelled it
+	// is ignored and further output fails quietly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	context.AfterFunc(ctx, func() { signal.Ignore(syscall.SIGPIPE); stop() })
 	if err := run(ctx, o); err != nil {
 		pprof.StopCPUProfile()
 		log.Fatal(err)
