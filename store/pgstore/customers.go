@@ -16,7 +16,7 @@ const customerByIDSQL = `SELECT email, org_id FROM {schema}.customers WHERE id =
 func (s *Store) PutCustomer(ctx context.Context, c *store.Customer) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, s.q.putCustomer, c.ID, c.Email, c.OrgID); err != nil {
+	if _, err := s.db.exec(ctx, "put_customer", s.q.putCustomer, c.ID, c.Email, c.OrgID); err != nil {
 		return s.fail(ctx, "put customer", err)
 	}
 	return nil
@@ -27,7 +27,7 @@ func (s *Store) CustomerByID(ctx context.Context, id string) (*store.Customer, e
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	c := &store.Customer{ID: id}
-	if err := s.pool.QueryRow(ctx, s.q.customerByID, id).Scan(&c.Email, &c.OrgID); err != nil {
+	if err := s.db.queryRow(ctx, "customer_by_id", s.q.customerByID, id).Scan(&c.Email, &c.OrgID); err != nil {
 		return nil, s.fail(ctx, "customer by id", err)
 	}
 	return c, nil

@@ -35,7 +35,7 @@ func (s *Store) gcra(ctx context.Context, events []gcraEvent) ([]gcraVerdict, er
 	for i, e := range events {
 		keys[i], intervals[i], spans[i] = e.key, e.interval, e.span
 	}
-	rows, err := s.pool.Query(ctx, s.q.gcra, keys, intervals, spans)
+	rows, err := s.db.query(ctx, "gcra", s.q.gcra, keys, intervals, spans)
 	if err != nil {
 		return nil, s.fail(ctx, "rate limit", err)
 	}

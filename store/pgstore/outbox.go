@@ -196,7 +196,7 @@ func newOutboxQueries(schema string) outboxQueries {
 func (q *rowQueue) Add(ctx context.Context, e outbox.Entry) error {
 	ctx, cancel := q.s.withTimeout(ctx)
 	defer cancel()
-	_, err := q.s.pool.Exec(ctx, q.q.add, q.name, e.ID, e.Accepted, e.Sealed, q.channel)
+	_, err := q.s.db.exec(ctx, "outbox_add", q.q.add, q.name, e.ID, e.Accepted, e.Sealed, q.channel)
 	if err != nil {
 		return q.s.fail(ctx, "outbox add", err)
 	}

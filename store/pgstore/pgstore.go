@@ -39,6 +39,12 @@
 // so an authenticated request costs one round trip; so is a refresh
 // rotation) and an outbox send.
 //
+// # Tracing
+//
+// Each statement of a store call gets an OpenTelemetry client span named
+// after it, inside the caller's recording span only, never recording the
+// SQL arguments; see WithTracerProvider.
+//
 // # Time
 //
 // Expiry of tokens, codes and sessions is judged by the store's clock
@@ -71,6 +77,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -92,6 +99,7 @@ const (
 // caller's business, after Close.
 type Store struct {
 	pool    *pgxpool.Pool
+	db      tracedPool // the pool, for statements that get spans
 	schema  string
 	q       queries
 	clock   func() time.Time
@@ -119,6 +127,8 @@ type options struct {
 	timeout time.Duration
 	log     *slog.Logger
 	sweep   sweepConfig
+
+	tracerProvider trace.TracerProvider
 }
 
 func defaultOptions() options {
@@ -198,7 +208,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("pgstore: sweep interval %v must not be negative and batch %d must be positive",
 			o.sweep.interval, o.sweep.batch)
 	}
-	s := &Store{pool: pool, schema: o.schema, q: newQueries(o.schema), clock: o.clock, timeout: o.timeout, log: o.log, sweep: o.sweep}
+	s := &Store{pool: pool, db: newTracedPool(pool, o.tracerProvider, o.schema), schema: o.schema, q: newQueries(o.schema), clock: o.clock, timeout: o.timeout, log: o.log, sweep: o.sweep}
 	if err := s.checkSchema(ctx, o.schema); err != nil {
 		return nil, err
 	}

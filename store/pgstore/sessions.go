@@ -104,7 +104,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *store.Session) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	var one int
-	err := s.pool.QueryRow(ctx, s.q.createSession, sess.ID, sess.TokenHash[:], nullDigest(sess.RefreshHash),
+	err := s.db.queryRow(ctx, "create_session", s.q.createSession, sess.ID, sess.TokenHash[:], nullDigest(sess.RefreshHash),
 		sess.UserID, sess.OrgID, sess.Email, sess.Method, sess.CreatedAt, sess.LastSeenAt, sess.IdleExpiresAt,
 		sess.ExpiresAt, sess.IP, sess.UserAgent, now).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -132,7 +132,7 @@ func (s *Store) lookupSession(ctx context.Context, id string, token []byte, touc
 	defer cancel()
 	args := touchArgs(touch)
 	args["id"], args["token"], args["now"] = id, token, s.clock()
-	sess, err := scanSession(s.pool.QueryRow(ctx, s.q.sessionLookup, args))
+	sess, err := scanSession(s.db.queryRow(ctx, "session_lookup", s.q.sessionLookup, args))
 	if err != nil {
 		return nil, s.fail(ctx, "session lookup", err)
 	}
@@ -154,7 +154,7 @@ func (s *Store) RotateRefresh(ctx context.Context, id string, current, next stor
 	args["id"], args["cur"], args["next"], args["now"] = id, current[:], next[:], s.clock()
 	args["kept"] = store.PreviousRefreshKept
 	var reused bool
-	sess, err := scanSession(s.pool.QueryRow(ctx, s.q.rotateRefresh, args), &reused)
+	sess, err := scanSession(s.db.queryRow(ctx, "rotate_refresh", s.q.rotateRefresh, args), &reused)
 	if err != nil {
 		return nil, s.fail(ctx, "rotate refresh", err)
 	}
@@ -168,7 +168,7 @@ func (s *Store) RotateRefresh(ctx context.Context, id string, current, next stor
 func (s *Store) RevokeSession(ctx context.Context, userID, id string) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, s.q.revokeSession, id, userID, s.clock())
+	tag, err := s.db.exec(ctx, "revoke_session", s.q.revokeSession, id, userID, s.clock())
 	if err != nil {
 		return s.fail(ctx, "revoke session", err)
 	}
@@ -183,7 +183,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string) (
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	var n int
-	if err := s.pool.QueryRow(ctx, s.q.revokeUserSessions, userID, except, s.clock()).Scan(&n); err != nil {
+	if err := s.db.queryRow(ctx, "revoke_user_sessions", s.q.revokeUserSessions, userID, except, s.clock()).Scan(&n); err != nil {
 		return 0, s.fail(ctx, "revoke user sessions", err)
 	}
 	return n, nil
@@ -193,7 +193,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string) (
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]*store.Session, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, s.q.userSessions, userID, s.clock())
+	rows, err := s.db.query(ctx, "user_sessions", s.q.userSessions, userID, s.clock())
 	if err != nil {
 		return nil, s.fail(ctx, "user sessions", err)
 	}

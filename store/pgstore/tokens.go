@@ -63,7 +63,7 @@ func (s *Store) PutToken(ctx context.Context, t *store.Token) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	var n int
-	err := s.pool.QueryRow(ctx, s.q.putToken, t.Hash[:], t.UserID, t.Email, t.OrgID, t.Origin, t.Next,
+	err := s.db.queryRow(ctx, "put_token", s.q.putToken, t.Hash[:], t.UserID, t.Email, t.OrgID, t.Origin, t.Next,
 		nullDigest(t.CodeMAC), t.CreatedAt, t.ExpiresAt).Scan(&n)
 	if err != nil {
 		return s.fail(ctx, "put token", err)
@@ -76,16 +76,17 @@ func (s *Store) PutToken(ctx context.Context, t *store.Token) error {
 
 // ConsumeToken implements store.Tokens with one DELETE … RETURNING.
 func (s *Store) ConsumeToken(ctx context.Context, hash store.Digest) (*store.Token, error) {
-	return s.readToken(ctx, "consume token", s.q.consumeToken, hash)
+	return s.readToken(ctx, "consume token", "consume_token", s.q.consumeToken, hash)
 }
 
-// readToken runs a statement that returns one live token's columns.
-func (s *Store) readToken(ctx context.Context, op, sql string, hash store.Digest) (*store.Token, error) {
+// readToken runs a statement (stmt, its span name) that returns one live
+// token's columns.
+func (s *Store) readToken(ctx context.Context, op, stmt, sql string, hash store.Digest) (*store.Token, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	t := &store.Token{Hash: hash}
 	var mac []byte
-	err := s.pool.QueryRow(ctx, sql, hash[:], s.clock()).
+	err := s.db.queryRow(ctx, stmt, sql, hash[:], s.clock()).
 		Scan(&t.UserID, &t.Email, &t.OrgID, &t.Origin, &t.Next, &mac, &t.CreatedAt, &t.ExpiresAt)
 	if err != nil {
 		return nil, s.fail(ctx, op, err)
@@ -99,7 +100,7 @@ func (s *Store) readToken(ctx context.Context, op, sql string, hash store.Digest
 // PeekToken implements store.TokenPeeker with one SELECT: the row exists
 // only while its link is unused (ConsumeToken deletes it).
 func (s *Store) PeekToken(ctx context.Context, hash store.Digest) (*store.Token, error) {
-	return s.readToken(ctx, "peek token", s.q.peekToken, hash)
+	return s.readToken(ctx, "peek token", "peek_token", s.q.peekToken, hash)
 }
 
 // ConsumeCode implements store.Tokens in one statement.
@@ -109,7 +110,7 @@ func (s *Store) ConsumeCode(ctx context.Context, email string, mac store.Digest,
 	t := &store.Token{Email: email}
 	var hit bool
 	var hash, codeMAC []byte
-	err := s.pool.QueryRow(ctx, s.q.consumeCode, email, mac[:], s.clock(), maxTries).
+	err := s.db.queryRow(ctx, "consume_code", s.q.consumeCode, email, mac[:], s.clock(), maxTries).
 		Scan(&hit, &hash, &t.UserID, &t.OrgID, &t.Origin, &t.Next, &codeMAC, &t.CreatedAt, &t.ExpiresAt)
 	if err != nil {
 		return nil, s.fail(ctx, "consume code", err)

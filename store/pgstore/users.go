@@ -41,7 +41,7 @@ const userByIDSQL = `SELECT ` + userColumns + ` FROM {schema}.users WHERE id = $
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, s.q.createUser, userArgs(u)...); err != nil {
+	if _, err := s.db.exec(ctx, "create_user", s.q.createUser, userArgs(u)...); err != nil {
 		return s.fail(ctx, "create user", err)
 	}
 	return nil
@@ -55,9 +55,9 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 func (s *Store) FindOrCreateUser(ctx context.Context, u *store.User) (user *store.User, created bool, err error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	user, err = scanUser(s.pool.QueryRow(ctx, s.q.findOrCreateUser, userArgs(u)...))
+	user, err = scanUser(s.db.queryRow(ctx, "find_or_create_user", s.q.findOrCreateUser, userArgs(u)...))
 	if errors.Is(err, pgx.ErrNoRows) {
-		user, err = scanUser(s.pool.QueryRow(ctx, s.q.userByEmail, u.OrgID, u.Email))
+		user, err = scanUser(s.db.queryRow(ctx, "user_by_email", s.q.userByEmail, u.OrgID, u.Email))
 	}
 	if err != nil {
 		return nil, false, s.fail(ctx, "find or create user", err)
@@ -71,7 +71,7 @@ func (s *Store) FindOrCreateUser(ctx context.Context, u *store.User) (user *stor
 func (s *Store) UserByEmail(ctx context.Context, orgID, email string) (*store.User, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	u, err := scanUser(s.pool.QueryRow(ctx, s.q.userByEmail, orgID, email))
+	u, err := scanUser(s.db.queryRow(ctx, "user_by_email", s.q.userByEmail, orgID, email))
 	if err != nil {
 		return nil, s.fail(ctx, "user by email", err)
 	}
@@ -82,7 +82,7 @@ func (s *Store) UserByEmail(ctx context.Context, orgID, email string) (*store.Us
 func (s *Store) UserByID(ctx context.Context, id string) (*store.User, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	u, err := scanUser(s.pool.QueryRow(ctx, s.q.userByID, id))
+	u, err := scanUser(s.db.queryRow(ctx, "user_by_id", s.q.userByID, id))
 	if err != nil {
 		return nil, s.fail(ctx, "user by id", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/magiclink-go/magiclink/internal/outbox"
 	"github.com/magiclink-go/magiclink/mailer"
@@ -38,6 +39,8 @@ type OutboxOption func(*outboxConfig)
 type outboxConfig struct {
 	prefix, name, consumer string
 	timeout                time.Duration
+	traced                 bool // WithOutboxTracerProvider was given
+	tracerProvider         trace.TracerProvider
 }
 
 // WithOutboxPrefix sets the key prefix (default "ml"), as WithPrefix does
@@ -98,6 +101,9 @@ func NewOutbox(rdb redis.UniversalClient, m mailer.Mailer, opts mailer.OutboxOpt
 	}
 	if err := checkOutboxConfig(&c); err != nil {
 		return nil, err
+	}
+	if c.traced {
+		traceClient(rdb, c.tracerProvider, c.prefix)
 	}
 	o := outbox.Normalize(opts)
 	tag := c.prefix + ":{outbox:" + c.name + "}:"

@@ -73,6 +73,13 @@
 // between the two nodes that own its keys and sent to both at once, so it
 // still costs one round trip of latency.
 //
+// # Tracing
+//
+// New adds one go-redis hook to the client that makes an OpenTelemetry
+// client span per round trip on the store's keys, inside the caller's
+// recording span only, never recording keys or arguments; see
+// WithTracerProvider.
+//
 // # Time
 //
 // Expiry of tokens and codes is judged by the store's clock (WithClock),
@@ -105,6 +112,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -151,6 +159,8 @@ type options struct {
 	clock   func() time.Time
 	timeout time.Duration
 	logger  *slog.Logger
+
+	tracerProvider trace.TracerProvider
 }
 
 // WithPrefix sets the key prefix (default "ml"). Several applications can
@@ -185,7 +195,8 @@ func WithLogger(l *slog.Logger) Option {
 // round trip, bounded by the store's timeout) and logs one warning when
 // users and sessions would not survive a restart or could be evicted; a
 // server that refuses CONFIG, or cannot be reached, is logged at info as
-// unchecked. It succeeds while Redis is down; calls then fail with
+// unchecked. Unless WithTracerProvider says otherwise, it adds a tracing
+// hook to rdb (see WithTracerProvider). It succeeds while Redis is down; calls then fail with
 // store.ErrUnavailable until it is back.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	o := options{prefix: DefaultPrefix, clock: time.Now, timeout: DefaultTimeout, logger: slog.Default()}
@@ -223,6 +234,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 
 		findOrCreateUser: redis.NewScript(findOrCreateUserScript),
 	}
+	traceClient(rdb, o.tracerProvider, o.prefix)
 	s.checkDurability(o.logger)
 	return s, nil
 }
