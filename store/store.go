@@ -150,7 +150,9 @@ type UserEnsurer interface {
 	// when the organisation has none; created reports whether u was
 	// stored. Of concurrent calls for one address exactly one creates it
 	// and all return that user. ErrExists only when u.ID belongs to
-	// another address.
+	// another address. Like CreateUser, an implementation may replace u.ID
+	// before storing u (redisstore adds a slot tag); the user returned, and
+	// u, then hold the ID it stored.
 	FindOrCreateUser(ctx context.Context, u *User) (user *User, created bool, err error)
 }
 

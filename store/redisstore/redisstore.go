@@ -43,7 +43,8 @@
 //	ml:{<hex sha256 of the pending cookie>}:pc  the link hash of that cookie's request (string)
 //	ml:{<hex sha256(email)>}:c                  the address's active code (hash: m, t, d, n, e)
 //	ml:{<hex sha256(org \x00 email)>}:ue        user, looked up by address (string)
-//	ml:{<id tag>}:u                             user, looked up by ID (string)
+//	ml:{<slot tag>}:u:<id tag>                  user, looked up by an ID that ends in its slot tag (string)
+//	ml:{<id tag>}:u                             user, looked up by any other ID (string; earlier versions)
 //	ml:{<id tag>}:cus                           customer (string)
 //	ml:{<hex sha256(limiter key)>}:rl           limiter TAT (string)
 //	ml:{outbox:<name>}:s, :r, :ra, :d           mail outbox (see NewOutbox)
@@ -51,7 +52,11 @@
 //	ml:{<user ID tag>}:us                       a user's session IDs (sorted set by expiry)
 //
 // An ID is its own tag when it is 1–64 characters of [A-Za-z0-9_.:@/+=-];
-// anything else is replaced by "#" and the hex SHA-256 of it. Limiter keys
+// anything else is replaced by "#" and the hex SHA-256 of it. A user's two
+// keys share a slot, so that one script can create a user on a Cluster:
+// when it stores a user, the store appends to the ID the caller chose a dot
+// and the slot tag of the address key, six octal digits that lie in its
+// slot ("usr_3q2-7wEjRl9Vv0bq0uPzRg.041266"); see userkeys.go. Limiter keys
 // are always hashed: they hold addresses and IPs. Records are encoded in a
 // small versioned binary format.
 //
@@ -65,9 +70,11 @@
 // live in different cluster slots, so one script cannot hold both. The code
 // record carries its encoded token (d), so a code still signs in after its
 // link was used, as store.Tokens requires. A wrong code costs 1.
-// CreateUser: 2. FindOrCreateUser: 1 (one script; on a Cluster, where
-// its two keys sit in different slots, 1 for a known user and 3 for a new
-// one). Every lookup: 1. A session lookup, touch included: 1
+// CreateUser and FindOrCreateUser: 1 (one script over the user's two keys,
+// on a Cluster too; only a caller's ID that already ends in another slot's
+// tag costs 2 on a Cluster, and FindOrCreateUser of a new user then 3).
+// Every lookup: 1 (UserByID of an ID that looks tagged but is stored in the
+// old layout: 2). A session lookup, touch included: 1
 // (one script); CreateSession and RotateRefresh: 1; RevokeSession: 2;
 // RevokeUserSessions: 3; UserSessions: 2. On a Cluster, PutToken's pipeline is split
 // between the two nodes that own its keys and sent to both at once, so it
@@ -143,6 +150,7 @@ type Store struct {
 	pending     pendingScripts
 
 	findOrCreateUser *redis.Script
+	slots            slotTags
 }
 
 var (
@@ -233,6 +241,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		pending:     newPendingScripts(),
 
 		findOrCreateUser: redis.NewScript(findOrCreateUserScript),
+		slots:            newSlotTags(),
 	}
 	traceClient(rdb, o.tracerProvider, o.prefix)
 	s.checkDurability(o.logger)
@@ -277,12 +286,6 @@ func (s *Store) key(tag, kind string) string {
 func (s *Store) tokenKey(h store.Digest) string { return s.key(hex.EncodeToString(h[:]), "t") }
 
 func (s *Store) codeKey(email string) string { return s.key(hashTag(email), "c") }
-
-func (s *Store) userEmailKey(orgID, email string) string {
-	return s.key(hashTag(orgID+"\x00"+email), "ue")
-}
-
-func (s *Store) userIDKey(id string) string { return s.key(idTag(id), "u") }
 
 func (s *Store) customerKey(id string) string { return s.key(idTag(id), "cus") }
 

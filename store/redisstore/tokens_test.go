@@ -93,10 +93,12 @@ func TestRoundTrips(t *testing.T) {
 	_ = s.PutToken(ctx, warm)
 	_, _ = s.ConsumeCode(ctx, warm.Email, warm.CodeMAC, 5)
 	_, _ = s.Allow(ctx, "warm", rate)
+	_ = s.CreateUser(ctx, &store.User{ID: "u_warm", Email: "warm@example.com"})
 
 	tok := newToken("rt@example.com", true, time.Minute)
 	plain := newToken("rt2@example.com", false, time.Minute)
 	coded := newToken("rt3@example.com", true, time.Minute)
+	user := &store.User{ID: "u_rt", Email: "rt@example.com"} // CreateUser gives the ID its slot tag
 	guessed := newToken("rt4@example.com", true, time.Minute)
 	if err := s.PutToken(ctx, guessed); err != nil {
 		t.Fatalf("PutToken: %v", err)
@@ -121,9 +123,9 @@ func TestRoundTrips(t *testing.T) {
 		}},
 		{"Allow", 1, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", rate); return err }},
 		{"Allow with Limit 0", 0, func() error { _, err := s.Allow(ctx, "ip:192.0.2.1", ratelimit.Rate{}); return err }},
-		{"CreateUser", 2, func() error { return s.CreateUser(ctx, &store.User{ID: "u_rt", Email: "rt@example.com"}) }},
+		{"CreateUser", 1, func() error { return s.CreateUser(ctx, user) }},
 		{"UserByEmail", 1, func() error { _, err := s.UserByEmail(ctx, "", "rt@example.com"); return err }},
-		{"UserByID", 1, func() error { _, err := s.UserByID(ctx, "u_rt"); return err }},
+		{"UserByID", 1, func() error { _, err := s.UserByID(ctx, user.ID); return err }},
 	} {
 		var err error
 		n := rt.count(func() { err = c.call() })
@@ -188,10 +190,11 @@ func testHostileInputs(t *testing.T, s *Store, keys func(ctx context.Context, pa
 		if err := s.CreateUser(ctx, u); err != nil {
 			t.Fatalf("CreateUser with hostile ID and address %d: %v", i, err)
 		}
-		if got, err := s.UserByEmail(ctx, email, email); err != nil || got.ID != email {
+		// CreateUser appended the slot tag of the address to the ID.
+		if got, err := s.UserByEmail(ctx, email, email); err != nil || got.ID != u.ID || !strings.HasPrefix(u.ID, email) {
 			t.Fatalf("UserByEmail for hostile address %d: %v, %v", i, got, err)
 		}
-		if got, err := s.UserByID(ctx, email); err != nil || got.Email != email {
+		if got, err := s.UserByID(ctx, u.ID); err != nil || got.Email != email {
 			t.Fatalf("UserByID for hostile ID %d: %v, %v", i, got, err)
 		}
 		if err := s.PutCustomer(ctx, &store.Customer{ID: email, Email: email}); err != nil {
@@ -206,7 +209,7 @@ func testHostileInputs(t *testing.T, s *Store, keys func(ctx context.Context, pa
 		}
 	}
 	// Every key the store wrote has exactly one well-formed hash tag.
-	wellFormed := regexp.MustCompile(`^` + s.prefix + `:\{(#[0-9a-f]{64}|[0-9a-f]{64}|[A-Za-z0-9_.:@/+=-]{1,64})\}:(t|c|ue|u|cus|rl)$`)
+	wellFormed := regexp.MustCompile(`^` + s.prefix + `:\{(#[0-9a-f]{64}|[0-9a-f]{64}|[A-Za-z0-9_.:@/+=-]{1,64})\}:(t|c|ue|u|cus|rl|u:(#[0-9a-f]{64}|[A-Za-z0-9_.:@/+=-]{1,64}))$`)
 	written, err := keys(ctx, s.prefix+":*")
 	if err != nil {
 		t.Fatalf("KEYS: %v", err)
