@@ -136,6 +136,29 @@ func (s *Service) putPending(ctx context.Context, ps store.PendingRequests, t *s
 	return nil
 }
 
+// decoyPending answers, for SendLinkPending, a send that Hooks.BeforeSend
+// refused: the asking browser must not learn of the refusal, so it gets a
+// ticket and a pending request made exactly as putPending makes them, in
+// the same store write. The request waits for a link record whose hash is
+// random, the digest of no secret anyone holds, and that has no code:
+// nothing can consume, approve or deny it, so the request waits until it
+// expires and then reads as expired, like a real one nobody acted on. The
+// record holds no address. Without ask (SendLink, or a store without
+// PendingRequests) there is nothing to answer and nothing is stored.
+func (s *Service) decoyPending(ctx context.Context, ask *pendingAsk) error {
+	ps, ok := s.store.(store.PendingRequests)
+	if ask == nil || !ok {
+		return nil
+	}
+	now := s.now()
+	t := store.Token{CreatedAt: now, ExpiresAt: now.Add(s.linkTTL)}
+	_, _ = rand.Read(t.Hash[:])
+	if err := s.putPending(ctx, ps, &t, ask); err != nil {
+		return s.storeError(err)
+	}
+	return nil
+}
+
 // matchFrom turns a random byte into a uniformly random number 0–99,
 // drawing fresh bytes in the rare case the first is rejected.
 func matchFrom(b byte) uint8 {

@@ -15,16 +15,20 @@ import (
 // panics is treated as one that returned an error, and the panic is
 // logged, never passed on.
 type Hooks struct {
-	// BeforeSend runs for every SendLink that passed validation and the
-	// rate limits, before a link is made. An error refuses the send
-	// quietly: SendLink returns nil as for any other address (the HTTP
-	// answer stays 200 {"ok":true}), nothing is stored, no mail goes out,
-	// the address's earlier code stays valid, and an info line without the
-	// address is logged. The limits were spent, as for a send that went
-	// out, so a refusal cannot be told from a send by probing them. A
-	// refused send skips one store write, which a client may be able to
-	// time; a hook that refuses by a secret rule should not rely on that
-	// being invisible. CreateLink does not call it.
+	// BeforeSend runs for every SendLink and SendLinkPending that passed
+	// validation and the rate limits, before a link is made. An error
+	// refuses the send quietly: SendLink returns nil as for any other
+	// address (the HTTP answer stays 200 {"ok":true}), no link or code is
+	// stored, no mail goes out, the address's earlier code stays valid,
+	// and an info line without the address is logged. SendLinkPending
+	// still returns a ticket: its pending request is a decoy, stored in
+	// the same write as a real one, that the asking browser's poll cannot
+	// tell from a real request nobody acts on (it waits, then expires) and
+	// that nothing can approve. The limits were spent, as for a send that
+	// went out, so a refusal cannot be told from a send by probing them. A
+	// refused SendLink skips one store write, which a client may be able
+	// to time; a hook that refuses by a secret rule should not rely on
+	// that being invisible. CreateLink does not call it.
 	BeforeSend func(ctx context.Context, info SendInfo) error
 
 	// OnUserCreated runs after a first sign-in created a user (not for

@@ -58,7 +58,7 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest, ask *pendingAsk
 		return err
 	}
 	if !s.beforeSend(ctx, SendInfo{Email: email, OrgID: req.OrgID, Origin: origin, Next: next, Locale: req.Locale, ClientIP: req.ClientIP}) {
-		return nil
+		return s.decoyPending(ctx, ask)
 	}
 	// The user is resolved when the link is used, so a send costs one store
 	// round trip besides the limits. Only DisableSignup needs to know now

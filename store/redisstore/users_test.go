@@ -56,13 +56,13 @@ func deployments(t *testing.T) map[string]func(t *testing.T) redis.UniversalClie
 	}
 }
 
-// loadScripts loads every script of s on every master, so that a counted
-// call is not lengthened by a NOSCRIPT retry on a node it first reaches.
-func loadScripts(t *testing.T, rdb redis.UniversalClient, s *Store) {
+// loadScripts loads scripts on every master, so that a counted call is
+// not lengthened by a NOSCRIPT retry on a node it first reaches.
+func loadScripts(t *testing.T, rdb redis.UniversalClient, scripts ...*redis.Script) {
 	t.Helper()
 	ctx := context.Background()
 	load := func(ctx context.Context, c *redis.Client) error {
-		for _, sc := range []*redis.Script{s.findOrCreateUser} {
+		for _, sc := range scripts {
 			if err := sc.Load(ctx, c).Err(); err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func TestVerifyCommandsByDeployment(t *testing.T) {
 			var cmds commands
 			rdb.AddHook(&cmds)
 			s := newStore(t, rdb)
-			loadScripts(t, rdb, s)
+			loadScripts(t, rdb, s.findOrCreateUser)
 			rig := newSignInRig(t, s, magiclink.Hooks{})
 			for i := range 20 { // several addresses: on a Cluster they spread over the masters
 				email := "first" + string(rune('a'+i)) + "@example.com"
@@ -302,7 +302,7 @@ func TestUsersOfEarlierVersions(t *testing.T) {
 			var cmds commands
 			rdb.AddHook(&cmds)
 			s := newStore(t, rdb)
-			loadScripts(t, rdb, s)
+			loadScripts(t, rdb, s.findOrCreateUser)
 			rig := newSignInRig(t, s, magiclink.Hooks{})
 			for _, c := range []struct {
 				id      string
