@@ -13,7 +13,9 @@ import (
 
 // Link is an issued sign-in link.
 type Link struct {
-	// URL is the full link: {origin}{LinkPath}?token_hash=…&type=magiclink&next=….
+	// URL is the full link: {origin}{LinkPath}?token_hash=…&type=magiclink&next=…,
+	// and for a mailed link in a language the mail templates have
+	// &locale=… (such as "de"), which the pages it opens speak.
 	URL string
 	// Token is the link secret in the URL.
 	Token string
@@ -28,8 +30,9 @@ type Link struct {
 
 // issue stores a new token and returns its link; with withCode (a mailed
 // link) the token carries a code, which becomes the address's active code;
-// with ask, a pending request is stored with it.
-func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next string, ttl time.Duration, withCode bool, ask *pendingAsk) (*Link, error) {
+// with ask, a pending request is stored with it; lang is the URL's locale
+// suffix (linkLocale), "" for none.
+func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next, lang string, ttl time.Duration, withCode bool, ask *pendingAsk) (*Link, error) {
 	// One read for the secret and the code's bits. crypto/rand.Read never
 	// fails (Go ≥ 1.24).
 	var random [secretLen + 4]byte
@@ -53,18 +56,18 @@ func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next 
 	if err != nil {
 		return nil, s.storeError(err)
 	}
-	u, tokenAt := s.linkURL(origin, raw, next)
+	u, tokenAt := s.linkURL(origin, raw, next, lang)
 	return &Link{URL: u, Token: u[tokenAt : tokenAt+encodedSecretLen], Code: code, ExpiresAt: t.ExpiresAt}, nil
 }
 
-// linkURL builds {origin}{LinkPath}?token_hash=…&type=magiclink&next=….
-// Slashes in next stay readable ("next=/overview"), as in the documents
+// linkURL builds {origin}{LinkPath}?token_hash=…&type=magiclink&next=…
+// followed by lang, a precomputed "&locale=…" or "". Slashes in next stay readable ("next=/overview"), as in the documents
 // this format follows; everything else that needs it is escaped.
 // It returns the URL and the offset of the encoded secret in it, so that
 // Link.Token can share the URL's memory.
-func (s *Service) linkURL(origin string, raw *[secretLen]byte, next string) (string, int) {
+func (s *Service) linkURL(origin string, raw *[secretLen]byte, next, lang string) (string, int) {
 	var b strings.Builder
-	b.Grow(len(origin) + len(s.linkPath) + encodedSecretLen + len(next)*3 + 48)
+	b.Grow(len(origin) + len(s.linkPath) + encodedSecretLen + len(next)*3 + len(lang) + 48)
 	b.WriteString(origin)
 	b.WriteString(s.linkPath)
 	b.WriteString("?token_hash=")
@@ -84,5 +87,6 @@ func (s *Service) linkURL(origin string, raw *[secretLen]byte, next string) (str
 		b.WriteByte(hex[c>>4])
 		b.WriteByte(hex[c&15])
 	}
+	b.WriteString(lang)
 	return b.String(), tokenAt
 }

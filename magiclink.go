@@ -38,6 +38,7 @@ type Service struct {
 	limits        Limits
 	mailer        mailer.Mailer
 	templates     mailer.Renderer
+	linkLocales   map[string]string // locale → "&locale=…" (linklocale.go)
 	appName       string
 	linkPath      string
 	linkTTL       time.Duration
@@ -122,6 +123,7 @@ func newService(cfg Config) *Service {
 	if s.templates == nil {
 		s.templates = mailer.DefaultTemplates()
 	}
+	s.linkLocales = newLinkLocales(s.templates)
 	return s
 }
 

@@ -22,7 +22,8 @@ type SendRequest struct {
 	// Next is where to land after signing in: a safe path, or a full URL on
 	// CallbackOrigin (only its path is kept). Empty means "/".
 	Next string
-	// Locale selects the mail's language, such as "de" or "tr-TR".
+	// Locale selects the mail's language, such as "de" or "tr-TR"; the
+	// link carries the language it resolves to (Link.URL).
 	Locale string
 	// ClientIP is the requester's address, for the per-IP limit. The zero
 	// value skips that limit (for calls from trusted back ends).
@@ -69,7 +70,7 @@ func (s *Service) sendLink(ctx context.Context, req SendRequest, ask *pendingAsk
 			return err
 		}
 	}
-	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkTTL, true, ask)
+	link, err := s.issue(ctx, email, req.OrgID, userID, origin, next, s.linkLocale(req.Locale), s.linkTTL, true, ask)
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,9 @@ func (s *Service) createLink(ctx context.Context, req LinkRequest) (*Link, error
 		}
 	}
 	// No code: the one the person was mailed stays the address's code.
-	return s.issue(ctx, email, req.OrgID, userID, origin, next, ttl, false, nil)
+	// No locale either: partner and operator links keep the documents'
+	// exact format, and the pages fall back to Accept-Language.
+	return s.issue(ctx, email, req.OrgID, userID, origin, next, "", ttl, false, nil)
 }
 
 // resolveTarget checks the callback origin against the allowlist and makes

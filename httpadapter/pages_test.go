@@ -308,7 +308,7 @@ func TestSendForm(t *testing.T) {
 	wantContains(t, rec.Body.String(), "<h1>Prüfen Sie Ihre E-Mails</h1>", `<p class="account">ada@example.com</p>`,
 		`<input id="email" name="email" type="email" autocomplete="email" required maxlength="254" value="ada@example.com">`)
 	m, ok := e.inbox.Last("ada@example.com")
-	if !ok || m.Locale != "de" || !strings.HasSuffix(m.Link, "&next=/inbox") || !strings.HasPrefix(m.Link, appOrigin) {
+	if !ok || m.Locale != "de" || !strings.HasSuffix(m.Link, "&next=/inbox&locale=de") || !strings.HasPrefix(m.Link, appOrigin) {
 		t.Fatalf("mail after the form: %v %+v", ok, m)
 	}
 
