@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/catalog"
 	"github.com/magiclink-go/magiclink/internal/locale"
 )
 
@@ -69,14 +70,14 @@ type pageView struct {
 	// "too_large" on request-invalid…).
 	Reason string
 
-	catalog *catalog
+	catalog *catalog.Catalog
 }
 
 // T returns the text key in the page's language, formatted with args
 // (fmt verbs such as "%[1]s"). An unknown key is an error, which New
 // reports for a host's template.
 func (v *pageView) T(key string, args ...any) (string, error) {
-	s, ok := v.catalog.text(v.Lang, key)
+	s, ok := v.catalog.Text(v.Lang, key)
 	if !ok {
 		return "", fmt.Errorf("no page text %q", key)
 	}
@@ -152,10 +153,10 @@ func (h *Handler) pageLocale(r *http.Request, requested string) string {
 	if requested == "" {
 		requested = r.URL.Query().Get("locale")
 	}
-	if l, ok := locale.Match(requested, h.pages.catalog.has); ok {
+	if l, ok := locale.Match(requested, h.pages.catalog.Has); ok {
 		return l
 	}
-	return locale.Negotiate(r.Header.Get("Accept-Language"), h.pages.catalog.has)
+	return locale.Negotiate(r.Header.Get("Accept-Language"), h.pages.catalog.Has)
 }
 
 // page starts the view of a page for r, in the language r asks for.

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/magiclink-go/magiclink/internal/catalog"
 )
 
 // builtinPages holds the built-in page templates, their stylesheet and
@@ -56,7 +58,7 @@ const (
 // It is immutable and safe for concurrent use.
 type pageSet struct {
 	pages   map[string]*template.Template
-	catalog *catalog
+	catalog *catalog.Catalog
 	brand   branding
 	style   template.CSS
 	csp     string
@@ -87,7 +89,7 @@ func loadPages(host fs.FS, brand branding) (*pageSet, error) {
 		return string(b), err
 	}
 	ps := &pageSet{pages: make(map[string]*template.Template, len(pageNames)), brand: brand}
-	if ps.catalog, err = loadCatalog(builtin, host); err != nil {
+	if ps.catalog, err = catalog.Load(builtin, host); err != nil {
 		return nil, err
 	}
 	css, err := read(styleFile)

@@ -1,4 +1,8 @@
-package httpadapter
+// Package catalog holds the texts of pages by locale and key, read from
+// {locale}.json files: the HTTP adapter's pages and the example server's
+// are localized with it, so a host overrides and adds languages the same
+// way for both, and internal/locale picks the language for both.
+package catalog
 
 import (
 	"encoding/json"
@@ -14,32 +18,38 @@ import (
 	"github.com/magiclink-go/magiclink/internal/locale"
 )
 
-// catalog holds the pages' texts by locale and key. English is complete;
-// another locale's missing key falls back to English. A catalog is
-// immutable after loadCatalog.
-type catalog struct {
+// Catalog holds texts by locale and key. English is complete; another
+// locale's missing key falls back to English. A Catalog is immutable after
+// Load and safe for concurrent use.
+type Catalog struct {
 	texts map[string]map[string]string
 }
 
-// catalogDir is where the page texts live, in the built-in pages and in a
-// host's Config.Pages: one {locale}.json per locale, an object of key → text.
-const catalogDir = "locales"
+// Dir is where the texts live in a file system given to Load: one
+// {locale}.json per locale, an object of key → text.
+const Dir = "locales"
 
 // verbPattern finds the fmt verbs of a text, such as "%[1]s" or "%d".
 var verbPattern = regexp.MustCompile(`%(\[\d+\])?[a-z]`)
 
-// loadCatalog reads the built-in texts, then merges a host's over them
-// key by key. A host may add locales ("it.json") and replace single texts;
-// it may not invent keys (a typo would silently never show) or change a
-// text's verbs (the page would print "%!s(MISSING)").
-func loadCatalog(builtin, host fs.FS) (*catalog, error) {
-	c := &catalog{texts: map[string]map[string]string{}}
+// Load reads the built-in texts, then merges a host's (nil for none) over
+// them key by key. A host may add locales ("it.json") and replace single
+// texts; neither it nor a built-in translation may invent keys (a typo
+// would silently never show) or change a text's verbs (the page would
+// print "%!s(MISSING)"): English is the reference.
+func Load(builtin, host fs.FS) (*Catalog, error) {
+	c := &Catalog{texts: map[string]map[string]string{}}
 	if err := c.merge(builtin, nil); err != nil {
-		return nil, fmt.Errorf("built-in page texts: %w", err)
+		return nil, fmt.Errorf("built-in texts: %w", err)
 	}
 	en := c.texts[locale.Fallback]
 	if len(en) == 0 {
-		return nil, errors.New("built-in page texts: no English (en) texts")
+		return nil, errors.New("built-in texts: no English (en) texts")
+	}
+	for _, tag := range slices.Sorted(maps.Keys(c.texts)) {
+		if err := checkTexts(path.Join(Dir, tag+".json"), c.texts[tag], en); err != nil {
+			return nil, fmt.Errorf("built-in texts: %w", err)
+		}
 	}
 	if host != nil {
 		if err := c.merge(host, en); err != nil {
@@ -49,18 +59,18 @@ func loadCatalog(builtin, host fs.FS) (*catalog, error) {
 	return c, nil
 }
 
-// merge reads every {locale}.json of fsys's catalogDir into c. With known
+// merge reads every {locale}.json of fsys's Dir into c. With known
 // set, each key must be one of known's, with the same verbs.
-func (c *catalog) merge(fsys fs.FS, known map[string]string) error {
-	entries, err := fs.ReadDir(fsys, catalogDir)
+func (c *Catalog) merge(fsys fs.FS, known map[string]string) error {
+	entries, err := fs.ReadDir(fsys, Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", catalogDir, err)
+		return fmt.Errorf("%s: %w", Dir, err)
 	}
 	for _, e := range entries {
-		name := path.Join(catalogDir, e.Name())
+		name := path.Join(Dir, e.Name())
 		tag, ok := strings.CutSuffix(e.Name(), ".json")
 		if e.IsDir() || !ok {
 			continue
@@ -112,17 +122,29 @@ func verbs(s string) []string {
 	return v
 }
 
-// has reports whether the catalog has texts for the locale.
-func (c *catalog) has(tag string) bool {
+// Has reports whether the catalog has texts for the locale.
+func (c *Catalog) Has(tag string) bool {
 	_, ok := c.texts[tag]
 	return ok
 }
 
-// text returns key's text in the locale, else in English.
-func (c *catalog) text(tag, key string) (string, bool) {
+// Text returns key's text in the locale, else in English.
+func (c *Catalog) Text(tag, key string) (string, bool) {
 	if s, ok := c.texts[tag][key]; ok {
 		return s, true
 	}
 	s, ok := c.texts[locale.Fallback][key]
 	return s, ok
+}
+
+// Missing lists, sorted, the English keys the locale has no text of its
+// own for: what a translation still lacks.
+func (c *Catalog) Missing(tag string) []string {
+	var out []string
+	for _, key := range slices.Sorted(maps.Keys(c.texts[locale.Fallback])) {
+		if _, ok := c.texts[tag][key]; !ok {
+			out = append(out, key)
+		}
+	}
+	return out
 }
