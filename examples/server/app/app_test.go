@@ -63,6 +63,8 @@ type browser struct {
 	// policy is the Referrer-Policy of the last HTML page, whose forms
 	// the next POST submits.
 	policy string
+	// lang is the browser's Accept-Language ("" sends none).
+	lang string
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -90,6 +92,9 @@ func (b *browser) do(method, target string, form url.Values) (*http.Response, st
 	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		b.t.Fatal(err)
+	}
+	if b.lang != "" {
+		req.Header.Set("Accept-Language", b.lang)
 	}
 	if form != nil {
 		// What a browser sends with a form post from the last page: under

@@ -15,11 +15,12 @@ import (
 // with a form post), else Referer, must be this server's own origin or an
 // allowed one. "Origin: null" (a sandboxed frame, a data: URL, or a page
 // under no-referrer) passes only with Sec-Fetch-Site: same-origin, which
-// the browser sets itself. reason says what failed, for the error page.
+// the browser sets itself. reason is the text key of what failed, for the
+// error page.
 func (s *Server) sameOriginPost(r *http.Request) (ok bool, reason string) {
 	site := r.Header.Get("Sec-Fetch-Site")
 	if site == "cross-site" {
-		return false, "The form was sent from another site."
+		return false, "error.cross_site"
 	}
 	from := r.Header.Get("Origin")
 	switch from {
@@ -27,15 +28,15 @@ func (s *Server) sameOriginPost(r *http.Request) (ok bool, reason string) {
 		if site == "same-origin" {
 			return true, ""
 		}
-		return false, "The form was sent from a page whose origin is hidden."
+		return false, "error.hidden_origin"
 	case "":
 		ref := r.Header.Get("Referer")
 		if ref == "" {
-			return false, "The browser sent neither Origin nor Referer, so the form's origin cannot be checked."
+			return false, "error.no_origin"
 		}
 		o, ok := magiclink.OriginOf(ref)
 		if !ok {
-			return false, "The form's Referer is not a valid http(s) address."
+			return false, "error.bad_referer"
 		}
 		from = o
 	}
@@ -47,5 +48,5 @@ func (s *Server) sameOriginPost(r *http.Request) (ok bool, reason string) {
 			return true, ""
 		}
 	}
-	return false, "The form was sent from a page this server does not serve."
+	return false, "error.foreign_origin"
 }

@@ -3,10 +3,10 @@ package app
 import (
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
@@ -27,6 +27,13 @@ var pages = func() map[string]*template.Template {
 
 // pageData is what every page template sees.
 type pageData struct {
+	// Lang is the page's locale; LangQuery is "?locale=…" when the request
+	// chose it (a link or form named it), for the links and forms that
+	// keep it, and "" when the browser's Accept-Language decided.
+	Lang      string
+	LangQuery string
+	Languages []struct{ Tag, Name string }
+
 	Title       string
 	DevMailbox  bool
 	Signed      bool
@@ -64,69 +71,48 @@ func (s *Server) routes() {
 
 // index is the sign-in page.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	d := s.data(r, "Sign in")
+	d := s.data(r, "", "index.title")
 	s.render(w, http.StatusOK, "index", d)
 }
 
-// signIn handles the sign-in form: it asks the Service for a mail whose
-// link points back to this server and lands on /me, then shows the page
-// where the code can be typed. It works without JavaScript.
+// signIn handles the sign-in form: it asks the Service for a mail in the
+// page's language whose link points back to this server and lands on /me,
+// then shows the page where the code can be typed. It works without
+// JavaScript.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	if ok, reason := s.sameOriginPost(r); !ok {
-		s.renderError(w, r, http.StatusForbidden, "Request refused",
-			reason+" Please sign in from this site's own sign-in page.")
+		s.renderError(w, r, http.StatusForbidden, "error.refused", reason, "error.sign_in_here")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Please try again.")
+		s.renderError(w, r, http.StatusBadRequest, "error.bad_request", "error.form_unreadable")
 		return
 	}
+	d := s.data(r, r.PostForm.Get("locale"), "index.title")
 	email := r.PostForm.Get("email")
 	ip, err := s.ips.ClientIP(r)
 	if err != nil {
-		s.renderError(w, r, http.StatusBadRequest, "Bad request", "Your network address could not be determined.")
+		s.renderError(w, r, http.StatusBadRequest, "error.bad_request", "error.no_address")
 		return
 	}
 	// SendLinkPending, not SendLink: this browser may wait here while the
 	// link is opened on another device (the check page shows the number).
+	// The mail, its link and the pages the link opens speak the page's
+	// language; a language the visitor chose also stays on /me.
 	ticket, err := s.svc.SendLinkPending(r.Context(), magiclink.SendRequest{
 		Email:          email,
 		CallbackOrigin: s.callbackOrigin(r),
-		Next:           "/me",
-		Locale:         r.Header.Get("Accept-Language"),
+		Next:           "/me" + d.LangQuery,
+		Locale:         d.Lang,
 		ClientIP:       ip,
 	}, r.UserAgent())
-	var merr *magiclink.Error
-	switch {
-	case err == nil:
-	case errors.Is(err, magiclink.ErrValidation):
-		d := s.data(r, "Sign in")
-		d.Email, d.Error = email, "Enter a valid e-mail address, such as name@example.com."
-		s.render(w, http.StatusBadRequest, "index", d)
-		return
-	case errors.Is(err, magiclink.ErrRateLimited) && errors.As(err, &merr):
-		secs := int(merr.RetryAfter.Seconds())
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.renderError(w, r, http.StatusTooManyRequests, "Too many requests",
-			fmt.Sprintf("Too many sign-in requests. Please try again in %d seconds.", secs))
-		return
-	case errors.Is(err, magiclink.ErrOriginNotAllowed):
-		s.renderError(w, r, http.StatusBadRequest, "Address not allowed",
-			fmt.Sprintf("This server's address (%s) is not in MAGICLINK_ALLOWED_ORIGINS.", requestOrigin(r)))
-		return
-	case errors.Is(err, magiclink.ErrStoreUnavailable), errors.Is(err, magiclink.ErrMailUnavailable):
-		w.Header().Set("Retry-After", "1")
-		s.renderError(w, r, http.StatusServiceUnavailable, "Temporarily unavailable",
-			"Sign-in is temporarily unavailable. Please try again in a moment.")
-		return
-	default:
-		s.log.ErrorContext(r.Context(), "example: sending a sign-in link failed", "error", err.Error())
-		s.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The sign-in mail could not be sent.")
+	if err != nil {
+		s.sendFailed(w, r, d, email, err)
 		return
 	}
 	norm, _ := magiclink.NormalizeEmail(email)
-	d := s.data(r, "Check your mail")
+	d.Title = d.text("check.title")
 	d.Email, d.Minutes = norm, int(linkTTL/time.Minute)
 	if ticket != nil {
 		s.auth.SetPendingCookie(w, r, ticket)
@@ -135,10 +121,33 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "check", d)
 }
 
+// sendFailed answers a sign-in form whose mail was not sent: the form
+// again for a bad address, else the error page that says why.
+func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, d pageData, email string, err error) {
+	var merr *magiclink.Error
+	switch {
+	case errors.Is(err, magiclink.ErrValidation):
+		d.Email, d.Error = email, d.text("index.invalid_email")
+		s.render(w, http.StatusBadRequest, "index", d)
+	case errors.Is(err, magiclink.ErrRateLimited) && errors.As(err, &merr):
+		secs := int(merr.RetryAfter.Seconds())
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.renderErrorIn(w, d, http.StatusTooManyRequests, "error.rate_limited", d.text("error.rate_limited_message", secs))
+	case errors.Is(err, magiclink.ErrOriginNotAllowed):
+		s.renderErrorIn(w, d, http.StatusBadRequest, "error.origin", d.text("error.origin_message", requestOrigin(r)))
+	case errors.Is(err, magiclink.ErrStoreUnavailable), errors.Is(err, magiclink.ErrMailUnavailable):
+		w.Header().Set("Retry-After", "1")
+		s.renderErrorIn(w, d, http.StatusServiceUnavailable, "error.unavailable", d.text("error.unavailable_message"))
+	default:
+		s.log.ErrorContext(r.Context(), "example: sending a sign-in link failed", "error", err.Error())
+		s.renderErrorIn(w, d, http.StatusInternalServerError, "error.internal", d.text("error.internal_message"))
+	}
+}
+
 // me shows who is signed in, or sends a visitor without a session to the
 // sign-in page.
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	d := s.data(r, "Your account")
+	d := s.data(r, "", "me.page_title")
 	if !d.Signed {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
@@ -146,17 +155,34 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "me", d)
 }
 
-// data fills what every page shows: the session, if any, and whether the
-// dev mailbox exists.
-func (s *Server) data(r *http.Request, title string) pageData {
-	d := pageData{Title: title, DevMailbox: s.cfg.DevMailbox, VerifyPath: "/auth/verify", SignOutPath: "/auth/sign-out"}
+// data fills what every page shows: its language (requested names one,
+// else the query's or the browser's), its title (a text key), the
+// session, if any, and whether the dev mailbox exists.
+func (s *Server) data(r *http.Request, requested, titleKey string) pageData {
+	d := pageData{DevMailbox: s.cfg.DevMailbox, VerifyPath: "/auth/verify", SignOutPath: "/auth/sign-out", Languages: languages}
+	var chosen bool
+	if d.Lang, chosen = pageLocale(r, requested); chosen {
+		d.LangQuery = "?locale=" + d.Lang
+	}
+	d.Title = d.text(titleKey)
 	d.Identity, d.Signed = s.auth.Identity(r)
 	return d
 }
 
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	d := s.data(r, title)
-	d.Error = msg
+// renderError writes the error page titled by the text titleKey, its
+// message the texts msgKeys, in the request's language.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, titleKey string, msgKeys ...string) {
+	d := s.data(r, "", titleKey)
+	msgs := make([]string, len(msgKeys))
+	for i, k := range msgKeys {
+		msgs[i] = d.text(k)
+	}
+	s.renderErrorIn(w, d, status, titleKey, strings.Join(msgs, " "))
+}
+
+// renderErrorIn writes the error page in d's language with the message msg.
+func (s *Server) renderErrorIn(w http.ResponseWriter, d pageData, status int, titleKey, msg string) {
+	d.Title, d.Error = d.text(titleKey), msg
 	s.render(w, status, "error", d)
 }
 
@@ -168,6 +194,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", d.Lang)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")

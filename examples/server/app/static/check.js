@@ -3,7 +3,8 @@
 // cookie goes along by itself); once approved, the answer has set the
 // session cookie and the page goes to the link's destination. It stops when
 // the request expires or ends. Without JavaScript the page still works:
-// the code form and the link do not need this.
+// the code form and the link do not need this. Its messages come in the
+// page's language, as data attributes of the box.
 (function () {
   "use strict";
   var box = document.getElementById("pending");
@@ -21,7 +22,7 @@
 
   function poll() {
     if (Date.now() >= deadline) {
-      stop("This request has expired. Ask for a new link, or type the code from the mail.");
+      stop(box.getAttribute("data-expired"));
       return;
     }
     fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
@@ -36,13 +37,13 @@
           return;
         }
         if (res.ok && body.status === "approved") {
-          status.textContent = "Approved on the other device. Signing you in…";
+          status.textContent = box.getAttribute("data-approved");
           box.setAttribute("data-state", "approved");
           var next = new URL(body.next || "/", location.href);
           location.assign(next.origin === location.origin ? next.href : "/");
           return;
         }
-        stop("This request has ended. If you did not type the number on the other device, ask for a new link, or type the code from the mail.");
+        stop(box.getAttribute("data-ended"));
       })
       .catch(function () {
         setTimeout(poll, 2000); // a network hiccup: try again until expiry
