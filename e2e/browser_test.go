@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -92,6 +93,38 @@ type session struct {
 	ctx   context.Context
 	shots string
 	n     int
+	// lang is the language the example's pages are expected in ("" for
+	// English); chosen says it was picked with ?locale= rather than by
+	// the browser's Accept-Language.
+	lang   string
+	chosen bool
+}
+
+// langQuery is what the example's URLs carry for a chosen language.
+func (s *session) langQuery() string {
+	if !s.chosen {
+		return ""
+	}
+	return "?locale=" + s.lang
+}
+
+// exampleText is the example server's text key in the session's language.
+func (s *session) exampleText(key string) string {
+	s.t.Helper()
+	lang := cmp.Or(s.lang, "en")
+	raw, err := os.ReadFile(filepath.Join("..", "examples", "server", "app", "locales", lang+".json"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		s.t.Fatal(err)
+	}
+	text, ok := m[key]
+	if !ok {
+		s.t.Fatalf("the example has no text %q", key)
+	}
+	return text
 }
 
 // newSession starts a fresh headless Chromium with its own profile, a tab,
@@ -250,15 +283,18 @@ func (s *session) lastMail(email string) mail {
 	return mail{}
 }
 
-// requestLink fills in the sign-in form on / and submits it, ending on the
-// "Check your mail" page.
+// requestLink fills in the sign-in form on / (with the chosen language)
+// and submits it, ending on the "Check your mail" page.
 func (s *session) requestLink(email string) {
 	s.t.Helper()
 	s.do("opening the sign-in page",
-		chromedp.Navigate(s.base+"/"),
+		chromedp.Navigate(s.base+"/"+s.langQuery()),
 		chromedp.WaitVisible(chromedp.ID("email")),
 	)
 	s.screenshot("sign-in")
+	if got, want := s.text("h1"), s.exampleText("index.title"); got != want {
+		s.t.Fatalf("sign-in page heading %q, want %q", got, want)
+	}
 	s.do("submitting the sign-in form",
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.Click(chromedp.ID("send")),
@@ -267,6 +303,9 @@ func (s *session) requestLink(email string) {
 	s.screenshot("check-your-mail")
 	if got := s.text("#sent-to"); got != email {
 		s.t.Fatalf("check page names %q, want %q", got, email)
+	}
+	if got, want := s.text("h1"), s.exampleText("check.title"); got != want {
+		s.t.Fatalf("check page heading %q, want %q", got, want)
 	}
 }
 
@@ -285,8 +324,9 @@ func (s *session) confirmLink(link string) {
 	s.do("pressing the confirm button", chromedp.Click(button))
 }
 
-// expectSignedIn waits for /me and checks whom and how it shows.
-func (s *session) expectSignedIn(email, method string) {
+// expectSignedIn waits for /me and checks whom and how (the text
+// methodKey, "me.method_link" or "me.method_code") it shows.
+func (s *session) expectSignedIn(email, methodKey string) {
 	s.t.Helper()
 	s.do("waiting for the signed-in page", chromedp.WaitVisible(chromedp.ID("me-email")))
 	s.screenshot("signed-in")
@@ -294,9 +334,9 @@ func (s *session) expectSignedIn(email, method string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	shown, how := s.text("#me-email"), s.text("#me-method")
-	if shown != email || how != method || url != s.base+"/me" {
-		s.t.Fatalf("signed-in page at %s shows %q via %q, want %q via %q on /me", url, shown, how, email, method)
+	shown, how, method := s.text("#me-email"), s.text("#me-method"), s.exampleText(methodKey)
+	if want := s.base + "/me" + s.langQuery(); shown != email || how != method || url != want {
+		s.t.Fatalf("signed-in page at %s shows %q via %q, want %q via %q on %s", url, shown, how, email, method, want)
 	}
 }
 
@@ -305,7 +345,7 @@ func TestBrowserSignInWithLink(t *testing.T) {
 	s := newSession(t, startServer(t))
 	s.requestLink("ada@example.com")
 	s.confirmLink(s.lastMail("ada@example.com").Link)
-	s.expectSignedIn("ada@example.com", "a sign-in link")
+	s.expectSignedIn("ada@example.com", "me.method_link")
 
 	// Signing out leads back to the sign-in page.
 	s.do("signing out",
@@ -325,7 +365,7 @@ func TestBrowserSignInWithCode(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("code"), code),
 		chromedp.Click(chromedp.ID("verify")),
 	)
-	s.expectSignedIn("grace@example.com", "a 6-digit code")
+	s.expectSignedIn("grace@example.com", "me.method_code")
 }
 
 func TestBrowserReusedLinkShowsExpired(t *testing.T) {
@@ -339,7 +379,7 @@ func TestBrowserReusedLinkShowsExpired(t *testing.T) {
 		t.Fatalf("confirm page names the account %q, want reuse@example.com", acct)
 	}
 	s.confirmLink(link)
-	s.expectSignedIn("reuse@example.com", "a sign-in link")
+	s.expectSignedIn("reuse@example.com", "me.method_link")
 
 	// Opening the used link again shows the expired state with the code
 	// form, and no button that can only fail.

@@ -51,7 +51,9 @@ type pagesSession struct {
 func newPagesSession(t *testing.T, base, lang string, extra ...chromedp.ExecAllocatorOption) *pagesSession {
 	t.Helper()
 	opts := append([]chromedp.ExecAllocatorOption{chromedp.Flag("accept-lang", lang)}, extra...)
-	return &pagesSession{session: newSession(t, base, opts...), lang: lang, texts: catalogTexts(t, lang)}
+	s := newSession(t, base, opts...)
+	s.lang = lang
+	return &pagesSession{session: s, lang: lang, texts: catalogTexts(t, lang)}
 }
 
 // expectPage waits for the page whose title has the catalog key, in the
@@ -68,6 +70,22 @@ func (s *pagesSession) expectPage(name, titleKey string) {
 		s.t.Fatalf("the %s page's lang is %q (%v), want %q", name, lang, err, s.lang)
 	}
 	s.pageShot(name)
+}
+
+// expectExamplePage checks that the example server's own page titled by
+// its text titleKey is showing in the session's language, and saves it as
+// example-{name}-{lang}.png.
+func (s *pagesSession) expectExamplePage(name, titleKey string) {
+	s.t.Helper()
+	if got, want := s.text("main h1"), s.exampleText(titleKey); got != want {
+		s.screenshot("failed")
+		s.t.Fatalf("the example's %s page heading %q, want %q (%s)", name, got, want, s.lang)
+	}
+	lang, err := chromedp.Run(s.ctx, chromedp.Evaluate[string]("document.documentElement.lang"))
+	if err != nil || lang != s.lang {
+		s.t.Fatalf("the example's %s page's lang is %q (%v), want %q", name, lang, err, s.lang)
+	}
+	s.pageShot("example-" + name)
 }
 
 // pageShot saves the page as pages/{name}-{lang}.png under
@@ -153,8 +171,14 @@ func TestBrowserPages(t *testing.T) {
 			t.Parallel()
 			s := newPagesSession(t, startServer(t), lang)
 			email := "pages-" + lang + "@example.com"
+			s.do("opening the sign-in page", chromedp.Navigate(s.base+"/"), chromedp.WaitVisible(chromedp.ID("email")))
+			s.expectExamplePage("sign-in", "index.title")
 			s.requestLink(email)
+			s.expectExamplePage("check", "check.title")
 			first := s.lastMail(email)
+			if !strings.HasSuffix(first.Link, "&locale="+lang) {
+				t.Fatalf("the mail's link %q does not name the page's language %s", first.Link, lang)
+			}
 
 			s.do("opening the link", chromedp.Navigate(first.Link))
 			s.expectPage("confirm", "confirm.title")
@@ -162,7 +186,8 @@ func TestBrowserPages(t *testing.T) {
 				t.Fatalf("confirm page names %q, want %q", acct, email)
 			}
 			s.leave("pressing the confirm button", chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)))
-			s.expectSignedIn(email, "a sign-in link")
+			s.expectSignedIn(email, "me.method_link")
+			s.expectExamplePage("signed-in", "me.title")
 
 			// The used link: its page sends a new link.
 			s.do("opening the used link", chromedp.Navigate(first.Link))
@@ -185,7 +210,7 @@ func TestBrowserPages(t *testing.T) {
 				t.Fatalf("the code-invalid page's form holds %q, want %q", got, email)
 			}
 			s.submitCode(second.Code)
-			s.expectSignedIn(email, "a 6-digit code")
+			s.expectSignedIn(email, "me.method_code")
 
 			// Wrong codes until the verify limit (10 at once per IP) stops them.
 			s.do("opening the used link again", chromedp.Navigate(first.Link), chromedp.WaitVisible(chromedp.CSS("#email")))
@@ -200,6 +225,12 @@ func TestBrowserPages(t *testing.T) {
 				}
 			}
 			s.expectPage("rate-limited", "rate_limited.title")
+
+			// The example's own error page: one mail too many for the
+			// address (two went out above; the limit allows bursts of 2).
+			s.do("typing the address once more", chromedp.Navigate(s.base+"/"), chromedp.SendKeys(chromedp.ID("email"), email))
+			s.leave("asking for a third mail", chromedp.Click(chromedp.ID("send")))
+			s.expectExamplePage("error", "error.rate_limited")
 		})
 	}
 }
