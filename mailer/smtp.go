@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -135,6 +136,7 @@ type SMTP struct {
 	now     func() time.Time
 
 	pool *connPool
+	wire sync.Pool // *wireBuffer, so that a mail's bytes reuse an earlier one's memory
 }
 
 // Send delivers m over a pooled connection, opening one when none is idle.
@@ -145,10 +147,11 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if m == nil {
 		return Permanent(errors.New("mailer: nil message"))
 	}
-	msg, err := s.build(m)
+	o, err := s.build(m)
 	if err != nil {
 		return Permanent(err)
 	}
+	defer s.wire.Put(o.buf)
 	deadline := time.Now().Add(s.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -157,14 +160,14 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return err
 	}
 	defer s.pool.release()
-	return s.deliver(ctx, msg, deadline)
+	return s.deliver(ctx, o, deadline)
 }
 
 // deliver runs one transaction on an idle or a new connection. An idle
 // connection found dead before anything was sent is closed and the next
 // one tried (a server restart kills them all); a new connection is never
 // retried.
-func (s *SMTP) deliver(ctx context.Context, msg *mail.Msg, deadline time.Time) error {
+func (s *SMTP) deliver(ctx context.Context, o *outgoing, deadline time.Time) error {
 	for {
 		c := s.pool.takeIdle()
 		reused := c != nil
@@ -174,7 +177,7 @@ func (s *SMTP) deliver(ctx context.Context, msg *mail.Msg, deadline time.Time) e
 				return classifySend(ctx, "connect", err)
 			}
 		}
-		err := c.transact(ctx, s.client, msg, deadline)
+		err := c.transact(ctx, o, deadline)
 		switch {
 		case err == nil && !c.broken:
 			s.pool.putIdle(c)

@@ -32,6 +32,7 @@ func newSMTP(cfg SMTPConfig, n settingNames) (*SMTP, error) {
 		creds:   credentials{username: cfg.Username, password: cfg.Password, allowInsecure: cfg.AllowInsecureAuth},
 		pool:    newConnPool(orDefault(cfg.MaxConnections, defaultSMTPMaxConnections)),
 	}
+	s.wire.New = func() any { return new(wireBuffer) }
 	if cfg.DKIM != nil {
 		s.dkim = mail.NewDKIMSigner(cfg.DKIM.Domain, cfg.DKIM.Selector, cfg.DKIM.Key)
 	}

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	mail "github.com/wneessen/go-mail"
 	gosmtp "github.com/wneessen/go-mail/smtp"
 )
 
@@ -27,7 +26,8 @@ const quitTimeout = 5 * time.Second
 // smtpConn is one pooled connection: greeted, encrypted and authenticated.
 type smtpConn struct {
 	raw    *deadlineConn
-	client *gosmtp.Client
+	client *gosmtp.Client // dialed, greeted, encrypted and authenticated by go-mail
+	info   sessionInfo
 	// idleSince is when the connection went back to the pool, zero for a
 	// new one.
 	idleSince time.Time
@@ -42,14 +42,14 @@ type staleError struct{ err error }
 func (e *staleError) Error() string { return "idle connection is dead: " + e.err.Error() }
 func (e *staleError) Unwrap() error { return e.err }
 
-// transact sends msg on c within deadline. The connection's I/O stops at
+// transact sends o on c within deadline. The connection's I/O stops at
 // the deadline or when ctx ends, whichever comes first.
-func (c *smtpConn) transact(ctx context.Context, client *mail.Client, msg *mail.Msg, deadline time.Time) error {
+func (c *smtpConn) transact(ctx context.Context, o *outgoing, deadline time.Time) error {
 	c.raw.setLimit(deadline)
 	stop := context.AfterFunc(ctx, c.raw.expire)
 	err := c.probe()
 	if err == nil {
-		err = client.SendWithSMTPClient(c.client, msg)
+		err = c.mail(o)
 	}
 	if !stop() {
 		c.broken = true // expire ran or is running: the deadline is garbage
@@ -120,26 +120,16 @@ func staleConn(err error) bool {
 	if errors.As(err, &se) {
 		return true
 	}
-	var me *mail.SendError
-	if !errors.As(err, &me) {
+	var st *stepError
+	if !errors.As(err, &st) || st.step != stepMail {
 		return false
 	}
-	switch me.Reason {
-	case mail.ErrConnCheck, mail.ErrSMTPMailFrom:
-		code := replyCode(err)
-		return code == 0 || code == 421
-	}
-	return false
+	code := replyCode(err)
+	return code == 0 || code == 421
 }
 
 // replyCode returns the SMTP reply code in err, 0 when there is none.
 func replyCode(err error) int {
-	var me *mail.SendError
-	if errors.As(err, &me) {
-		if code := me.ErrorCode(); code >= 200 && code < 600 {
-			return code
-		}
-	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
 		return te.Code
@@ -181,7 +171,8 @@ func (s *SMTP) connect(ctx context.Context, deadline time.Time) (*smtpConn, erro
 		}
 		return nil, err
 	}
-	return &smtpConn{raw: raw, client: client}, nil
+	has := func(ext string) bool { ok, _ := client.Extension(ext); return ok }
+	return &smtpConn{raw: raw, client: client, info: newSessionInfo(has)}, nil
 }
 
 // dial is go-mail's DialContextFunc: it wraps the connection in a

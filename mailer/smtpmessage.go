@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -38,8 +39,42 @@ const (
 	autoResponseSuppressedValue = "All"
 )
 
-// build turns m into a go-mail message.
-func (s *SMTP) build(m *Message) (*mail.Msg, error) {
+// build turns m into the envelope and DATA bytes of one transaction:
+// go-mail writes the MIME message (and signs it with DKIM), appendData
+// makes it ready for the wire. The caller gives the buffer back with
+// s.wire.Put when the transaction is over.
+func (s *SMTP) build(m *Message) (*outgoing, error) {
+	msg, err := s.compose(m)
+	if err != nil {
+		return nil, err
+	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return nil, fmt.Errorf("mailer: envelope sender: %w", err)
+	}
+	rcpts, err := msg.GetRecipients()
+	if err != nil {
+		return nil, fmt.Errorf("mailer: envelope recipient: %w", err)
+	}
+	wb := s.wire.Get().(*wireBuffer)
+	wb.msg.Reset()
+	if _, err := msg.WriteTo(&wb.msg); err != nil {
+		s.wire.Put(wb)
+		return nil, fmt.Errorf("mailer: writing the message: %w", err)
+	}
+	wb.data = appendData(wb.data[:0], wb.msg.Bytes())
+	return &outgoing{from: from, to: rcpts[0], data: wb.data, buf: wb}, nil
+}
+
+// wireBuffer holds the bytes of one mail on its way out; an SMTP mailer
+// reuses them from mail to mail (SMTP.wire).
+type wireBuffer struct {
+	msg  bytes.Buffer // the message as go-mail writes it
+	data []byte       // the DATA body made from it
+}
+
+// compose turns m into a go-mail message with one recipient.
+func (s *SMTP) compose(m *Message) (*mail.Msg, error) {
 	to, err := parseHeaderAddress(m.To)
 	if err != nil {
 		return nil, fmt.Errorf("mailer: invalid recipient: %w", err)
