@@ -12,22 +12,35 @@ import (
 	mail "github.com/wneessen/go-mail"
 )
 
-// headerValues are the sender headers every mail of one mailer carries.
+// headerValues are the sender headers every mail of one mailer carries,
+// parsed once.
 type headerValues struct {
-	from    string
-	replyTo string
+	from    netmail.Address
+	replyTo *netmail.Address // nil when there is none
+	// envelopeFrom is the MAIL FROM path, "<address>".
+	envelopeFrom string
 	// domain is the sender's domain, the right-hand side of Message-IDs.
 	domain string
 }
 
 // newHeaderValues takes from and replyTo as validated by checkSender.
 func newHeaderValues(from, replyTo string) headerValues {
-	a, _ := parseHeaderAddress(from)
-	h := headerValues{from: from, replyTo: replyTo}
-	if a != nil {
+	var h headerValues
+	if a, _ := parseHeaderAddress(from); a != nil {
+		h.from = *a
+		h.envelopeFrom = envelopePath(a.Address)
 		h.domain = a.Address[strings.LastIndexByte(a.Address, '@')+1:]
 	}
+	if replyTo != "" {
+		h.replyTo, _ = parseHeaderAddress(replyTo)
+	}
 	return h
+}
+
+// envelopePath returns address as an SMTP path, "<address>", quoted as
+// net/mail quotes it (and as go-mail sent it).
+func envelopePath(address string) string {
+	return (&netmail.Address{Address: address}).String()
 }
 
 // Automatic-mail headers. Auto-Submitted (RFC 3834) tells vacation
@@ -44,18 +57,11 @@ const (
 // makes it ready for the wire. The caller gives the buffer back with
 // s.wire.Put when the transaction is over.
 func (s *SMTP) build(m *Message) (*outgoing, error) {
-	msg, err := s.compose(m)
+	to, err := parseHeaderAddress(m.To)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mailer: invalid recipient: %w", err)
 	}
-	from, err := msg.GetSender(false)
-	if err != nil {
-		return nil, fmt.Errorf("mailer: envelope sender: %w", err)
-	}
-	rcpts, err := msg.GetRecipients()
-	if err != nil {
-		return nil, fmt.Errorf("mailer: envelope recipient: %w", err)
-	}
+	msg := s.compose(m, to.Address)
 	wb := s.wire.Get().(*wireBuffer)
 	wb.msg.Reset()
 	if _, err := msg.WriteTo(&wb.msg); err != nil {
@@ -63,7 +69,7 @@ func (s *SMTP) build(m *Message) (*outgoing, error) {
 		return nil, fmt.Errorf("mailer: writing the message: %w", err)
 	}
 	wb.data = appendData(wb.data[:0], wb.msg.Bytes())
-	return &outgoing{from: from, to: rcpts[0], data: wb.data, buf: wb}, nil
+	return &outgoing{from: s.header.envelopeFrom, to: envelopePath(to.Address), data: wb.data, buf: wb}, nil
 }
 
 // wireBuffer holds the bytes of one mail on its way out; an SMTP mailer
@@ -73,23 +79,17 @@ type wireBuffer struct {
 	data []byte       // the DATA body made from it
 }
 
-// compose turns m into a go-mail message with one recipient.
-func (s *SMTP) compose(m *Message) (*mail.Msg, error) {
-	to, err := parseHeaderAddress(m.To)
-	if err != nil {
-		return nil, fmt.Errorf("mailer: invalid recipient: %w", err)
-	}
+// compose turns m into a go-mail message to the address to (the address
+// alone: the header shows no display name the caller passed in). The
+// addresses are parsed already, so go-mail does not parse them again.
+func (s *SMTP) compose(m *Message, to string) *mail.Msg {
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent())
-	if err := msg.From(s.header.from); err != nil {
-		return nil, fmt.Errorf("mailer: From: %w", err)
-	}
-	if err := msg.To(to.Address); err != nil {
-		return nil, fmt.Errorf("mailer: To: %w", err)
-	}
-	if s.header.replyTo != "" {
-		if err := msg.ReplyTo(s.header.replyTo); err != nil {
-			return nil, fmt.Errorf("mailer: Reply-To: %w", err)
-		}
+	from := s.header.from
+	msg.FromMailAddress(&from)
+	msg.ToMailAddress(&netmail.Address{Address: to})
+	if s.header.replyTo != nil {
+		replyTo := *s.header.replyTo
+		msg.ReplyToMailAddress(&replyTo)
 	}
 	msg.Subject(cleanHeader(m.Subject))
 	msg.SetMessageIDWithValue(messageID(m.ID, s.header.domain))
@@ -103,7 +103,7 @@ func (s *SMTP) compose(m *Message) (*mail.Msg, error) {
 	if s.dkim != nil {
 		msg.SetDKIM(s.dkim)
 	}
-	return msg, nil
+	return msg
 }
 
 // messageID returns the Message-ID value (without angle brackets) for a

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	gosmtp "github.com/wneessen/go-mail/smtp"
 )
 
 // wireListener hands the go-smtp server connections that record what the
@@ -246,4 +247,62 @@ func TestAppendDataMatchesDotWriter(t *testing.T) {
 		require.NoError(t, bw.W.Flush())
 		assert.Equal(t, want.String(), string(appendData(nil, []byte(in))), "input %q", in)
 	}
+}
+
+// TestSMTPPipeline354AfterRefusal: a server that answers DATA with 354
+// although it refused the recipient (go-smtp never does; RFC 2920 §3.1
+// lets it) gets an empty message ended at once, the refusal is the error,
+// and the session stays in step. A unit test of that branch against a
+// scripted server on a pipe.
+func TestSMTPPipeline354AfterRefusal(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe()
+	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	script := make(chan error, 1)
+	go func() { script <- runScript(server) }()
+
+	gc, err := gosmtp.NewClient(client, "localhost")
+	require.NoError(t, err)
+	require.NoError(t, gc.Hello("localhost"))
+	has := func(ext string) bool { ok, _ := gc.Extension(ext); return ok }
+	c := &smtpConn{raw: &deadlineConn{Conn: client}, client: gc, info: newSessionInfo(has)}
+	require.True(t, c.info.pipelining)
+
+	err = c.mail(&outgoing{from: "<a@x.example>", to: "<b@y.example>", data: appendData(nil, []byte("Subject: x\r\n\r\nbody"))})
+	assert.Equal(t, 550, replyCode(err), "%v", err)
+	var st *stepError
+	require.ErrorAs(t, err, &st)
+	assert.Equal(t, stepRcpt, st.step)
+	assert.True(t, c.reusableAfter(err), "RSET after the refusal failed")
+	require.NoError(t, <-script)
+}
+
+// runScript plays a server that pipelines, refuses the recipient, still
+// answers DATA with 354, and expects the lone dot and then RSET.
+func runScript(conn net.Conn) error {
+	text := textproto.NewConn(conn)
+	steps := []struct{ expect, reply string }{
+		{"", "220 scripted"},
+		{"EHLO localhost", "250-scripted\r\n250 PIPELINING"},
+		{"MAIL FROM:<a@x.example>", "250 ok"},
+		{"RCPT TO:<b@y.example>", "550 5.1.1 no such user"},
+		{"DATA", "354 go ahead"},
+		{".", "554 5.5.1 no valid recipients"},
+		{"RSET", "250 reset"},
+	}
+	for _, s := range steps {
+		if s.expect != "" {
+			line, err := text.ReadLine()
+			if err != nil {
+				return err
+			}
+			if line != s.expect {
+				return errors.New("got " + line + ", want " + s.expect)
+			}
+		}
+		if err := text.PrintfLine("%s", s.reply); err != nil {
+			return err
+		}
+	}
+	return nil
 }
