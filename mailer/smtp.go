@@ -122,6 +122,14 @@ type SMTPConfig struct {
 // left, is reused for later mails, and is replaced when the server dropped
 // it. An SMTP is safe for concurrent use; Close ends every connection.
 //
+// go-mail dials, greets, upgrades with STARTTLS, authenticates and writes
+// (and DKIM-signs) the MIME message, before a connection is taken; the
+// transaction itself is SMTP's own: when the server offers PIPELINING
+// (RFC 2920), MAIL FROM, RCPT TO and DATA go out in one write and the
+// message in a second, two round trips per mail; without it, four. No RSET
+// follows a delivered mail, and an idle connection is checked with NOOP
+// only after a pause.
+//
 // Errors are classified for a Dispatcher or an outbox: SMTP 4xx replies,
 // network errors and timeouts are temporary (ErrTemporary), 5xx replies,
 // certificate errors and refused credentials permanent (ErrPermanent).

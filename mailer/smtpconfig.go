@@ -178,7 +178,9 @@ func clientTLSConfig(cfg SMTPConfig) *tls.Config {
 	return c
 }
 
-// clientOptions configures the go-mail client that dials for the pool.
+// clientOptions configures the go-mail client that dials for the pool. It
+// only sets up connections (dial, greeting, STARTTLS); the transactions
+// are smtpConn.mail's.
 func (s *SMTP) clientOptions(cfg SMTPConfig, port int) []mail.Option {
 	policy := mail.NoTLS
 	switch s.tlsMode {
@@ -196,12 +198,6 @@ func (s *SMTP) clientOptions(cfg SMTPConfig, port int) []mail.Option {
 		// per-send timeout bound every read and write, and it speaks
 		// implicit TLS itself.
 		mail.WithDialContextFunc(s.dial),
-		// A transaction ends with the reply to DATA (RFC 5321 §4.1.1.4), so
-		// a pooled connection needs no RSET after a delivered mail, and an
-		// idle one is probed with NOOP only after a pause (smtpConn.probe):
-		// two round trips of go-mail's six saved on every mail.
-		mail.WithoutRset(),
-		mail.WithoutNoop(),
 	}
 	if cfg.HELO != "" {
 		opts = append(opts, mail.WithHELO(cfg.HELO))
