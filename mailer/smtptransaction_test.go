@@ -110,7 +110,7 @@ func envelopeChunks(chunks []string) (mails, grouped int) {
 // TestSMTPPipelinesEnvelopeWhenOffered: against go-smtp, which offers
 // PIPELINING, MAIL, RCPT and DATA of every mail reach the server in one
 // read; with PIPELINING hidden they come one at a time. Both deliver every
-// mail intact on one connection.
+// mail intact on one connection, with no RSET or NOOP between mails.
 func TestSMTPPipelinesEnvelopeWhenOffered(t *testing.T) {
 	t.Parallel()
 	for _, hide := range []bool{false, true} {
@@ -133,6 +133,9 @@ func TestSMTPPipelinesEnvelopeWhenOffered(t *testing.T) {
 			assert.Equal(t, 1, be.connCount())
 			mails, grouped := envelopeChunks(l.chunks())
 			assert.Equal(t, 3, mails)
+			wire := strings.Join(l.chunks(), "")
+			assert.NotContains(t, wire, "RSET", "a delivered mail needs no RSET")
+			assert.NotContains(t, wire, "NOOP", "a busy connection needs no NOOP")
 			if hide {
 				assert.Zero(t, grouped, "commands pipelined to a server without PIPELINING")
 			} else {
