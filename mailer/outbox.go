@@ -34,13 +34,26 @@ import (
 //   - The stored payload is sealed (AES-256-GCM under an HKDF subkey of the
 //     server secret): it holds a live link and code, and a dump of the store
 //     must reveal neither, nor the recipient.
-//   - Close(ctx) stops accepting (Send returns ErrClosed), then delivers
-//     what is ready — queued mails and retries that are due — until nothing
-//     is left or ctx ends. When ctx ends first, deliveries in flight are
-//     interrupted and handed back to the store at once, so another instance
-//     takes them over without waiting for the visibility timeout; Close
-//     then returns ctx.Err(). Mails waiting out a backoff stay stored.
-//     Either way no goroutine of the outbox remains.
+//   - An Outbox is a Reserver. Reserve makes no round trip, and a
+//     reservation's commit is the mail's one write. Reserve refuses with
+//     ErrClosed after Close and, after a write to the store failed, with a
+//     temporary error wrapping that failure (matching store.ErrUnavailable
+//     when the store was down) for a cool-down on the outbox's clock
+//     (OutboxOptions.Now): 250 ms after the first failure, doubling after
+//     each failed trial up to 4 s. Then one reservation at a time goes
+//     through as a trial; any successful write ends the refusals. Each
+//     instance judges from its own writes. A commit's write is bounded by
+//     the store's timeout, not by the caller's ctx: the caller has already
+//     acted on the reservation (stored the link the mail carries).
+//   - Close(ctx) stops accepting (Send and Reserve return ErrClosed) and
+//     waits, within ctx, for the reservations outstanding to be committed
+//     or cancelled (a commit after ctx ended returns ErrClosed); then it
+//     delivers what is ready — queued mails and retries that are due —
+//     until nothing is left or ctx ends. When ctx ends first, deliveries in
+//     flight are interrupted and handed back to the store at once, so
+//     another instance takes them over without waiting for the visibility
+//     timeout; Close then returns ctx.Err(). Mails waiting out a backoff
+//     stay stored. Either way no goroutine of the outbox remains.
 //   - Stats and Ping are cheap probes for metrics and readiness.
 //
 // An Outbox is a LinkSender: a sign-in mail accepted by SendLinkMail with
@@ -51,6 +64,7 @@ import (
 type Outbox interface {
 	Mailer
 	LinkSender
+	Reserver
 	// Stats reports the queue's depth and age.
 	Stats(ctx context.Context) (OutboxStats, error)
 	// Ping reports whether the outbox's store is reachable, for readiness
@@ -115,8 +129,9 @@ type OutboxOptions struct {
 	// Logger receives dead letters (Error) and store outages (Warn)
 	// (default slog.Default()). Links, codes and bodies are never logged.
 	Logger *slog.Logger
-	// Now is the clock of acceptance times and backoff deadlines (default
-	// time.Now). Tests drive retries with it.
+	// Now is the clock of acceptance times, backoff deadlines and the
+	// cool-down of Reserve after a failed write (default time.Now). Tests
+	// drive retries and cool-downs with it.
 	Now func() time.Time
 	// MeterProvider receives delivery attempts by result, their duration,
 	// and the outbox's depth and oldest-entry age; nil means OpenTelemetry's

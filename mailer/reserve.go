@@ -9,8 +9,8 @@ import "context"
 // (queue full, closed, its store down) changes nothing: the address's
 // previous code still works, no limit is charged and no link is stored.
 //
-// The Dispatcher implements it, and an outbox should. The contract, which
-// every implementation follows:
+// The Dispatcher and every Outbox (redisstore.NewOutbox, the pgstore
+// outbox) implement it. The contract, which every implementation follows:
 //
 //   - Reserve returns a nil error only with room held for one mail. It
 //     fails with the error Send would return now (ErrQueueFull, ErrClosed,

@@ -2,14 +2,17 @@ package outbox
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/outboxtest"
+	"github.com/magiclink-go/magiclink/store"
 )
 
 // memQueue is a Queue in memory, the smallest storage that keeps the
@@ -17,6 +20,8 @@ import (
 // backend. Visibility is judged in real time, as a store server would.
 type memQueue struct {
 	visibility time.Duration
+	// down makes every call fail as a store that is down does.
+	down atomic.Bool
 
 	mu      sync.Mutex
 	seq     int
@@ -31,7 +36,13 @@ type memEntry struct {
 	claimed time.Time // zero when not claimed (real time)
 }
 
+// errDown is what every call of a memQueue that is down returns.
+var errDown = fmt.Errorf("memqueue: %w", store.ErrUnavailable)
+
 func (q *memQueue) Add(_ context.Context, e Entry) error {
+	if q.down.Load() {
+		return errDown
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
@@ -48,6 +59,9 @@ func (q *memQueue) wake() {
 }
 
 func (q *memQueue) Claim(ctx context.Context, n int, now time.Time, wait time.Duration) ([]Entry, error) {
+	if q.down.Load() {
+		return nil, errDown
+	}
 	out := q.claim(n, now)
 	if len(out) > 0 || wait <= 0 {
 		return out, nil
@@ -178,7 +192,9 @@ func TestConformanceInMemory(t *testing.T) {
 				}
 				return ob
 			},
-			Raw: func(*testing.T) []byte { return q.raw() },
+			Raw:     func(*testing.T) []byte { return q.raw() },
+			Kill:    func(*testing.T) { q.down.Store(true) },
+			Restart: func(*testing.T) { q.down.Store(false) },
 		}
 	})
 }

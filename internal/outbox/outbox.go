@@ -45,13 +45,23 @@ type Outbox struct {
 	wg      sync.WaitGroup
 
 	mu     sync.Mutex
-	closed bool
+	closed bool // no new sends or reservations
+	// reserved counts the reservations outstanding; settled is closed once
+	// the outbox is closed and none is (Close waits for it), and gaveUp is
+	// set when Close stopped waiting: commits then fail with ErrClosed.
+	reserved int
+	settled  chan struct{}
+	gaveUp   bool
+	brk      breaker
 
 	tel    *telemetry.Instruments
 	gauges metric.Registration // nil when registration failed
 }
 
-var _ mailer.Outbox = (*Outbox)(nil)
+var (
+	_ mailer.Outbox   = (*Outbox)(nil)
+	_ mailer.Reserver = (*Outbox)(nil)
+)
 
 // Normalize fills in the defaults of o, as New applies them.
 func Normalize(o mailer.OutboxOptions) mailer.OutboxOptions {
@@ -108,6 +118,7 @@ func New(q Queue, m mailer.Mailer, name string, opts mailer.OutboxOptions) (*Out
 		jobs:    make(chan Entry, o.Workers),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
+		settled: make(chan struct{}),
 	}
 	ob.observe()
 	for range o.Workers {
@@ -145,28 +156,48 @@ func (o *Outbox) observe() {
 
 // Send stores a copy of msg, sealed, and returns once it is durable.
 func (o *Outbox) Send(ctx context.Context, msg *mailer.Message) error {
-	if msg == nil {
-		return mailer.Permanent(fmt.Errorf("%s: nil message", o.name))
+	id, plain, err := o.messagePayload(msg)
+	if err != nil {
+		return err
 	}
-	return o.add(ctx, keepID(msg.ID), encodeMessage(msg))
+	return o.add(ctx, id, plain)
 }
 
 // SendLinkMail stores d to be rendered by a worker when r is the outbox's
 // own Renderer; otherwise it renders with r now and stores the message.
 func (o *Outbox) SendLinkMail(ctx context.Context, r mailer.Renderer, d mailer.LinkData) error {
+	id, plain, err := o.linkPayload(r, d)
+	if err != nil {
+		return err
+	}
+	return o.add(ctx, id, plain)
+}
+
+// messagePayload is the Message-ID and plaintext payload of msg.
+func (o *Outbox) messagePayload(msg *mailer.Message) (string, []byte, error) {
+	if msg == nil {
+		return "", nil, mailer.Permanent(fmt.Errorf("%s: nil message", o.name))
+	}
+	return keepID(msg.ID), encodeMessage(msg), nil
+}
+
+// linkPayload is the Message-ID and plaintext payload of a link mail: its
+// LinkData when r is the outbox's own Renderer, else the message r renders.
+func (o *Outbox) linkPayload(r mailer.Renderer, d mailer.LinkData) (string, []byte, error) {
 	if r == nil {
-		return mailer.Permanent(fmt.Errorf("%s: nil renderer", o.name))
+		return "", nil, mailer.Permanent(fmt.Errorf("%s: nil renderer", o.name))
 	}
 	if sameRenderer(r, o.o.Renderer) {
-		return o.add(ctx, newID(), encodeLink(&d))
+		return newID(), encodeLink(&d), nil
 	}
 	msg, err := r.Render(d)
 	if err != nil {
-		return mailer.Permanent(fmt.Errorf("%s: rendering: %w", o.name, err))
+		return "", nil, mailer.Permanent(fmt.Errorf("%s: rendering: %w", o.name, err))
 	}
-	return o.add(ctx, keepID(msg.ID), encodeMessage(msg))
+	return keepID(msg.ID), encodeMessage(msg), nil
 }
 
+// add stores a mail sent without a reservation.
 func (o *Outbox) add(ctx context.Context, id string, plain []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -177,8 +208,26 @@ func (o *Outbox) add(ctx context.Context, id string, plain []byte) error {
 	if closed {
 		return mailer.ErrClosed
 	}
+	return o.write(ctx, id, plain, false)
+}
+
+// write is the one round trip of an accepted mail; its outcome feeds the
+// breaker (trial: it is the breaker's trial write). A failure because the
+// caller's ctx ended says nothing about the store.
+func (o *Outbox) write(ctx context.Context, id string, plain []byte, trial bool) error {
 	e := Entry{ID: id, Accepted: o.o.Now(), Sealed: o.seal.Seal(id, plain)}
-	if err := o.q.Add(ctx, e); err != nil {
+	err := o.q.Add(ctx, e)
+	o.mu.Lock()
+	switch {
+	case err == nil:
+		o.brk.succeeded()
+	case ctx.Err() != nil:
+		o.brk.abandoned(trial)
+	default:
+		o.brk.failed(err, trial, o.o.Now())
+	}
+	o.mu.Unlock()
+	if err != nil {
 		return &mailer.SendError{Temporary: true, Err: fmt.Errorf("%s: mail not accepted: %w", o.name, err)}
 	}
 	return nil
@@ -192,12 +241,22 @@ func (o *Outbox) Stats(ctx context.Context) (mailer.OutboxStats, error) {
 // Ping reports whether the store is reachable.
 func (o *Outbox) Ping(ctx context.Context) error { return o.q.Ping(ctx) }
 
-// Close stops accepting, delivers what is ready and stops; see
-// mailer.Outbox.
+// Close stops accepting, waits for the reservations outstanding, delivers
+// what is ready and stops; see mailer.Outbox.
 func (o *Outbox) Close(ctx context.Context) error {
 	o.mu.Lock()
-	if !o.closed {
-		o.closed = true
+	o.closed = true
+	o.settle()
+	o.mu.Unlock()
+	select {
+	case <-o.settled:
+	case <-ctx.Done():
+		o.mu.Lock()
+		o.gaveUp = true
+		o.mu.Unlock()
+	}
+	o.mu.Lock()
+	if !o.isClosing() {
 		close(o.closing)
 	}
 	o.mu.Unlock()
@@ -213,6 +272,19 @@ func (o *Outbox) Close(ctx context.Context) error {
 		o.cancel()
 		<-o.done
 		return ctx.Err()
+	}
+}
+
+// settle closes settled once the outbox is closed and no reservation is
+// outstanding. The caller holds o.mu.
+func (o *Outbox) settle() {
+	if !o.closed || o.reserved > 0 {
+		return
+	}
+	select {
+	case <-o.settled:
+	default:
+		close(o.settled)
 	}
 }
 

@@ -15,10 +15,7 @@ import (
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
-var cases = []struct {
-	name string
-	run  func(t *testing.T, r *rig)
-}{
+var cases = []suiteCase{
 	{"DeliversEveryAcceptedMail", testDelivers},
 	{"KeepsOrAssignsTheMessageID", testMessageID},
 	{"RetriesTemporaryFailuresWithOneID", testRetries},
@@ -35,6 +32,12 @@ var cases = []struct {
 	{"SealedAtRest", testSealed},
 	{"WrongSecretDeliversNothing", testWrongSecret},
 	{"RefusesBadInput", testBadInput},
+	{"ReservedMailIsDelivered", testReserveCommit},
+	{"CancelledReservationSendsNothing", testReserveCancel},
+	{"SecondCommitIsRefused", testDoubleCommit},
+	{"ReserveAfterCloseIsRefused", testReserveClosed},
+	{"CloseWaitsForReservations", testCloseWaitsForReservations},
+	{"CloseGivesUpOnAReservation", testCloseGivesUp},
 }
 
 func mustSend(t *testing.T, err error) {

@@ -46,6 +46,14 @@ type Backend struct {
 	// digits hold now and then by chance. Raw must show the Message-IDs
 	// (the test checks one is there). Nil skips the sealed-at-rest test.
 	Raw func(t *testing.T) []byte
+	// Kill, when set with Restart, kills the storage's server, as a crash
+	// would, so that every call of an outbox on it fails with an error
+	// matching store.ErrUnavailable; Restart starts it again and returns
+	// once it serves (what it held may be gone). Only the outage cases
+	// use them, and they skip without them. A Factory whose Backends share
+	// one server leaves both nil and runs RunOutages with a Factory of
+	// Backends on servers of their own.
+	Kill, Restart func(t *testing.T)
 }
 
 // Factory returns a Backend on fresh, empty storage and registers its own
@@ -58,10 +66,35 @@ const Secret = "outboxtest secret: 0123456789abcdef0123456789abcdef"
 // waitFor bounds every wait of the suite.
 const waitFor = 20 * time.Second
 
-// Run runs the whole suite against outboxes on storage made by newBackend.
+// Run runs the whole suite against outboxes on storage made by newBackend;
+// the outage cases skip unless its Backends have Kill and Restart.
 func Run(t *testing.T, newBackend Factory) {
 	t.Helper()
-	for _, c := range cases {
+	runCases(t, newBackend, cases)
+	runCases(t, newBackend, outageCases)
+}
+
+// RunOutages runs only the cases that kill the storage's server, on
+// Backends that must have Kill and Restart.
+func RunOutages(t *testing.T, newBackend Factory) {
+	t.Helper()
+	runCases(t, func(t *testing.T) Backend {
+		b := newBackend(t)
+		if b.Kill == nil || b.Restart == nil {
+			t.Fatal("outboxtest: RunOutages needs Backends with Kill and Restart")
+		}
+		return b
+	}, outageCases)
+}
+
+type suiteCase struct {
+	name string
+	run  func(t *testing.T, r *rig)
+}
+
+func runCases(t *testing.T, newBackend Factory, cs []suiteCase) {
+	t.Helper()
+	for _, c := range cs {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			c.run(t, &rig{t: t, b: newBackend(t)})

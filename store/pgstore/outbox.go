@@ -30,7 +30,10 @@ type Outbox struct {
 	q      *rowQueue
 }
 
-var _ mailer.Outbox = (*Outbox)(nil)
+var (
+	_ mailer.Outbox   = (*Outbox)(nil)
+	_ mailer.Reserver = (*Outbox)(nil)
+)
 
 // OutboxOption configures NewOutbox.
 type OutboxOption func(*outboxConfig)
@@ -92,6 +95,15 @@ func (o *Outbox) Send(ctx context.Context, msg *mailer.Message) error { return o
 // own Renderer; see mailer.Outbox.
 func (o *Outbox) SendLinkMail(ctx context.Context, r mailer.Renderer, d mailer.LinkData) error {
 	return o.engine.SendLinkMail(ctx, r, d)
+}
+
+// Reserve holds room for one mail without a round trip, for a Service
+// that must know before it stores a link whether the mail will be
+// accepted; the reservation's commit is the one INSERT. After a failed
+// write it refuses, with an error matching store.ErrUnavailable when
+// the database was down, until a cool-down passes (see mailer.Outbox).
+func (o *Outbox) Reserve(ctx context.Context) (mailer.Reservation, error) {
+	return o.engine.Reserve(ctx)
 }
 
 // Stats reports the queue across all instances, in one statement.

@@ -31,7 +31,10 @@ type Outbox struct {
 	q      *streamQueue
 }
 
-var _ mailer.Outbox = (*Outbox)(nil)
+var (
+	_ mailer.Outbox   = (*Outbox)(nil)
+	_ mailer.Reserver = (*Outbox)(nil)
+)
 
 // OutboxOption configures the Redis side of NewOutbox.
 type OutboxOption func(*outboxConfig)
@@ -154,6 +157,15 @@ func (o *Outbox) Send(ctx context.Context, msg *mailer.Message) error {
 // outbox's own Renderer; see mailer.Outbox.
 func (o *Outbox) SendLinkMail(ctx context.Context, r mailer.Renderer, d mailer.LinkData) error {
 	return o.engine.SendLinkMail(ctx, r, d)
+}
+
+// Reserve holds room for one mail without a round trip, for a Service
+// that must know before it stores a link whether the mail will be
+// accepted; the reservation's commit is the one XADD. After a failed
+// write it refuses, with an error matching store.ErrUnavailable when
+// Redis was down, until a cool-down passes (see mailer.Outbox).
+func (o *Outbox) Reserve(ctx context.Context) (mailer.Reservation, error) {
+	return o.engine.Reserve(ctx)
 }
 
 // Stats reports the queue across all instances, in one round trip.
