@@ -193,8 +193,8 @@ func TestConformanceInMemory(t *testing.T) {
 				return ob
 			},
 			Raw:     func(*testing.T) []byte { return q.raw() },
-			Kill:    func(*testing.T) { q.down.Store(true) },
-			Restart: func(*testing.T) { q.down.Store(false) },
+			Kill:    func(testing.TB) { q.down.Store(true) },
+			Restart: func(testing.TB) { q.down.Store(false) },
 		}
 	})
 }

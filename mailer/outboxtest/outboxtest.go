@@ -53,7 +53,7 @@ type Backend struct {
 	// use them, and they skip without them. A Factory whose Backends share
 	// one server leaves both nil and runs RunOutages with a Factory of
 	// Backends on servers of their own.
-	Kill, Restart func(t *testing.T)
+	Kill, Restart func(t testing.TB)
 }
 
 // Factory returns a Backend on fresh, empty storage and registers its own

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/outboxtest"
 )
@@ -20,27 +21,44 @@ func TestOutboxConformance(t *testing.T) {
 	outboxtest.Run(t, func(t *testing.T) outboxtest.Backend {
 		// A schema per subtest; every Open shares it, as the instances of
 		// a deployment share a database.
-		pool := db.Pool(t, func(c *pgxpool.Config) { c.MaxConns = 16 })
-		schema := fmt.Sprintf("outbox_%d", schemas.Add(1))
-		if err := Migrate(context.Background(), pool, WithSchema(schema)); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		s, err := New(context.Background(), pool, WithSchema(schema), WithSweepInterval(0))
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return outboxtest.Backend{
-			Open: func(t *testing.T, m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
-				ob, err := s.NewOutbox(m, o)
-				if err != nil {
-					t.Fatalf("NewOutbox: %v", err)
-				}
-				return ob
-			},
-			Raw: func(t *testing.T) []byte { return rawOutbox(t, pool, schema) },
-		}
+		return outboxBackend(t, db, fmt.Sprintf("outbox_%d", schemas.Add(1)))
 	})
+}
+
+// TestOutboxOutages runs the suite's outage cases on a cluster of their
+// own, which they kill and restart.
+func TestOutboxOutages(t *testing.T) {
+	t.Parallel()
+	srv := testpg.Start(t)
+	db := srv.Database(t)
+	outboxtest.RunOutages(t, func(t *testing.T) outboxtest.Backend {
+		b := outboxBackend(t, db, "outbox")
+		b.Kill, b.Restart = srv.Kill, srv.Restart
+		return b
+	})
+}
+
+// outboxBackend is the outbox of a store in schema on db.
+func outboxBackend(t *testing.T, db *testpg.Database, schema string) outboxtest.Backend {
+	pool := db.Pool(t, func(c *pgxpool.Config) { c.MaxConns = 16 })
+	if err := Migrate(context.Background(), pool, WithSchema(schema)); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	s, err := New(context.Background(), pool, WithSchema(schema), WithSweepInterval(0))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return outboxtest.Backend{
+		Open: func(t *testing.T, m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
+			ob, err := s.NewOutbox(m, o)
+			if err != nil {
+				t.Fatalf("NewOutbox: %v", err)
+			}
+			return ob
+		},
+		Raw: func(t *testing.T) []byte { return rawOutbox(t, pool, schema) },
+	}
 }
 
 // rawOutbox returns every byte the outbox table holds, columns as stored

@@ -287,3 +287,16 @@ func TestNewOutboxRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboxOutages runs the suite's outage cases, each on a redis-server
+// of its own that it kills and restarts, through a client that fails at
+// once while the server is gone.
+func TestOutboxOutages(t *testing.T) {
+	t.Parallel()
+	outboxtest.RunOutages(t, func(t *testing.T) outboxtest.Backend {
+		srv := testredis.Start(t)
+		b := outboxBackend(t, fastFailClient(t, srv.Addr()))
+		b.Kill, b.Restart = srv.Stop, srv.Restart
+		return b
+	})
+}
