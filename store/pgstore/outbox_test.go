@@ -87,8 +87,8 @@ func rawOutbox(t *testing.T, pool *pgxpool.Pool, schema string) []byte {
 }
 
 // TestOutboxSendStatements: an accepted send is one statement (the INSERT
-// that also notifies), so a Service's send with the outbox stays within
-// DESIGN's 3.
+// that also notifies), with a reservation or without (Reserve sends none),
+// so a Service's send with the outbox stays within DESIGN's 3.
 func TestOutboxSendStatements(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
@@ -108,6 +108,16 @@ func TestOutboxSendStatements(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("Send %d took %d statements, want 1", i, n)
 		}
+	}
+	// A reservation adds none: Reserve sends nothing, its commit the INSERT.
+	var res mailer.Reservation
+	n := r.stmts.countMatching(notOutboxWork, func() {
+		if res, err = ob.Reserve(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if c := r.stmts.countMatching(notOutboxWork, func() { err = res.Commit(t.Context(), crashMessage(3)) }); n != 0 || c != 1 || err != nil {
+		t.Fatalf("Reserve took %d statements and its Commit %d (%v), want 0 and 1", n, c, err)
 	}
 	if _, err := s.NewOutbox(newRecorder(), mailer.OutboxOptions{Secret: []byte("short")}); err == nil {
 		t.Fatal("NewOutbox accepted a short secret")

@@ -150,7 +150,8 @@ func TestOutboxConformanceCluster(t *testing.T) {
 }
 
 // TestOutboxSendIsOneRoundTrip: an accepted send costs one command, an
-// XADD, and delivered mail leaves no entry behind (XDEL).
+// XADD, with a reservation or without (Reserve issues none), and delivered
+// mail leaves no entry behind (XDEL).
 func TestOutboxSendIsOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	rdb := testredis.Start(t).Client(t)
@@ -172,11 +173,26 @@ func TestOutboxSendIsOneRoundTrip(t *testing.T) {
 	if got := calls.names(); len(got) != 2 || got[0] != "xadd" || got[1] != "xadd" {
 		t.Fatalf("two sends issued %v, want one XADD each", got)
 	}
+	// A reservation adds none: Reserve issues nothing, its commit the XADD.
+	res, err := ob.Reserve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := calls.names(); len(got) != 2 {
+		t.Fatalf("Reserve issued %v", got[2:])
+	}
+	if err := res.CommitLink(ctx, mailer.DefaultTemplates(), mailer.LinkData{To: "cy@example.com", Link: "https://app.example/x",
+		Code: "123456", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls.names(); len(got) != 3 || got[2] != "xadd" {
+		t.Fatalf("the commit issued %v, want one XADD", got[2:])
+	}
 	if err := ob.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if inbox.Len() != 2 {
-		t.Fatalf("%d mails delivered, want 2", inbox.Len())
+	if inbox.Len() != 3 {
+		t.Fatalf("%d mails delivered, want 3", inbox.Len())
 	}
 	if l := rdb.XLen(t.Context(), prefix+":{outbox:mail}:s").Val(); l != 0 {
 		t.Fatalf("%d delivered entries left in the stream, want 0", l)
