@@ -67,8 +67,12 @@ func WithOutboxName(name string) OutboxOption { return func(c *outboxConfig) { c
 // letters of each outbox.
 //
 // NewOutbox performs no I/O; while the database is down sends fail with an
-// error matching store.ErrUnavailable and the workers wait for it. Close
-// must be called to stop the workers, before the pool is closed.
+// error matching store.ErrUnavailable and the workers wait for it. The
+// outbox is a mailer.Reserver: after a failed INSERT, Reserve refuses with
+// that error, without a round trip, until a trial after a cool-down
+// succeeds (see mailer.Outbox), so a Service's refused sends change
+// nothing. Close must be called to stop the workers, before the pool is
+// closed.
 func (s *Store) NewOutbox(m mailer.Mailer, opts mailer.OutboxOptions, more ...OutboxOption) (*Outbox, error) {
 	c := outboxConfig{name: DefaultOutboxName}
 	for _, opt := range more {

@@ -93,7 +93,10 @@ func WithOutboxTimeout(d time.Duration) OutboxOption {
 // (appendfsync always to lose nothing on a power cut, everysec to risk a
 // second) or with replicas. NewOutbox performs no I/O; while Redis is down
 // sends fail with an error matching store.ErrUnavailable and the workers
-// wait for it to come back. Close must be called to stop the workers.
+// wait for it to come back. The outbox is a mailer.Reserver: after a failed
+// XADD, Reserve refuses with that error, without a round trip, until a
+// trial after a cool-down succeeds (see mailer.Outbox), so a Service's
+// refused sends change nothing. Close must be called to stop the workers.
 func NewOutbox(rdb redis.UniversalClient, m mailer.Mailer, opts mailer.OutboxOptions, more ...OutboxOption) (*Outbox, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: outbox: nil client")
