@@ -33,10 +33,14 @@ type Link struct {
 // with ask, a pending request is stored with it; lang is the URL's locale
 // suffix (linkLocale), "" for none.
 func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next, lang string, ttl time.Duration, withCode bool, ask *pendingAsk) (*Link, error) {
-	// One read for the secret and the code's bits. crypto/rand.Read never
-	// fails (Go ≥ 1.24).
-	var random [secretLen + 4]byte
-	_, _ = rand.Read(random[:])
+	// One read for the secret, the code's bits and, with ask, the pending
+	// request's cookie and number. crypto/rand.Read never fails (Go ≥ 1.24).
+	var random [secretLen + 4 + pendingRandomLen]byte
+	n := secretLen + 4
+	if ask != nil {
+		n = len(random)
+	}
+	_, _ = rand.Read(random[:n])
 	raw := (*[secretLen]byte)(random[:secretLen])
 	digest := store.Digest(sha256.Sum256(raw[:]))
 	now := s.now()
@@ -49,15 +53,24 @@ func (s *Service) issue(ctx context.Context, email, orgID, userID, origin, next,
 	}
 	var err error
 	if ps, ok := s.store.(store.PendingRequests); ok && ask != nil {
-		err = s.putPending(ctx, ps, &t, ask)
+		err = s.putPending(ctx, ps, &t, ask, (*[pendingRandomLen]byte)(random[secretLen+4:]))
 	} else {
-		err = s.store.PutToken(ctx, &t)
+		err = s.putToken(ctx, &t, now)
 	}
 	if err != nil {
 		return nil, s.storeError(err)
 	}
 	u, tokenAt := s.linkURL(origin, raw, next, lang)
 	return &Link{URL: u, Token: u[tokenAt : tokenAt+encodedSecretLen], Code: code, ExpiresAt: t.ExpiresAt}, nil
+}
+
+// putToken stores t, judged at now (the clock reading t was made with)
+// when the store takes the Service's reading of the real clock.
+func (s *Service) putToken(ctx context.Context, t *store.Token, now time.Time) error {
+	if s.tokensAt != nil {
+		return s.tokensAt.PutTokenAt(ctx, t, now)
+	}
+	return s.store.PutToken(ctx, t)
 }
 
 // linkURL builds {origin}{LinkPath}?token_hash=…&type=magiclink&next=…

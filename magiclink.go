@@ -52,6 +52,9 @@ type Service struct {
 	sessionMax    time.Duration
 	now           func() time.Time
 	log           *slog.Logger
+	// tokensAt is the store's TokensAt when the clock is the real one, so
+	// that issue and verify each read the clock once; nil otherwise.
+	tokensAt store.TokensAt
 
 	view *core.View
 	tel  *telemetry.Instruments
@@ -84,7 +87,7 @@ func New(cfg Config) (*Service, error) {
 	if s.tel, err = telemetry.New(cfg.MeterProvider, cfg.TracerProvider); err != nil {
 		return nil, configError("MeterProvider", err.Error())
 	}
-	s.startDefaults()
+	s.startDefaults(cfg.Clock == nil)
 	s.view = s.newView()
 	return s, nil
 }
@@ -128,12 +131,19 @@ func newService(cfg Config) *Service {
 }
 
 // startDefaults makes the in-memory store and limiter Config left unset;
-// Close stops them.
-func (s *Service) startDefaults() {
+// Close stops them. realClock says Config.Clock was left unset (time.Now).
+func (s *Service) startDefaults(realClock bool) {
 	if s.store == nil {
-		m := store.NewMemory(store.WithClock(s.now))
+		var opts []store.MemoryOption
+		if !realClock {
+			opts = append(opts, store.WithClock(s.now))
+		}
+		m := store.NewMemory(opts...)
 		s.store = m
 		s.closers = append(s.closers, m.Close)
+	}
+	if ta, ok := s.store.(store.TokensAt); ok && realClock {
+		s.tokensAt = ta
 	}
 	if s.users == nil {
 		s.users = s.store

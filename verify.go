@@ -53,11 +53,13 @@ func (s *Service) verify(ctx context.Context, token string, opts []VerifyOption)
 	if !ok {
 		return Identity{}, newError(kindInvalidToken, "", "", nil)
 	}
-	t, err := s.consumeLink(ctx, digest, opts)
+	// One clock reading judges the link, in the store and here.
+	now := s.now()
+	t, err := s.consumeLink(ctx, digest, opts, now)
 	if err != nil {
 		return Identity{}, s.pendingError(err)
 	}
-	if !digestEqual(t.Hash, digest) || !s.now().Before(t.ExpiresAt) {
+	if !digestEqual(t.Hash, digest) || !now.Before(t.ExpiresAt) {
 		return Identity{}, newError(kindInvalidToken, "", "", nil)
 	}
 	return s.identity(ctx, t, "link")

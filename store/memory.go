@@ -25,7 +25,10 @@ import (
 // round trips, so unlike the Redis and PostgreSQL stores it adds no spans of
 // its own under the Service's.
 type Memory struct {
-	clock       func() time.Time
+	clock func() time.Time
+	// ownClock is set by WithClock: expiry is then judged by clock alone,
+	// and the time a TokensAt caller passes is ignored.
+	ownClock    bool
 	maxTokens   int
 	maxSessions int
 	sweepEvery  time.Duration
@@ -95,9 +98,10 @@ const (
 // MemoryOption configures NewMemory.
 type MemoryOption func(*Memory)
 
-// WithClock sets the clock used to judge expiry (default time.Now).
+// WithClock sets the clock used to judge expiry (default time.Now). With
+// it, PutTokenAt and ConsumeTokenAt ignore the time they are passed.
 func WithClock(now func() time.Time) MemoryOption {
-	return func(m *Memory) { m.clock = now }
+	return func(m *Memory) { m.clock, m.ownClock = now, true }
 }
 
 // WithMaxTokens bounds the number of live tokens (default 4,000,000);
@@ -338,17 +342,42 @@ func indexByte(s string, c byte) int {
 
 // PutToken implements Tokens.
 func (m *Memory) PutToken(ctx context.Context, t *Token) error {
+	return m.putToken(ctx, t, m.clock().UnixNano())
+}
+
+// PutTokenAt implements TokensAt.
+func (m *Memory) PutTokenAt(ctx context.Context, t *Token, now time.Time) error {
+	return m.putToken(ctx, t, m.at(now))
+}
+
+// at is the time to judge expiry by: now as the caller read it from the
+// real clock, unless the store was given a clock of its own.
+func (m *Memory) at(now time.Time) int64 {
+	if m.ownClock {
+		return m.clock().UnixNano()
+	}
+	return now.UnixNano()
+}
+
+func (m *Memory) putToken(ctx context.Context, t *Token, now int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	exp := t.ExpiresAt.UnixNano()
-	if exp <= m.clock().UnixNano() {
+	if exp <= now {
 		return fmt.Errorf("store: token already expired")
 	}
 	if len(t.UserID) > 1024 || len(t.Email) > 1024 {
 		return fmt.Errorf("store: user ID or address too long")
 	}
 	key, rest := splitDigest(t.Hash)
+	rec := memToken{rest: rest, mac: t.CodeMAC, created: t.CreatedAt.UnixNano(), expires: exp,
+		userLen: uint16(len(t.UserID)), hasCode: !t.CodeMAC.IsZero()}
+	// The record's string is built before the lock is taken: an allocation
+	// may have to help the collector, which no other sign-in in this shard
+	// should wait for. The rare record whose tail is not interned builds
+	// its longer string under the lock.
+	rec.data = t.UserID + t.Email
 	s := m.tokenShard(key)
 	s.mu.Lock()
 	if _, ok := s.index[key]; ok {
@@ -360,15 +389,11 @@ func (m *Memory) PutToken(ctx context.Context, t *Token) error {
 		s.mu.Unlock()
 		return ErrFull
 	}
-	rec := memToken{rest: rest, mac: t.CodeMAC, created: t.CreatedAt.UnixNano(), expires: exp,
-		userLen: uint16(len(t.UserID)), hasCode: !t.CodeMAC.IsZero()}
 	rec.tail = s.intern(tailKey{t.OrgID, t.Origin, t.Next})
 	if rec.tail == inlineTail {
 		var n [2]byte
 		binary.BigEndian.PutUint16(n[:], uint16(len(t.Email)))
 		rec.data = t.UserID + t.Email + t.OrgID + "\x00" + t.Origin + "\x00" + t.Next + string(n[:])
-	} else {
-		rec.data = t.UserID + t.Email
 	}
 	s.put(key, rec)
 	sec := (exp + int64(time.Second) - 1) / int64(time.Second)
@@ -435,8 +460,20 @@ func (m *Memory) ConsumeToken(ctx context.Context, hash Digest) (*Token, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return m.consumeToken(hash, m.clock().UnixNano())
+}
+
+// ConsumeTokenAt implements TokensAt.
+func (m *Memory) ConsumeTokenAt(ctx context.Context, hash Digest, now time.Time) (*Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return m.consumeToken(hash, m.at(now))
+}
+
+func (m *Memory) consumeToken(hash Digest, now int64) (*Token, error) {
 	key, rest := splitDigest(hash)
-	if t := m.take(key, rest, m.clock().UnixNano()); t != nil {
+	if t := m.take(key, rest, now); t != nil {
 		return t, nil
 	}
 	return nil, ErrNotFound

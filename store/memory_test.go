@@ -98,3 +98,41 @@ func sweepers() int {
 	n := runtime.Stack(buf, true)
 	return strings.Count(string(buf[:n]), "store.(*Memory).sweepLoop(")
 }
+
+// Without a clock of its own, Memory judges PutTokenAt and ConsumeTokenAt
+// by the time it is passed; with WithClock, by its clock alone.
+func TestMemoryTokensAtTime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now()
+	tok := func(b byte) *store.Token {
+		t := &store.Token{Email: "at@example.com", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		t.Hash[0], t.Hash[31] = b, 1
+		return t
+	}
+	wall := store.NewMemory(store.WithSweepInterval(0))
+	defer wall.Close()
+	if err := wall.PutTokenAt(ctx, tok(1), now.Add(time.Hour)); err == nil {
+		t.Fatal("PutTokenAt judged at a time after ExpiresAt stored the token")
+	}
+	live := tok(2)
+	if err := wall.PutTokenAt(ctx, live, now); err != nil {
+		t.Fatalf("PutTokenAt: %v", err)
+	}
+	if _, err := wall.ConsumeTokenAt(ctx, live.Hash, now.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ConsumeTokenAt judged after ExpiresAt: got %v, want ErrNotFound", err)
+	}
+	if _, err := wall.ConsumeTokenAt(ctx, live.Hash, now); err != nil {
+		t.Fatalf("ConsumeTokenAt judged before ExpiresAt: %v (an expired judgement must not consume)", err)
+	}
+
+	fixed := store.NewMemory(store.WithClock(func() time.Time { return now }), store.WithSweepInterval(0))
+	defer fixed.Close()
+	own := tok(3)
+	if err := fixed.PutTokenAt(ctx, own, now.Add(time.Hour)); err != nil {
+		t.Fatalf("PutTokenAt with WithClock used the passed time: %v", err)
+	}
+	if _, err := fixed.ConsumeTokenAt(ctx, own.Hash, now.Add(time.Hour)); err != nil {
+		t.Fatalf("ConsumeTokenAt with WithClock used the passed time: %v", err)
+	}
+}

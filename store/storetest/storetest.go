@@ -84,6 +84,7 @@ var suites = []struct {
 	{"TokenDuplicate", testTokenDuplicate},
 	{"TokenExpiry", testTokenExpiry},
 	{"ConcurrentConsume", testConcurrentConsume},
+	{"TokensAt", testTokensAt},
 	{"CodeExpiry", testCodeExpiry},
 	{"CodeConsumesToken", testCodeConsumesToken},
 	{"CodeOutlivesLink", testCodeOutlivesLink},

@@ -104,3 +104,45 @@ func testConcurrentConsume(t *testing.T, f *fixture) {
 		t.Fatalf("200 concurrent consumes: %d succeeded and %d not found, want 1 and 199", wins.Load(), notFound.Load())
 	}
 }
+
+// testTokensAt: a store with the TokensAt capability, passed the suite's
+// clock reading, stores, consumes and expires links as PutToken and
+// ConsumeToken do.
+func testTokensAt(t *testing.T, f *fixture) {
+	ta, ok := f.st.(store.TokensAt)
+	if !ok {
+		t.Skip("the store does not implement store.TokensAt")
+	}
+	c := f.clock
+	ctx := t.Context()
+	tok := newToken(c, "at@example.com", true)
+	tok.UserID, tok.OrgID, tok.Next = "u_at", "org_at", "/at"
+	if err := ta.PutTokenAt(ctx, tok, c.Now()); err != nil {
+		t.Fatalf("PutTokenAt: %v", err)
+	}
+	if err := ta.PutTokenAt(ctx, tok, c.Now()); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("PutTokenAt of an existing hash: got %v, want ErrExists", err)
+	}
+	got, err := ta.ConsumeTokenAt(ctx, tok.Hash, c.Now())
+	if err != nil {
+		t.Fatalf("ConsumeTokenAt of a live token: %v", err)
+	}
+	if got.Hash != tok.Hash || got.UserID != tok.UserID || got.Email != tok.Email || got.OrgID != tok.OrgID ||
+		got.Next != tok.Next || got.CodeMAC != tok.CodeMAC || !got.ExpiresAt.Equal(tok.ExpiresAt) {
+		t.Fatalf("ConsumeTokenAt returned %+v, want the stored %+v", got, tok)
+	}
+	if _, err := ta.ConsumeTokenAt(ctx, tok.Hash, c.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second ConsumeTokenAt: got %v, want ErrNotFound", err)
+	}
+	if _, err := f.st.ConsumeToken(ctx, tok.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ConsumeToken after ConsumeTokenAt: got %v, want ErrNotFound", err)
+	}
+	late := newToken(c, "late@example.com", false)
+	if err := ta.PutTokenAt(ctx, late, c.Now()); err != nil {
+		t.Fatalf("PutTokenAt: %v", err)
+	}
+	c.Advance(late.ExpiresAt.Sub(c.Now()))
+	if _, err := ta.ConsumeTokenAt(ctx, late.Hash, c.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ConsumeTokenAt at expiry: got %v, want ErrNotFound", err)
+	}
+}
