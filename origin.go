@@ -46,8 +46,11 @@ type OriginOptions struct {
 // holding canonical strings, so that checking an already canonical origin
 // (which is what browsers send) allocates nothing.
 type Origins struct {
-	patterns  []string
-	exact     map[string]struct{}
+	patterns []string
+	// exact maps each exact canonical origin to whether Allow may accept
+	// it byte for byte without parsing: true when parsing it yields it
+	// unchanged, which every canonical origin should.
+	exact     map[string]bool
 	wildcards []wildcardOrigin
 }
 
@@ -93,7 +96,7 @@ func NewOriginsWithOptions(opts OriginOptions, patterns ...string) (*Origins, er
 	if len(patterns) == 0 {
 		return nil, configError(originsField, "at least one callback origin is required")
 	}
-	o := &Origins{exact: make(map[string]struct{}, len(patterns))}
+	o := &Origins{exact: make(map[string]bool, len(patterns))}
 	seen := make(map[string]struct{}, len(patterns))
 	var errs []error
 	for _, p := range patterns {
@@ -112,7 +115,8 @@ func NewOriginsWithOptions(opts OriginOptions, patterns ...string) (*Origins, er
 		if isWildcard {
 			o.wildcards = append(o.wildcards, w)
 		} else {
-			o.exact[canon] = struct{}{}
+			p, ok := parseOrigin(canon, false)
+			o.exact[canon] = ok && p.canonical == canon
 		}
 	}
 	if len(errs) > 0 {
@@ -136,6 +140,11 @@ func NewOriginsWithOptions(opts OriginOptions, patterns ...string) (*Origins, er
 func (o *Origins) Allow(origin string) (canonical string, ok bool) {
 	if o == nil || len(origin) > maxOriginLen {
 		return "", false
+	}
+	// What browsers send is usually a configured origin byte for byte;
+	// parsing it would only hand it back.
+	if verbatim := o.exact[origin]; verbatim {
+		return origin, true
 	}
 	p, ok := parseOrigin(origin, false)
 	if !ok {

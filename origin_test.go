@@ -472,3 +472,27 @@ func TestOriginsSingleLabelWildcard(t *testing.T) {
 		}
 	}
 }
+
+// Allow's byte-for-byte shortcut is taken only for configured origins that
+// parsing hands back unchanged, so it answers what parsing would.
+func TestOriginsVerbatimShortcutAgreesWithParsing(t *testing.T) {
+	t.Parallel()
+	o, err := NewOriginsWithOptions(OriginOptions{AllowInsecureHTTP: true},
+		"https://APP.example.com:443/", "https://bücher.example", "https://[::1]:8443", "http://localhost:3000",
+		"http://127.0.0.1", "https://a.example:8444", "http://intranet.example:80", "https://*.example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.exact) != 7 {
+		t.Fatalf("%d exact origins, want 7: %v", len(o.exact), o.exact)
+	}
+	for canon, verbatim := range o.exact {
+		p, ok := parseOrigin(canon, false)
+		if !verbatim || !ok || p.canonical != canon {
+			t.Errorf("exact origin %q: verbatim %v, but parsing gives %q, %v", canon, verbatim, p.canonical, ok)
+		}
+		if got, ok := o.Allow(canon); !ok || got != canon {
+			t.Errorf("Allow(%q) = %q, %v", canon, got, ok)
+		}
+	}
+}
