@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rs/cors"
 
@@ -224,7 +225,11 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 		next = h.cors.Handler(next)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := h.core.Now()
+		var start time.Time
+		timed := h.tel.RecordsRequests(r.Context())
+		if timed {
+			start = h.core.Now()
+		}
 		rw := &exchange{responseRecorder: responseRecorder{ResponseWriter: w}}
 		id := requestIDFrom(r.Context())
 		if id == "" {
@@ -239,7 +244,9 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 		defer func() {
 			// The route pattern, never the raw path: its values are a
 			// closed set, and a raw path could hold a token.
-			h.tel.Request(r.Context(), rt.path, rw.statusCode(), h.core.Now().Sub(start))
+			if timed {
+				h.tel.Request(r.Context(), rt.path, rw.statusCode(), h.core.Now().Sub(start))
+			}
 		}()
 		defer func() {
 			v := recover()

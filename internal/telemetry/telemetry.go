@@ -110,7 +110,8 @@ func (in *Instruments) createHistograms() error {
 // labels caches one attribute option per value pair of one instrument's
 // label names, so that recording allocates nothing after the first time a
 // value is seen. Values come from closed sets (codes, scopes, routes), so
-// the cache stays small.
+// the cache stays small. Recorders look it up only when their instrument
+// is Enabled: with no SDK installed nothing would take the options.
 type labels struct {
 	names [2]string
 	mu    sync.RWMutex
@@ -157,7 +158,7 @@ const Result = "ok"
 
 // Send counts one SendLink outcome: "ok" or an error code.
 func (in *Instruments) Send(ctx context.Context, result string) {
-	if in == nil {
+	if in == nil || !in.sends.Enabled(ctx) {
 		return
 	}
 	in.sends.Add(ctx, 1, in.byResult.option(result, "").add...)
@@ -165,7 +166,7 @@ func (in *Instruments) Send(ctx context.Context, result string) {
 
 // Verify counts one verification outcome by method ("link", "code").
 func (in *Instruments) Verify(ctx context.Context, method, result string) {
-	if in == nil {
+	if in == nil || !in.verifies.Enabled(ctx) {
 		return
 	}
 	in.verifies.Add(ctx, 1, in.byMethodResult.option(method, result).add...)
@@ -173,7 +174,7 @@ func (in *Instruments) Verify(ctx context.Context, method, result string) {
 
 // Approval counts one cross-device approval outcome.
 func (in *Instruments) Approval(ctx context.Context, result string) {
-	if in == nil {
+	if in == nil || !in.approvals.Enabled(ctx) {
 		return
 	}
 	in.approvals.Add(ctx, 1, in.byResult.option(result, "").add...)
@@ -183,7 +184,7 @@ func (in *Instruments) Approval(ctx context.Context, result string) {
 // "sign_out_local", "sign_out_others", "sign_out_global") and its result:
 // "ok", an error code, or "reused" for a refresh with a replaced token.
 func (in *Instruments) Session(ctx context.Context, event, result string) {
-	if in == nil {
+	if in == nil || !in.sessions.Enabled(ctx) {
 		return
 	}
 	in.sessions.Add(ctx, 1, in.byEventResult.option(event, result).add...)
@@ -191,7 +192,7 @@ func (in *Instruments) Session(ctx context.Context, event, result string) {
 
 // LimitDenied counts one rate-limit refusal in scope (such as "send_ip").
 func (in *Instruments) LimitDenied(ctx context.Context, scope string) {
-	if in == nil {
+	if in == nil || !in.limitDenials.Enabled(ctx) {
 		return
 	}
 	in.limitDenials.Add(ctx, 1, in.byScope.option(scope, "").add...)
@@ -223,9 +224,16 @@ func (in *Instruments) Delivered(ctx context.Context, err error, temporary bool,
 	in.Delivery(ctx, result, d)
 }
 
+// RecordsRequests reports whether Request would record anything, so that
+// a caller reads the clock for a request's duration only when it is taken:
+// a clock read is not free on every host.
+func (in *Instruments) RecordsRequests(ctx context.Context) bool {
+	return in != nil && in.requestDuration.Enabled(ctx)
+}
+
 // Request records one HTTP request by route pattern and status class.
 func (in *Instruments) Request(ctx context.Context, route string, status int, d time.Duration) {
-	if in == nil {
+	if in == nil || !in.requestDuration.Enabled(ctx) {
 		return
 	}
 	in.requestDuration.Record(ctx, d.Seconds(), in.byRouteStatus.option(route, statusText(status)).record...)
