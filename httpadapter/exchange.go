@@ -12,10 +12,11 @@ import (
 type exchange struct {
 	responseRecorder
 	ctx requestContext
-	// hdr backs X-Request-Id, Cache-Control, Content-Type and
-	// X-Content-Type-Options; each slice handed out has capacity 1, so an
-	// Add by a later handler copies instead of writing here.
-	hdr [4]string
+	// hdr backs X-Request-Id, Cache-Control, Content-Type,
+	// X-Content-Type-Options and a browser send's Set-Cookie; each slice
+	// handed out has capacity 1, so an Add by a later handler copies
+	// instead of writing here.
+	hdr [5]string
 }
 
 // setHeader sets the header key (canonical) to value, using the i-th
@@ -23,6 +24,16 @@ type exchange struct {
 func (x *exchange) setHeader(i int, key, value string) {
 	x.hdr[i] = value
 	x.Header()[key] = x.hdr[i : i+1 : i+1]
+}
+
+// addHeader adds value to the header key (canonical), using the i-th
+// backing slot when key has no value yet.
+func (x *exchange) addHeader(i int, key, value string) {
+	if h := x.Header(); len(h[key]) > 0 {
+		h[key] = append(h[key], value)
+		return
+	}
+	x.setHeader(i, key, value)
 }
 
 // setJSONHeaders sets the headers of a JSON answer on w, through its

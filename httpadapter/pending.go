@@ -39,8 +39,13 @@ func (h *Handler) SetPendingCookie(w http.ResponseWriter, r *http.Request, t *ma
 	if maxAge < 1 {
 		maxAge = 1
 	}
-	http.SetCookie(w, &http.Cookie{Name: PendingCookie, Value: t.Cookie, Path: h.pendingPath(), MaxAge: maxAge,
-		Expires: t.ExpiresAt.UTC(), HttpOnly: true, Secure: h.secureRequest(r), SameSite: http.SameSiteLaxMode})
+	path, secure := h.pendingPath(), h.secureRequest(r)
+	if v := pendingCookieHeader(t.Cookie, path, t.ExpiresAt, maxAge, secure); v != "" {
+		setPendingCookieHeader(w, v)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: PendingCookie, Value: t.Cookie, Path: path, MaxAge: maxAge,
+		Expires: t.ExpiresAt.UTC(), HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }
 
 // clearPendingCookie ends the ticket in the browser once nothing more can

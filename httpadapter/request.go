@@ -76,8 +76,25 @@ func isMediaType(r *http.Request, want string) bool {
 	if ct == want {
 		return true // the common case, without ParseMediaType's allocations
 	}
+	if plainMediaType(ct) {
+		// Nothing for ParseMediaType to strip or fold: it would return ct
+		// itself (or an error), and ct is not want.
+		return false
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == want
+}
+
+// plainMediaType reports whether ct is printable ASCII without
+// parameters, blanks or uppercase letters: nothing ParseMediaType would cut
+// off, trim or fold.
+func plainMediaType(ct string) bool {
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; c <= ' ' || c >= 0x7f || c == ';' || 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonFields is a decoded JSON object whose members are checked one by one,

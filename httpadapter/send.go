@@ -94,28 +94,33 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 // reason to try the next source, so an attacker cannot steer the choice by
 // sending a bad value in front of a good one. Empty values count as absent.
 func (h *Handler) callbackOrigin(r *http.Request, bodyOrigin string) (string, *apiError) {
-	type source struct{ field, value string }
-	sources := []source{
-		{"callback_origin", bodyOrigin},
-		{headerCallbackOrigin, r.Header.Get(headerCallbackOriginKey)},
-		{"Origin", r.Header.Get("Origin")},
-		{"Referer", r.Header.Get("Referer")},
-	}
-	for _, s := range sources {
-		if s.value == "" {
+	fields := [...]string{"callback_origin", headerCallbackOrigin, "Origin", "Referer"}
+	for i, field := range fields {
+		// Each source is read only when the ones before it are absent.
+		var value string
+		switch i {
+		case 0:
+			value = bodyOrigin
+		case 1:
+			value = r.Header.Get(headerCallbackOriginKey)
+		case 2:
+			value = r.Header.Get("Origin")
+		default:
+			value = r.Header.Get("Referer")
+		}
+		if value == "" {
 			continue
 		}
-		value := s.value
-		if s.field == "Referer" {
+		if field == "Referer" {
 			o, ok := magiclink.OriginOf(value)
 			if !ok {
-				return "", originNotAllowed(s.field, "the Referer is not an http(s) URL with an allowed origin")
+				return "", originNotAllowed(field, "the Referer is not an http(s) URL with an allowed origin")
 			}
 			value = o
 		}
 		canon, ok := h.core.Allow(value)
 		if !ok {
-			return "", originNotAllowed(s.field, s.field+" is not an allowed origin")
+			return "", originNotAllowed(field, field+" is not an allowed origin")
 		}
 		return canon, nil
 	}
