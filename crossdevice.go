@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/mask"
@@ -119,7 +120,9 @@ const pendingRandomLen = secretLen + 1
 func (s *Service) putPending(ctx context.Context, ps store.PendingRequests, t *store.Token, ask *pendingAsk, random *[pendingRandomLen]byte) error {
 	ua := ask.userAgent
 	if len(ua) > pendingUserAgentMax {
-		ua = ua[:pendingUserAgentMax]
+		// A copy: the store keeps it, and a slice would keep the whole
+		// header value (up to a megabyte) alive with it.
+		ua = strings.Clone(ua[:pendingUserAgentMax])
 	}
 	var ip string
 	if ask.ip.IsValid() {

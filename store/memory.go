@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 )
@@ -304,6 +305,9 @@ func (s *memShard) intern(tail tailKey) uint16 {
 	if len(s.tailTab) >= maxTails {
 		return inlineTail
 	}
+	// Copies, for the reason putToken copies the address: the table keeps
+	// them for as long as the store lives.
+	tail = tailKey{strings.Clone(tail.org), strings.Clone(tail.origin), strings.Clone(tail.next)}
 	i := uint16(len(s.tailTab))
 	s.tailTab = append(s.tailTab, tail)
 	s.tails[tail] = i
@@ -376,8 +380,14 @@ func (m *Memory) putToken(ctx context.Context, t *Token, now int64) error {
 	// The record's string is built before the lock is taken: an allocation
 	// may have to help the collector, which no other sign-in in this shard
 	// should wait for. The rare record whose tail is not interned builds
-	// its longer string under the lock.
-	rec.data = t.UserID + t.Email
+	// its longer string under the lock. It is always a copy: the address
+	// alone (no user yet) would otherwise be the caller's string, which may
+	// be a slice of a whole request body, kept alive for the token's life.
+	if t.UserID == "" {
+		rec.data = strings.Clone(t.Email)
+	} else {
+		rec.data = t.UserID + t.Email
+	}
 	s := m.tokenShard(key)
 	s.mu.Lock()
 	if _, ok := s.index[key]; ok {
