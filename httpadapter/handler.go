@@ -233,7 +233,7 @@ func (h *Handler) wrap(rt route, next http.Handler) http.Handler {
 		rw := &exchange{responseRecorder: responseRecorder{ResponseWriter: w}}
 		id := requestIDFrom(r.Context())
 		if id == "" {
-			if id = r.Header.Get("X-Request-Id"); !validRequestID(id) {
+			if id = header(r, "X-Request-Id"); !validRequestID(id) {
 				id = newRequestID()
 			}
 			rw.ctx = requestContext{Context: r.Context(), id: id}

@@ -66,7 +66,7 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if locale == "" {
-		locale = acceptLanguage(r.Header.Get("Accept-Language"))
+		locale = acceptLanguage(header(r, "Accept-Language"))
 	}
 	ip, aerr := h.clientIP(r)
 	if aerr != nil {
@@ -77,7 +77,7 @@ func (h *Handler) sendMagicLink(w http.ResponseWriter, r *http.Request) {
 	// answer is the same for both; a client without cookies ignores it.
 	ticket, err := h.svc.SendLinkPending(r.Context(), magiclink.SendRequest{
 		Email: email, CallbackOrigin: origin, Next: relativeNext(next), Locale: locale, ClientIP: ip,
-	}, r.Header.Get("User-Agent"))
+	}, header(r, "User-Agent"))
 	if err != nil {
 		h.portalError(w, r, fromError(err))
 		return
@@ -102,11 +102,11 @@ func (h *Handler) callbackOrigin(r *http.Request, bodyOrigin string) (string, *a
 		case 0:
 			value = bodyOrigin
 		case 1:
-			value = r.Header.Get(headerCallbackOriginKey)
+			value = header(r, headerCallbackOriginKey)
 		case 2:
-			value = r.Header.Get("Origin")
+			value = header(r, "Origin")
 		default:
-			value = r.Header.Get("Referer")
+			value = header(r, "Referer")
 		}
 		if value == "" {
 			continue
