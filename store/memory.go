@@ -65,7 +65,11 @@ type memShard struct {
 	due     secondHeap
 	tails   map[tailKey]uint16
 	tailTab []tailKey
-	count   int
+	// lastTail is the tail interned last (valid when tailTab is not
+	// empty): most tokens of a shard share it, and comparing three short
+	// strings costs less than hashing them for the map.
+	lastTail uint16
+	count    int
 }
 
 // memToken is a Token packed for memory: the map key holds the first 8
@@ -257,11 +261,17 @@ const chunkSize = 1024
 // get returns the record of key, or nil. The pointer is valid while the
 // shard is locked.
 func (s *memShard) get(key uint64) *memToken {
+	p, _ := s.lookup(key)
+	return p
+}
+
+// lookup is get that also returns the record's slot, for removeAt.
+func (s *memShard) lookup(key uint64) (*memToken, uint32) {
 	slot, ok := s.index[key]
 	if !ok {
-		return nil
+		return nil, 0
 	}
-	return &s.chunks[slot/chunkSize][slot%chunkSize]
+	return &s.chunks[slot/chunkSize][slot%chunkSize], slot
 }
 
 // put stores rec under key in a free slot.
@@ -284,7 +294,11 @@ func (s *memShard) put(key uint64, rec memToken) {
 
 // remove deletes key's record and returns it; the key must exist.
 func (s *memShard) remove(key uint64) memToken {
-	slot := s.index[key]
+	return s.removeAt(key, s.index[key])
+}
+
+// removeAt is remove of key's record at slot, as lookup returned it.
+func (s *memShard) removeAt(key uint64, slot uint32) memToken {
 	p := &s.chunks[slot/chunkSize][slot%chunkSize]
 	rec := *p
 	*p = memToken{} // drop the string so the collector can free it
@@ -299,7 +313,11 @@ func (s *memShard) remove(key uint64) memToken {
 type tailKey struct{ org, origin, next string }
 
 func (s *memShard) intern(tail tailKey) uint16 {
+	if len(s.tailTab) > 0 && s.tailTab[s.lastTail] == tail {
+		return s.lastTail
+	}
 	if i, ok := s.tails[tail]; ok {
+		s.lastTail = i
 		return i
 	}
 	if len(s.tailTab) >= maxTails {
@@ -311,6 +329,7 @@ func (s *memShard) intern(tail tailKey) uint16 {
 	i := uint16(len(s.tailTab))
 	s.tailTab = append(s.tailTab, tail)
 	s.tails[tail] = i
+	s.lastTail = i
 	return i
 }
 
@@ -441,28 +460,39 @@ func (m *Memory) take(key uint64, rest [24]byte, now int64) *Token {
 	s := m.tokenShard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.live(key, rest, now) {
+	// One index lookup serves the check and the removal.
+	p, slot := s.lookup(key)
+	if !liveRecord(p, rest, now) {
 		return nil
 	}
-	return s.takeLive(key)
+	return s.takeAt(key, p, slot)
 }
 
 // live reports whether key holds a token with this rest whose link is
 // unused and unexpired. The shard must be locked.
 func (s *memShard) live(key uint64, rest [24]byte, now int64) bool {
-	p := s.get(key)
+	return liveRecord(s.get(key), rest, now)
+}
+
+// liveRecord is live of the record p (nil for none).
+func liveRecord(p *memToken, rest [24]byte, now int64) bool {
 	return p != nil && !p.linkUsed && p.expires > now && subtle.ConstantTimeCompare(p.rest[:], rest[:]) == 1
 }
 
 // takeLive consumes the link of the live token key (see live). The shard
 // must be locked.
 func (s *memShard) takeLive(key uint64) *Token {
-	p := s.get(key)
+	p, slot := s.lookup(key)
+	return s.takeAt(key, p, slot)
+}
+
+// takeAt is takeLive of the record p at slot, as lookup returned them.
+func (s *memShard) takeAt(key uint64, p *memToken, slot uint32) *Token {
 	if p.hasCode && !p.codeDead {
 		p.linkUsed = true
 		return s.unpack(key, *p)
 	}
-	return s.unpack(key, s.remove(key))
+	return s.unpack(key, s.removeAt(key, slot))
 }
 
 // ConsumeToken implements Tokens.
