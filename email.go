@@ -21,7 +21,10 @@ const MaxEmailLength = 254
 // MaxEmailLength. Lowercasing the local part is what users expect of a
 // sign-in form even though RFC 5321 leaves it to the receiving server.
 func NormalizeEmail(s string) (string, error) {
-	s = strings.Trim(s, " \t") // only blanks: a CR, LF or Unicode line separator is refused, never trimmed away
+	s = trimBlanks(s)
+	if out, ok := normalizeCommon(s); ok {
+		return out, nil
+	}
 	if s == "" {
 		return "", newError(kindInvalidEmail, "email", "email is required", nil)
 	}
@@ -52,6 +55,117 @@ func NormalizeEmail(s string) (string, error) {
 	}
 	// strings.ToLower returns s itself when there is nothing to change.
 	return strings.ToLower(s), nil
+}
+
+// trimBlanks is strings.Trim(s, " \t") without building a cutset: only
+// blanks, since a CR, LF or Unicode line separator is refused, never
+// trimmed away.
+func trimBlanks(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// normalizeCommon is NormalizeEmail of a trimmed address in one pass, for
+// the common case: ASCII, within MaxEmailLength, one "@" between a valid
+// local part and a valid ASCII domain. For anything else ok is false, and
+// the separate checks after it decide, and say what is wrong. Every
+// address it accepts they accept with the same result
+// (FuzzNormalizeEmailCommon pins that against them).
+func normalizeCommon(s string) (out string, ok bool) {
+	if len(s) > MaxEmailLength {
+		return "", false
+	}
+	upper := false
+	at := -1
+	prev := byte('.') // a leading dot is refused like a doubled one
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '@' {
+			at = i
+			break
+		}
+		switch {
+		case c == '.':
+			if prev == '.' {
+				return "", false
+			}
+		case 'A' <= c && c <= 'Z':
+			upper = true
+		case !inByteSet(c, atextLo, atextHi):
+			return "", false
+		}
+		prev = c
+	}
+	if at <= 0 || at > 64 || prev == '.' {
+		return "", false
+	}
+	domain := s[at+1:]
+	domainUpper, ok := commonDomain(domain)
+	if !ok {
+		return "", false
+	}
+	if upper || domainUpper {
+		return strings.ToLower(s), true
+	}
+	return s, true
+}
+
+// commonDomain is validDomain for an address's domain in the same pass
+// that finds upper-case letters; it refuses a second "@" and any non-ASCII
+// byte (for NormalizeEmail to judge).
+func commonDomain(d string) (upper, ok bool) {
+	if len(d) > 253 {
+		return false, false
+	}
+	labels, start, allDigits := 0, 0, true
+	for i := 0; i <= len(d); i++ {
+		if i < len(d) && d[i] != '.' {
+			c := d[i]
+			switch {
+			case '0' <= c && c <= '9':
+				continue
+			case 'a' <= c && c <= 'z', c == '-':
+			case 'A' <= c && c <= 'Z':
+				upper = true
+			default:
+				return false, false
+			}
+			allDigits = false
+			continue
+		}
+		if n := i - start; n == 0 || n > 63 || d[start] == '-' || d[i-1] == '-' {
+			return false, false
+		}
+		labels++
+		start = i + 1
+		if i < len(d) {
+			allDigits = true
+		}
+	}
+	return upper, labels >= 2 && !allDigits
+}
+
+// atextLo and atextHi are the bytes 0-63 and 64-127 allowed in a dot-atom
+// besides ".": letters, digits and !#$%&'*+-/=?^_`{|}~.
+const (
+	atextLo uint64 = 1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' | 1<<'*' | 1<<'+' |
+		1<<'-' | 1<<'/' | (1<<10-1)<<'0' | 1<<'=' | 1<<'?'
+	atextHi uint64 = (1<<26-1)<<('A'-64) | 1<<('^'-64) | 1<<('_'-64) | 1<<('`'-64) |
+		(1<<26-1)<<('a'-64) | 1<<('{'-64) | 1<<('|'-64) | 1<<('}'-64) | 1<<('~'-64)
+)
+
+// inByteSet reports whether c is in the set whose bytes 0-63 are the bits
+// of lo and 64-127 those of hi.
+func inByteSet(c byte, lo, hi uint64) bool {
+	if c < 64 {
+		return lo>>c&1 == 1
+	}
+	return c < 128 && hi>>(c-64)&1 == 1
 }
 
 // validLocalPart reports whether l is a dot-atom of at most 64 bytes.
