@@ -11,103 +11,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/spantest"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 )
-
-// spanRig records the spans of a tracer provider.
-type spanRig struct {
-	rec *tracetest.SpanRecorder
-	tp  *sdktrace.TracerProvider
-}
-
-func newSpanRig() *spanRig {
-	rec := tracetest.NewSpanRecorder()
-	return &spanRig{rec: rec, tp: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))}
-}
-
-// trace runs f inside a root span, as a host's request middleware would,
-// and returns the spans f made under it.
-func (r *spanRig) trace(f func(ctx context.Context)) []sdktrace.ReadOnlySpan {
-	ctx, root := r.tp.Tracer("test").Start(context.Background(), "request")
-	f(ctx)
-	root.End()
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range r.rec.Ended() {
-		if s.SpanContext().TraceID() == root.SpanContext().TraceID() && s.SpanContext().SpanID() != root.SpanContext().SpanID() {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// serviceChildren checks that spans are one Service span named service
-// and its children, and returns the children's names in order.
-func serviceChildren(t *testing.T, spans []sdktrace.ReadOnlySpan, service string) []string {
-	t.Helper()
-	var parent sdktrace.ReadOnlySpan
-	for _, s := range spans {
-		if s.Name() == service {
-			parent = s
-		}
-	}
-	if parent == nil {
-		t.Fatalf("no %s span among %d", service, len(spans))
-	}
-	var names []string
-	for _, s := range spans {
-		if s == parent {
-			continue
-		}
-		if s.Parent().SpanID() != parent.SpanContext().SpanID() {
-			t.Fatalf("span %q is not a child of %s", s.Name(), service)
-		}
-		if s.SpanKind() != trace.SpanKindClient {
-			t.Errorf("span %q has kind %v, want client", s.Name(), s.SpanKind())
-		}
-		names = append(names, s.Name())
-	}
-	return names
-}
-
-// assertNoSecrets fails when a span's name, status or any attribute value
-// contains one of secrets.
-func assertNoSecrets(t *testing.T, spans []sdktrace.ReadOnlySpan, secrets []string) {
-	t.Helper()
-	for _, s := range spans {
-		texts := []string{s.Name(), s.Status().Description}
-		for _, a := range s.Attributes() {
-			texts = append(texts, a.Value.String())
-		}
-		for _, e := range s.Events() {
-			for _, a := range e.Attributes {
-				texts = append(texts, a.Value.String())
-			}
-		}
-		for _, text := range texts {
-			for _, secret := range secrets {
-				if secret != "" && strings.Contains(strings.ToLower(text), strings.ToLower(secret)) {
-					t.Errorf("span %q carries %q in %q", s.Name(), secret, text)
-				}
-			}
-		}
-	}
-}
-
-func attr(s sdktrace.ReadOnlySpan, key string) string {
-	for _, a := range s.Attributes() {
-		if string(a.Key) == key {
-			return a.Value.String()
-		}
-	}
-	return ""
-}
 
 func tracedService(t *testing.T, st *Store, tp trace.TracerProvider, mail mailer.Mailer) *magiclink.Service {
 	t.Helper()
@@ -131,11 +42,11 @@ func TestVerifySpans(t *testing.T) {
 	rdb := srv.Client(t)
 	var rt roundTrips
 	rdb.AddHook(&rt)
-	rig := newSpanRig()
+	rig := spantest.NewRig()
 	prefix := uniquePrefix()
-	st := newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.tp))
+	st := newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.Provider))
 	mail := mailer.NewMemory()
-	svc := tracedService(t, st, rig.tp, mail)
+	svc := tracedService(t, st, rig.Provider, mail)
 	ip := netip.MustParseAddr("192.0.2.77")
 	const email = "spans.secret@example.com"
 	ctx := context.Background()
@@ -147,16 +58,16 @@ func TestVerifySpans(t *testing.T) {
 	if _, err := svc.VerifyCode(ctx, "warm@example.com", warm.Code, magiclink.WithClientIP(ip)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(rig.rec.Ended()); n != 0 {
+	if n := len(rig.Recorder.Ended()); n != 0 {
 		t.Fatalf("%d spans without a parent span; want none", n)
 	}
 
-	sendSpans := rig.trace(func(ctx context.Context) {
+	sendSpans := rig.Trace(func(ctx context.Context) {
 		if err := svc.SendLink(ctx, magiclink.SendRequest{Email: email, CallbackOrigin: "https://app.example.com", ClientIP: ip}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if got := serviceChildren(t, sendSpans, "magiclink.SendLink"); strings.Join(got, ",") != "EVALSHA gcra,BATCH" {
+	if got := spantest.ServiceChildren(t, sendSpans, "magiclink.SendLink"); strings.Join(got, ",") != "EVALSHA gcra,BATCH" {
 		t.Errorf("SendLink store spans %q, want the limits' script and the token's pipeline", got)
 	}
 	m, ok := mail.Last(email)
@@ -171,14 +82,14 @@ func TestVerifySpans(t *testing.T) {
 	}
 
 	var trips int64
-	verifySpans := rig.trace(func(ctx context.Context) {
+	verifySpans := rig.Trace(func(ctx context.Context) {
 		trips = rt.count(func() {
 			if _, err := svc.Verify(ctx, token); err != nil {
 				t.Fatal(err)
 			}
 		})
 	})
-	got := serviceChildren(t, verifySpans, "magiclink.Verify")
+	got := spantest.ServiceChildren(t, verifySpans, "magiclink.Verify")
 	if strings.Join(got, ",") != "GETDEL,EVALSHA find_or_create_user" || int64(len(got)) != trips {
 		t.Fatalf("Verify store spans %q for %d round trips; want GETDEL and EVALSHA find_or_create_user, one per round trip", got, trips)
 	}
@@ -187,8 +98,8 @@ func TestVerifySpans(t *testing.T) {
 			continue
 		}
 		port := strings.TrimPrefix(srv.Addr(), "127.0.0.1:")
-		if attr(s, "db.system.name") != "redis" || attr(s, "server.address") != "127.0.0.1" || attr(s, "server.port") != port ||
-			attr(s, "db.namespace") != "0" || attr(s, "db.operation.name") == "" {
+		if spantest.Attr(s, "db.system.name") != "redis" || spantest.Attr(s, "server.address") != "127.0.0.1" || spantest.Attr(s, "server.port") != port ||
+			spantest.Attr(s, "db.namespace") != "0" || spantest.Attr(s, "db.operation.name") == "" {
 			t.Errorf("span %q attributes %v", s.Name(), s.Attributes())
 		}
 		if s.Status().Code == codes.Error {
@@ -196,8 +107,8 @@ func TestVerifySpans(t *testing.T) {
 		}
 	}
 	for _, s := range verifySpans {
-		if want := map[string]string{"GETDEL": "", "EVALSHA find_or_create_user": "EVALSHA find_or_create_user"}[s.Name()]; attr(s, "db.query.summary") != want {
-			t.Errorf("span %q db.query.summary %q, want %q", s.Name(), attr(s, "db.query.summary"), want)
+		if want := map[string]string{"GETDEL": "", "EVALSHA find_or_create_user": "EVALSHA find_or_create_user"}[s.Name()]; spantest.Attr(s, "db.query.summary") != want {
+			t.Errorf("span %q db.query.summary %q, want %q", s.Name(), spantest.Attr(s, "db.query.summary"), want)
 		}
 	}
 
@@ -206,7 +117,7 @@ func TestVerifySpans(t *testing.T) {
 		tag, _, _ := strings.Cut(strings.TrimPrefix(k, prefix+":{"), "}")
 		secrets = append(secrets, k, tag)
 	}
-	assertNoSecrets(t, append(sendSpans, verifySpans...), secrets)
+	spantest.AssertNoSecrets(t, append(sendSpans, verifySpans...), secrets)
 }
 
 // TestSpansOnlyForOurKeys: the application's own commands on the shared
@@ -216,17 +127,17 @@ func TestSpansOnlyForOurKeys(t *testing.T) {
 	t.Parallel()
 	srv := testredis.Start(t)
 	rdb := srv.Client(t)
-	rig := newSpanRig()
+	rig := spantest.NewRig()
 	prefix := uniquePrefix()
-	st := newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.tp))
-	newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.tp))
+	st := newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.Provider))
+	newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.Provider))
 	ob, err := NewOutbox(rdb, mailer.NewMemory(), mailer.OutboxOptions{Secret: []byte("0123456789abcdef0123456789abcdef")},
-		WithOutboxPrefix(prefix), WithOutboxTracerProvider(rig.tp))
+		WithOutboxPrefix(prefix), WithOutboxTracerProvider(rig.Provider))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ob.Close(context.Background()) })
-	spans := rig.trace(func(ctx context.Context) {
+	spans := rig.Trace(func(ctx context.Context) {
 		if err := rdb.Set(ctx, "app:own", "v", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -258,9 +169,9 @@ func TestSpansOnlyForOurKeys(t *testing.T) {
 func TestNoopProviderAddsNoHook(t *testing.T) {
 	t.Parallel()
 	srv := testredis.Start(t)
-	rig := newSpanRig()
+	rig := spantest.NewRig()
 	st := newStore(t, srv.Client(t), WithTracerProvider(noop.NewTracerProvider()))
-	spans := rig.trace(func(ctx context.Context) { _, _ = st.UserByID(ctx, "nobody") })
+	spans := rig.Trace(func(ctx context.Context) { _, _ = st.UserByID(ctx, "nobody") })
 	if len(spans) != 0 {
 		t.Fatalf("%d spans; want none", len(spans))
 	}
@@ -272,20 +183,20 @@ func TestSpansOfKilledServer(t *testing.T) {
 	t.Parallel()
 	srv := testredis.Start(t)
 	rdb := fastFailClient(t, srv.Addr())
-	rig := newSpanRig()
-	st := newStore(t, rdb, WithTracerProvider(rig.tp))
-	svc := tracedService(t, st, rig.tp, mailer.NewMemory())
+	rig := spantest.NewRig()
+	st := newStore(t, rdb, WithTracerProvider(rig.Provider))
+	svc := tracedService(t, st, rig.Provider, mailer.NewMemory())
 	link, err := svc.CreateLink(context.Background(), magiclink.LinkRequest{Email: "killed@example.com", Origin: "https://app.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop(t)
-	spans := rig.trace(func(ctx context.Context) {
+	spans := rig.Trace(func(ctx context.Context) {
 		if _, err := svc.Verify(ctx, link.Token); err == nil {
 			t.Fatal("Verify succeeded with the server down")
 		}
 	})
-	got := serviceChildren(t, spans, "magiclink.Verify")
+	got := spantest.ServiceChildren(t, spans, "magiclink.Verify")
 	if strings.Join(got, ",") != "GETDEL" {
 		t.Fatalf("store spans %q; want GETDEL", got)
 	}
@@ -293,11 +204,11 @@ func TestSpansOfKilledServer(t *testing.T) {
 		if s.Status().Code != codes.Error {
 			t.Errorf("span %q status %v; want an error", s.Name(), s.Status())
 		}
-		if s.Name() == "GETDEL" && (attr(s, "error.type") != "io" || s.Status().Description != "io") {
-			t.Errorf("GETDEL error.type %q, status %q; want io", attr(s, "error.type"), s.Status().Description)
+		if s.Name() == "GETDEL" && (spantest.Attr(s, "error.type") != "io" || s.Status().Description != "io") {
+			t.Errorf("GETDEL error.type %q, status %q; want io", spantest.Attr(s, "error.type"), s.Status().Description)
 		}
 	}
-	assertNoSecrets(t, spans, []string{"killed@example.com", link.Token})
+	spantest.AssertNoSecrets(t, spans, []string{"killed@example.com", link.Token})
 }
 
 func TestReplyPrefix(t *testing.T) {
@@ -321,7 +232,7 @@ func TestReplyPrefix(t *testing.T) {
 // the hook inside a recording span of an SDK.
 func BenchmarkTracingHook(b *testing.B) {
 	srv := testredis.Start(b)
-	rig := newSpanRig()
+	rig := spantest.NewRig()
 	for _, c := range []struct {
 		name string
 		opt  Option
@@ -329,8 +240,8 @@ func BenchmarkTracingHook(b *testing.B) {
 	}{
 		{"none", WithTracerProvider(noop.NewTracerProvider()), context.Background},
 		{"global", WithTracerProvider(nil), context.Background},
-		{"recording", WithTracerProvider(rig.tp), func() context.Context {
-			ctx, _ := rig.tp.Tracer("bench").Start(context.Background(), "request")
+		{"recording", WithTracerProvider(rig.Provider), func() context.Context {
+			ctx, _ := rig.Provider.Tracer("bench").Start(context.Background(), "request")
 			return ctx
 		}},
 	} {
