@@ -85,8 +85,9 @@ func (s *Service) putToken(ctx context.Context, t *store.Token, now time.Time) e
 }
 
 // linkURL builds {origin}{LinkPath}?token_hash=…&type=magiclink&next=…
-// followed by lang, a precomputed "&locale=…" or "". Slashes in next stay readable ("next=/overview"), as in the documents
-// this format follows; everything else that needs it is escaped.
+// followed by lang, a precomputed "&locale=…" or "". Slashes in next stay
+// readable ("next=/overview"), as in the documents this format follows;
+// everything else that needs it is escaped.
 // It returns the URL and the offset of the encoded secret in it, so that
 // Link.Token can share the URL's memory.
 func (s *Service) linkURL(origin string, raw *[secretLen]byte, next, lang string) (string, int) {

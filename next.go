@@ -30,7 +30,9 @@ const maxNextLen = 2048
 //
 // SafeNext rejects every absolute URL, even one naming our own origin.
 func SafeNext(next string) (string, error) {
-	if next == "" {
+	if next == "" || next == "/" {
+		// The usual destination, answered without the checks below,
+		// which would hand "/" back as is.
 		return "/", nil
 	}
 	if err := checkNext(next); err != nil {

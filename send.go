@@ -204,10 +204,6 @@ func (s *Service) resolveTarget(rawOrigin, rawNext, originField, nextField strin
 	if !ok {
 		return "", "", newError(kindOriginNotAllowed, originField, "origin is not on the allowlist", nil)
 	}
-	if rawNext == "" || rawNext == "/" {
-		// The usual destination, which SafeNext would hand back as is.
-		return origin, "/", nil
-	}
 	next = rawNext
 	// A full URL is accepted only on the callback origin itself; only its
 	// path, query and fragment are kept.
