@@ -19,33 +19,38 @@ import (
 // hook: one per Exec, Query or QueryRow, however pgx prepares it.
 type statements struct {
 	n atomic.Int64
-	// matching counts the statements match accepts, when set.
-	mu       sync.Mutex
-	match    func(sql string) bool
-	matching int64
+	// matched holds the statements match accepts, when set.
+	mu      sync.Mutex
+	match   func(sql string) bool
+	matched []string
 }
 
 func (c *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
 	c.mu.Lock()
 	if c.match != nil && c.match(d.SQL) {
-		c.matching++
+		c.matched = append(c.matched, d.SQL)
 	}
 	c.mu.Unlock()
 	return ctx
 }
 
-// countMatching returns the statements match accepts that f sent, for a
+// countMatching returns how many statements match accepts f sent, for a
 // pool that background goroutines use too.
 func (c *statements) countMatching(match func(sql string) bool, f func()) int64 {
+	return int64(len(c.matching(match, f)))
+}
+
+// matching returns the statements match accepts that f sent, in order.
+func (c *statements) matching(match func(sql string) bool, f func()) []string {
 	c.mu.Lock()
-	c.match, c.matching = match, 0
+	c.match, c.matched = match, nil
 	c.mu.Unlock()
 	f()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.match = nil
-	return c.matching
+	return c.matched
 }
 
 func (c *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
