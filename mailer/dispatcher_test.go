@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/magiclink-go/magiclink/internal/leaktest"
 	"github.com/magiclink-go/magiclink/internal/syncbuf"
 )
 
@@ -282,11 +283,7 @@ func TestDispatcherNoGoroutineLeak(t *testing.T) {
 	}
 	require.Greater(t, runtime.NumGoroutine(), before)
 	require.NoError(t, d.Close(t.Context()))
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		runtime.Gosched()
-	}
-	assert.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines left after Close")
+	leaktest.Check(t, before)
 }
 
 func TestDispatcherIsAMailer(t *testing.T) {

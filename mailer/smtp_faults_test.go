@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/magiclink-go/magiclink/internal/leaktest"
 )
 
 // smtpMode is what the controllable SMTP backend does with the next DATA.
@@ -358,7 +360,7 @@ func requireExactlyOnce(t *testing.T, be *ctlBackend, n int) {
 // server comes back on the same port during the backoff, and the retry
 // delivers the mail exactly once.
 func TestSMTPDownThenBack(t *testing.T) {
-	base := goroutines()
+	base := leaktest.Goroutines()
 	be := newCtlBackend()
 	srv := startSMTPServer(t, be)
 	srv.stop()
@@ -393,7 +395,7 @@ func TestSMTPDownThenBack(t *testing.T) {
 	}
 	t.Logf("SMTP down then back: delivered after %d attempts (policy: at most 5)", inner.attempts.Load())
 	srv.stop()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // TestSMTPSlowBeyondTimeout: the server holds DATA longer than the SMTP
@@ -401,7 +403,7 @@ func TestSMTPDownThenBack(t *testing.T) {
 // up on that transaction (451, nothing accepted), and the retry delivers
 // exactly one copy.
 func TestSMTPSlowBeyondTimeout(t *testing.T) {
-	base := goroutines()
+	base := leaktest.Goroutines()
 	be := newCtlBackend()
 	be.mode.Store(int32(smtpHold))
 	srv := startSMTPServer(t, be)
@@ -439,14 +441,14 @@ func TestSMTPSlowBeyondTimeout(t *testing.T) {
 	}
 	t.Logf("SMTP slow: first attempt gave up after %v (timeout 200ms), delivered on attempt %d", elapsed.Round(time.Millisecond), inner.attempts.Load())
 	srv.stop()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // TestSMTPTemporaryFailuresThenRecovery: the server answers 4xx to the
 // first MAIL, RCPT and DATA commands; every mail is still delivered exactly once, within
 // MaxAttempts, and none is reported as failed.
 func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
-	base := goroutines()
+	base := leaktest.Goroutines()
 	be := newCtlBackend()
 	// More attempts than failures: even if one mail drew every 451 it would
 	// still be delivered, so the test is deterministic.
@@ -483,7 +485,7 @@ func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
 	}
 	t.Logf("SMTP 4xx x%d (MAIL 450, RCPT 452, DATA 451) then recovery: %d mails delivered once each in %d attempts", failures, mails, inner.attempts.Load())
 	srv.stop()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // TestSMTPPoolSurvivesDroppedConnections: the server drops every pooled
@@ -492,7 +494,7 @@ func TestSMTPTemporaryFailuresThenRecovery(t *testing.T) {
 // opens a new one, so the Dispatcher sees no failed attempt, every mail
 // arrives exactly once, and no goroutine is left behind.
 func TestSMTPPoolSurvivesDroppedConnections(t *testing.T) {
-	base := goroutines()
+	base := leaktest.Goroutines()
 	be := newCtlBackend()
 	srv := startSMTPServer(t, be)
 	inner := &countingMailer{inner: newSMTPMailer(t, srv.port(), 5*time.Second)}
@@ -531,14 +533,14 @@ func TestSMTPPoolSurvivesDroppedConnections(t *testing.T) {
 		t.Errorf("SMTP Close: %v", err)
 	}
 	srv.stop()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // TestDispatcherCloseDrainsDuringSends: senders keep sending while Close
 // runs; every mail Send accepted is delivered exactly once before Close
 // returns, and Send after Close reports ErrClosed.
 func TestDispatcherCloseDrainsDuringSends(t *testing.T) {
-	base := goroutines()
+	base := leaktest.Goroutines()
 	be := newCtlBackend()
 	be.mode.Store(int32(smtpHold)) // hold the first DATA so the queue fills up
 	srv := startSMTPServer(t, be)
@@ -628,5 +630,5 @@ func TestDispatcherCloseDrainsDuringSends(t *testing.T) {
 	}
 	t.Logf("Dispatcher.Close during sends: %d mails accepted, %d delivered, each once", n, acc)
 	srv.stop()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }

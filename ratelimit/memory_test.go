@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/fakeclock"
+	"github.com/magiclink-go/magiclink/internal/leaktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -344,10 +345,7 @@ func TestMemoryClose(t *testing.T) {
 	require.NoError(t, l.Close(), "Close is idempotent")
 	// Close waits for the sweeper to return; the runtime retires the
 	// goroutine a moment later.
-	for i := 0; runtime.NumGoroutine() > before && i < 10_000; i++ {
-		runtime.Gosched()
-	}
-	assert.LessOrEqual(t, runtime.NumGoroutine(), before, "the sweeper goroutine leaked")
+	leaktest.Check(t, before)
 
 	d, err := l.Allow(context.Background(), "k", Rate{Limit: 1, Period: time.Second})
 	require.NoError(t, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/leaktest"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -40,7 +41,7 @@ const (
 // no link and no code is ever accepted twice; no goroutine is left behind.
 func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 	rs := testredis.Start(t)
-	base := goroutines()
+	base := leaktest.Goroutines()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, MaxRetries: 1,
 		DialTimeout: 500 * time.Millisecond, PoolSize: 32})
 	srv := newServer(t, rdb, serverOptions{prefix: "fault"})
@@ -240,7 +241,7 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 
 	srv.close()
 	_ = rdb.Close()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // TestRedisDownEveryEndpoint: with Redis down, every endpoint that needs
@@ -249,7 +250,7 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 // restart on the same port every endpoint works again.
 func TestRedisDownEveryEndpoint(t *testing.T) {
 	rs := testredis.Start(t)
-	base := goroutines()
+	base := leaktest.Goroutines()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, MaxRetries: 1, DialTimeout: 500 * time.Millisecond})
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	high := ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
@@ -360,7 +361,7 @@ func TestRedisDownEveryEndpoint(t *testing.T) {
 	}
 	s.close()
 	_ = rdb.Close()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // newRequest builds a request or fails the test.

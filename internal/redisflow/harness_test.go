@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -160,32 +159,6 @@ func readAll(resp *http.Response) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return b
-}
-
-// goroutines returns the current number of goroutines, the baseline for
-// checkGoroutines.
-func goroutines() int { return runtime.NumGoroutine() }
-
-// checkGoroutines fails the test when, after everything it started was
-// closed, more goroutines remain than at base. Goroutines of closed
-// connections and timers need a moment to return, so it polls until a
-// deadline before it reports, with every stack for the diagnosis.
-func checkGoroutines(t *testing.T, base int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= base {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutine leak: %d goroutines remain, %d at the start\n%s", n, base, buf)
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling other goroutines' exit; no event to wait on
-	}
 }
 
 // latencies collects request durations from many goroutines.

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/leaktest"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
@@ -24,7 +25,7 @@ import (
 // no answer is a 5xx, and every verify succeeds exactly once.
 func TestLoadTwoInstancesOneRedis(t *testing.T) {
 	rs := testredis.Start(t)
-	base := goroutines()
+	base := leaktest.Goroutines()
 	duration, maxRequests := 4*time.Second, 40_000
 	if testing.Short() {
 		duration, maxRequests = time.Second, 5_000
@@ -161,7 +162,7 @@ func TestLoadTwoInstancesOneRedis(t *testing.T) {
 		s.close()
 	}
 	_ = rdb.Close()
-	checkGoroutines(t, base)
+	leaktest.Check(t, base)
 }
 
 // mailerFunc is a mailer.Mailer from a function.
