@@ -2,15 +2,12 @@ package pgstore
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/magiclink-go/magiclink"
@@ -18,17 +15,6 @@ import (
 	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/mailer"
 )
-
-func tracedService(t *testing.T, st *Store, tp trace.TracerProvider, mail mailer.Mailer) *magiclink.Service {
-	t.Helper()
-	svc, err := magiclink.New(magiclink.Config{Origins: []string{appOrigin}, Secret: []byte(secret),
-		Store: st, Limiter: st, Mailer: mail, TracerProvider: tp, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	return svc
-}
 
 // TestVerifySpans: a traced Verify of a first sign-in on a real PostgreSQL
 // is a Service span with one client span per statement the store sends
@@ -41,7 +27,7 @@ func TestVerifySpans(t *testing.T) {
 	rig := spantest.NewRig()
 	st := r.store(t, WithTracerProvider(rig.Provider))
 	mail := mailer.NewMemory()
-	svc := tracedService(t, st, rig.Provider, mail)
+	svc := rig.Service(t, st, mail)
 	ip := netip.MustParseAddr("192.0.2.78")
 	const email = "spans.secret@example.com"
 
@@ -119,30 +105,11 @@ func TestSpansOfKilledServer(t *testing.T) {
 	srv := testpg.Start(t)
 	r := migratedRig(t, srv.Database(t))
 	rig := spantest.NewRig()
-	st := r.store(t, WithTracerProvider(rig.Provider))
-	svc := tracedService(t, st, rig.Provider, mailer.NewMemory())
-	link, err := svc.CreateLink(context.Background(), magiclink.LinkRequest{Email: "killed@example.com", Origin: appOrigin})
-	if err != nil {
-		t.Fatal(err)
+	svc := rig.Service(t, r.store(t, WithTracerProvider(rig.Provider)), mailer.NewMemory())
+	s := rig.KilledServer(t, svc, srv.Kill, "consume_token")
+	if spantest.Attr(s, "error.type") == "" || spantest.Attr(s, "error.type") != s.Status().Description {
+		t.Errorf("error.type %q, status %q; want one class in both", spantest.Attr(s, "error.type"), s.Status().Description)
 	}
-	srv.Kill(t)
-	spans := rig.Trace(func(ctx context.Context) {
-		if _, err := svc.Verify(ctx, link.Token); err == nil {
-			t.Fatal("Verify succeeded with the server down")
-		}
-	})
-	if got := spantest.ServiceChildren(t, spans, "magiclink.Verify"); strings.Join(got, ",") != "consume_token" {
-		t.Fatalf("store spans %q; want consume_token", got)
-	}
-	for _, s := range spans {
-		if s.Status().Code != codes.Error {
-			t.Errorf("span %q status %v; want an error", s.Name(), s.Status())
-		}
-		if s.Name() == "consume_token" && (spantest.Attr(s, "error.type") == "" || spantest.Attr(s, "error.type") != s.Status().Description) {
-			t.Errorf("error.type %q, status %q; want one class in both", spantest.Attr(s, "error.type"), s.Status().Description)
-		}
-	}
-	spantest.AssertNoSecrets(t, spans, []string{"killed@example.com", link.Token})
 }
 
 // BenchmarkStatementSpans measures what the spans cost a statement (a

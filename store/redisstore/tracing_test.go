@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/magiclink-go/magiclink"
@@ -19,17 +16,6 @@ import (
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 )
-
-func tracedService(t *testing.T, st *Store, tp trace.TracerProvider, mail mailer.Mailer) *magiclink.Service {
-	t.Helper()
-	svc, err := magiclink.New(magiclink.Config{Origins: []string{"https://app.example.com"}, Secret: []byte("0123456789abcdef0123456789abcdef"),
-		Store: st, Limiter: st, Mailer: mail, TracerProvider: tp, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	return svc
-}
 
 // TestVerifySpans: a traced Verify of a first sign-in on a real Redis is a
 // Service span with one client span per round trip the store makes
@@ -46,12 +32,12 @@ func TestVerifySpans(t *testing.T) {
 	prefix := uniquePrefix()
 	st := newStore(t, rdb, WithPrefix(prefix), WithTracerProvider(rig.Provider))
 	mail := mailer.NewMemory()
-	svc := tracedService(t, st, rig.Provider, mail)
+	svc := rig.Service(t, st, mail)
 	ip := netip.MustParseAddr("192.0.2.77")
 	const email = "spans.secret@example.com"
 	ctx := context.Background()
 	// Warm up outside any trace: dial and load the scripts.
-	if err := svc.SendLink(ctx, magiclink.SendRequest{Email: "warm@example.com", CallbackOrigin: "https://app.example.com", ClientIP: ip}); err != nil {
+	if err := svc.SendLink(ctx, magiclink.SendRequest{Email: "warm@example.com", CallbackOrigin: spantest.Origin, ClientIP: ip}); err != nil {
 		t.Fatal(err)
 	}
 	warm, _ := mail.Last("warm@example.com")
@@ -63,7 +49,7 @@ func TestVerifySpans(t *testing.T) {
 	}
 
 	sendSpans := rig.Trace(func(ctx context.Context) {
-		if err := svc.SendLink(ctx, magiclink.SendRequest{Email: email, CallbackOrigin: "https://app.example.com", ClientIP: ip}); err != nil {
+		if err := svc.SendLink(ctx, magiclink.SendRequest{Email: email, CallbackOrigin: spantest.Origin, ClientIP: ip}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -182,33 +168,12 @@ func TestNoopProviderAddsNoHook(t *testing.T) {
 func TestSpansOfKilledServer(t *testing.T) {
 	t.Parallel()
 	srv := testredis.Start(t)
-	rdb := fastFailClient(t, srv.Addr())
 	rig := spantest.NewRig()
-	st := newStore(t, rdb, WithTracerProvider(rig.Provider))
-	svc := tracedService(t, st, rig.Provider, mailer.NewMemory())
-	link, err := svc.CreateLink(context.Background(), magiclink.LinkRequest{Email: "killed@example.com", Origin: "https://app.example.com"})
-	if err != nil {
-		t.Fatal(err)
+	svc := rig.Service(t, newStore(t, fastFailClient(t, srv.Addr()), WithTracerProvider(rig.Provider)), mailer.NewMemory())
+	s := rig.KilledServer(t, svc, srv.Stop, "GETDEL")
+	if spantest.Attr(s, "error.type") != "io" || s.Status().Description != "io" {
+		t.Errorf("GETDEL error.type %q, status %q; want io", spantest.Attr(s, "error.type"), s.Status().Description)
 	}
-	srv.Stop(t)
-	spans := rig.Trace(func(ctx context.Context) {
-		if _, err := svc.Verify(ctx, link.Token); err == nil {
-			t.Fatal("Verify succeeded with the server down")
-		}
-	})
-	got := spantest.ServiceChildren(t, spans, "magiclink.Verify")
-	if strings.Join(got, ",") != "GETDEL" {
-		t.Fatalf("store spans %q; want GETDEL", got)
-	}
-	for _, s := range spans {
-		if s.Status().Code != codes.Error {
-			t.Errorf("span %q status %v; want an error", s.Name(), s.Status())
-		}
-		if s.Name() == "GETDEL" && (spantest.Attr(s, "error.type") != "io" || s.Status().Description != "io") {
-			t.Errorf("GETDEL error.type %q, status %q; want io", spantest.Attr(s, "error.type"), s.Status().Description)
-		}
-	}
-	spantest.AssertNoSecrets(t, spans, []string{"killed@example.com", link.Token})
 }
 
 func TestReplyPrefix(t *testing.T) {
