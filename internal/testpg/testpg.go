@@ -44,7 +44,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/magiclink-go/magiclink/internal/syncbuf"
 	"github.com/magiclink-go/magiclink/internal/testproc"
 )
 
@@ -67,13 +66,8 @@ type Server struct {
 	dbs  int
 }
 
-// process is one run of postgres; exited is closed once Wait returned.
-type process struct {
-	cmd    *exec.Cmd
-	out    *syncbuf.Buffer
-	exited chan struct{}
-	err    error
-}
+// process is one run of postgres.
+type process struct{ *testproc.Process }
 
 // Start initializes and starts a cluster of the test's own, and removes it
 // when the test ends. It skips (or fails, under MAGICLINK_REQUIRE_POSTGRES=1)
@@ -201,21 +195,16 @@ func (s *Server) launch() error {
 	// since belong to another process, which would make postgres refuse.
 	_ = os.Remove(filepath.Join(s.dataDir(), "postmaster.pid"))
 	cmd := exec.Command(s.bins.postgres, s.settings()...)
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
 	s.bins.runAs(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bins.postgres, err)
+	tp, err := testproc.Start(cmd)
+	if err != nil {
+		return err
 	}
-	p := &process{cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := s.waitReady(p); err != nil {
+	p := &process{tp}
+	if err := p.WaitReady(startTimeout, s.answers); err != nil {
 		p.signal(syscall.SIGKILL)
-		<-p.exited
-		return fmt.Errorf("postgres on port %d: %w\n%s", s.port, err, out.String())
+		<-p.Exited()
+		return fmt.Errorf("postgres on port %d: %w\n%s", s.port, err, p.Out.String())
 	}
 	s.mu.Lock()
 	s.proc = p
@@ -228,7 +217,7 @@ func (s *Server) launch() error {
 // reach them: the postmaster is stopped first, so that it forks no new
 // child while its children are found, and resumed last.
 func (p *process) signal(sig syscall.Signal) {
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	if sig != syscall.SIGCONT {
 		_ = syscall.Kill(pid, syscall.SIGSTOP)
 	}
@@ -264,31 +253,18 @@ func children(pid int) []int {
 	return out
 }
 
-// waitReady connects with a growing backoff until the server answers, the
-// process exits or startTimeout passes. The answer must name this cluster's
-// data directory: another process may have bound the port first.
-func (s *Server) waitReady(p *process) error {
-	deadline := time.Now().Add(startTimeout)
-	backoff := 5 * time.Millisecond
-	for {
-		dir, err := s.probe()
-		if err == nil {
-			if dir != s.dataDir() {
-				return fmt.Errorf("port answered by another cluster (%s)", dir)
-			}
-			return nil
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("exited before answering: %v", p.err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %v: %w", startTimeout, err)
-		}
-		time.Sleep(backoff)
-		backoff = min(backoff*2, 100*time.Millisecond)
+// answers probes the server on s.port for p.WaitReady. The answer must
+// name this cluster's data directory: another process may have bound the
+// port first.
+func (s *Server) answers() (retry bool, err error) {
+	dir, err := s.probe()
+	if err != nil {
+		return true, err
 	}
+	if dir != s.dataDir() {
+		return false, fmt.Errorf("port answered by another cluster (%s)", dir)
+	}
+	return false, nil
 }
 
 // probe returns the data directory of the server on s.port.
@@ -322,7 +298,7 @@ func (s *Server) kill() {
 		return
 	}
 	p.signal(syscall.SIGKILL)
-	<-p.exited
+	<-p.Exited()
 }
 
 // Freeze stops (SIGSTOP) the server and all its backends without closing a
@@ -362,7 +338,7 @@ func (s *Server) Log() string {
 	if s.proc == nil {
 		return ""
 	}
-	return s.proc.out.String()
+	return s.proc.Out.String()
 }
 
 // destroy kills the server and removes its directory.

@@ -3,15 +3,15 @@ package testpg
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/magiclink-go/magiclink/internal/testproc"
 )
 
 var pg Shared
@@ -135,12 +135,12 @@ func TestMissingPostgres(t *testing.T) {
 		t.Fatalf("message for a missing PostgreSQL %q must say so and name %s", msg, RequireEnv)
 	}
 	t.Setenv(RequireEnv, "")
-	if r := record(t, msg); r.skipped == "" || r.failed != "" {
-		t.Fatalf("without %s a missing PostgreSQL must skip; skipped %q, failed %q", RequireEnv, r.skipped, r.failed)
+	if skipped, failed := record(t, msg); skipped == "" || failed != "" {
+		t.Fatalf("without %s a missing PostgreSQL must skip; skipped %q, failed %q", RequireEnv, skipped, failed)
 	}
 	t.Setenv(RequireEnv, "1")
-	if r := record(t, msg); r.failed == "" {
-		t.Fatalf("with %s=1 a missing PostgreSQL must fail; skipped %q", RequireEnv, r.skipped)
+	if skipped, failed := record(t, msg); failed == "" {
+		t.Fatalf("with %s=1 a missing PostgreSQL must fail; skipped %q", RequireEnv, skipped)
 	}
 }
 
@@ -166,27 +166,7 @@ func TestFindsDebianLayout(t *testing.T) {
 	}
 }
 
-// recorder is a testing.TB that records Skip and Fatal and stops the
-// goroutine that called them, as the real ones do.
-type recorder struct {
-	testing.TB
-	skipped, failed string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Skip(args ...any) { r.skipped = fmt.Sprint(args...); runtime.Goexit() }
-
-func (r *recorder) Fatal(args ...any) { r.failed = fmt.Sprint(args...); runtime.Goexit() }
-
-// record runs skipOrFail(msg) on a recorder.
-func record(t *testing.T, msg string) *recorder {
-	r := &recorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		skipOrFail(r, msg)
-	}()
-	<-done
-	return r
+// record runs skipOrFail(msg) and returns what it skipped or failed with.
+func record(t *testing.T, msg string) (skipped, failed string) {
+	return testproc.Record(t, func(t testing.TB) { skipOrFail(t, msg) })
 }

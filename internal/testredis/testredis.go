@@ -25,8 +25,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink/internal/syncbuf"
-
 	"github.com/magiclink-go/magiclink/internal/testproc"
 )
 
@@ -55,13 +53,8 @@ type Server struct {
 	proc *process
 }
 
-// process is one run of redis-server; exited is closed once Wait returned.
-type process struct {
-	cmd    *exec.Cmd
-	out    *syncbuf.Buffer
-	exited chan struct{}
-	err    error
-}
+// process is one run of redis-server.
+type process = testproc.Process
 
 // Start starts a standalone redis-server on a free loopback port and stops
 // it when the test ends. It skips (or fails, under MAGICLINK_REQUIRE_REDIS=1)
@@ -174,21 +167,17 @@ func (s *Server) launch() error {
 		)
 	}
 	args = append(args, s.extra...)
-	cmd := exec.Command(s.bin, args...)
-	out := &syncbuf.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
+	p, err := testproc.Start(exec.Command(s.bin, args...))
+	if err != nil {
+		return err
 	}
-	p := &process{cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := waitReady(s.Addr(), p); err != nil {
-		_ = cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("redis-server on port %d: %w\n%s", s.port, err, out.String())
+	if err := p.WaitReady(startTimeout, func() (bool, error) {
+		err := probe(s.Addr(), p.Cmd.Process.Pid)
+		return !errors.Is(err, errForeign), err
+	}); err != nil {
+		_ = p.Cmd.Process.Kill()
+		<-p.Exited()
+		return fmt.Errorf("redis-server on port %d: %w\n%s", s.port, err, p.Out.String())
 	}
 	s.mu.Lock()
 	s.proc = p
@@ -205,31 +194,8 @@ func (s *Server) kill() {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// waitReady probes the server with a growing backoff until it answers, the
-// process exits or startTimeout passes.
-func waitReady(addr string, p *process) error {
-	deadline := time.Now().Add(startTimeout)
-	backoff := 2 * time.Millisecond
-	for {
-		err := probe(addr, p.cmd.Process.Pid)
-		if err == nil || errors.Is(err, errForeign) {
-			return err
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("exited before answering: %v", p.err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %v: %w", startTimeout, err)
-		}
-		time.Sleep(backoff)
-		backoff = min(backoff*2, 100*time.Millisecond)
-	}
+	_ = p.Cmd.Process.Kill()
+	<-p.Exited()
 }
 
 // errForeign means that another process answered on the server's port.
