@@ -1,9 +1,6 @@
 package outbox
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // The cool-down of the breaker: after the first failed write it refuses
 // reservations for coolBase, then lets one trial through; each failed
@@ -31,16 +28,15 @@ type breaker struct {
 
 // admit decides a reservation at now: nil when the breaker is closed, or
 // when it grants the one trial (trial set); otherwise the refusal, which
-// wraps the last write's error.
+// wraps the last write's error and carries the time until the next trial.
 func (b *breaker) admit(name string, now time.Time) (trial bool, err error) {
 	switch {
 	case b.err == nil:
 		return false, nil
 	case b.trial:
-		return false, fmt.Errorf("%s: mail not accepted: the store's last write failed, a trial write is under way: %w", name, b.err)
+		return false, &refusal{name: name, err: b.err}
 	case now.Before(b.until):
-		return false, fmt.Errorf("%s: mail not accepted: the store's last write failed, next trial in %v: %w",
-			name, b.until.Sub(now).Round(time.Millisecond), b.err)
+		return false, &refusal{name: name, wait: b.until.Sub(now), err: b.err}
 	}
 	b.trial = true
 	return true, nil

@@ -13,8 +13,9 @@ import (
 // after Close, and while the breaker is open — the store's last write
 // failed and the cool-down is not over, or a trial write is under way —
 // with a temporary error wrapping that write's error (so it matches
-// store.ErrUnavailable when the store was down). The store's room is not
-// counted: a store that is full refuses the write, which opens the breaker.
+// store.ErrUnavailable when the store was down) whose RetryAfter method
+// tells the time until the next trial. The store's room is not counted: a
+// store that is full refuses the write, which opens the breaker.
 func (o *Outbox) Reserve(ctx context.Context) (mailer.Reservation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
