@@ -135,13 +135,36 @@ func (s *Service) mailLink(ctx context.Context, res mailer.Reservation, data mai
 }
 
 // mailRefused is the ErrMailUnavailable of a mail the mailer did not
-// accept, logged with the address masked.
+// accept, logged with the address masked. Its RetryAfter is the mailer's
+// own hint when err carries one (see mailRetryAfter), else the kind's 1 s.
 func (s *Service) mailRefused(ctx context.Context, email string, err error) error {
 	if s.log.Enabled(ctx, slog.LevelWarn) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "magiclink: mail not accepted",
 			slog.String("email", mask.Address(email)), slog.String("error", err.Error()))
 	}
-	return newError(kindMailUnavailable, "", "", err)
+	e := newError(kindMailUnavailable, "", "", err)
+	if d, ok := mailRetryAfter(err); ok {
+		e.RetryAfter = d
+	}
+	return e
+}
+
+// mailRetryAfter is the wait a Mailer or Reserver error suggests before a
+// retry: the RetryAfter method of the first error in err's chain that has
+// one (a durable outbox's refusal says when its breaker lets the next
+// trial through), in whole seconds, rounded up, at least 1, as the wire
+// carries it. ok is false when no error in the chain has the method, or
+// when the first that has it suggests no wait (0: retry when you like).
+func mailRetryAfter(err error) (d time.Duration, ok bool) {
+	var h interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &h) {
+		return 0, false
+	}
+	d = h.RetryAfter()
+	if d <= 0 {
+		return 0, false
+	}
+	return (d + time.Second - 1).Truncate(time.Second), true
 }
 
 // LinkRequest asks CreateLink for a link without mailing it.

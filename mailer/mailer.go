@@ -38,6 +38,13 @@ type Message struct {
 // Mailer sends one message. Implementations must be safe for concurrent use.
 // A returned error should be classified with Temporary or Permanent so that
 // a Dispatcher knows whether to retry.
+//
+// An error that knows when a retry may succeed can say so: when an error
+// in its chain (errors.As) has a method RetryAfter() time.Duration
+// returning a positive wait, magiclink.Service's ErrMailUnavailable
+// carries that wait, rounded up to whole seconds, as RetryAfter (and the
+// HTTP adapter as Retry-After) instead of the default 1 s. The outboxes'
+// refusals do this with the time until their next trial write.
 type Mailer interface {
 	Send(ctx context.Context, m *Message) error
 }

@@ -14,7 +14,10 @@ import "context"
 //
 //   - Reserve returns a nil error only with room held for one mail. It
 //     fails with the error Send would return now (ErrQueueFull, ErrClosed,
-//     a store outage, ctx.Err()) and then holds nothing.
+//     a store outage, ctx.Err()) and then holds nothing. Like a Mailer's
+//     error, it may suggest when to retry with a RetryAfter()
+//     time.Duration method (see Mailer); an outbox's refusal gives the
+//     time until its next trial write.
 //   - Reserve makes no network round trip. A mailer backed by a remote
 //     store decides from what it already knows (its last write failed, a
 //     recent probe) and keeps its budget of one round trip per accepted
