@@ -2,9 +2,12 @@ package httpadapter_test
 
 import (
 	"context"
+	"html"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
@@ -56,7 +59,52 @@ func TestSendQueueFullIs503AndKeepsTheCode(t *testing.T) {
 		t.Fatalf("filling the queue: %v", err)
 	}
 
-	wantPortalError(t, e.do(jsonReq(sendPath, body)), http.StatusServiceUnavailable, "MAIL_UNAVAILABLE")
-	rec := e.do(jsonReq(verifyPath, `{"email":"ada@example.com","code":"`+code+`"}`))
+	rec := e.do(jsonReq(sendPath, body))
+	wantPortalError(t, rec, http.StatusServiceUnavailable, "MAIL_UNAVAILABLE")
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Fatalf("queue full: Retry-After = %q, want 1 (the Dispatcher gives no hint)", got)
+	}
+	rec = e.do(jsonReq(verifyPath, `{"email":"ada@example.com","code":"`+code+`"}`))
 	wantStatus(t, rec, http.StatusOK)
+}
+
+// hintedRefusal is a mailer refusal that says when to retry.
+type hintedRefusal struct{ wait time.Duration }
+
+func (e hintedRefusal) Error() string             { return "outbox: store down, next trial in " + e.wait.String() }
+func (e hintedRefusal) RetryAfter() time.Duration { return e.wait }
+
+// hintedReserver refuses every send and reservation with err, as an
+// outbox with its breaker open does.
+type hintedReserver struct{ err error }
+
+func (m hintedReserver) Send(context.Context, *mailer.Message) error { return m.err }
+
+func (m hintedReserver) Reserve(context.Context) (mailer.Reservation, error) { return nil, m.err }
+
+// TestSendRefusalRetryAfterFollowsTheMailer: a refusal whose error says
+// "retry in 3 s" answers Retry-After: 3 on both shapes of a send, the JSON
+// one (whose body, seed 001, has retryAfter on 429 only) and the form
+// post's page (which words the same wait).
+func TestSendRefusalRetryAfterFollowsTheMailer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *magiclink.Config, _ *httpadapter.Config) {
+		c.Mailer = hintedReserver{mailer.Temporary(hintedRefusal{3 * time.Second})}
+	})
+
+	rec := e.do(jsonReq(sendPath, `{"email":"ada@example.com","callback_origin":"https://app.example.com"}`))
+	m := wantPortalError(t, rec, http.StatusServiceUnavailable, "MAIL_UNAVAILABLE")
+	if got := rec.Header().Get("Retry-After"); got != "3" {
+		t.Errorf("JSON send: Retry-After = %q, want 3", got)
+	}
+	if ra, ok := m["retryAfter"]; ok {
+		t.Errorf("JSON send: body retryAfter = %v on a 503; seed 001 has it on 429 only", ra)
+	}
+
+	rec = e.do(formReq(appOrigin+sendPath, url.Values{"email": {"ada@example.com"}, "callback_origin": {appOrigin}}, sameSite...))
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if got := rec.Header().Get("Retry-After"); got != "3" {
+		t.Errorf("form send: Retry-After = %q, want 3", got)
+	}
+	wantContains(t, html.UnescapeString(rec.Body.String()), "Sign-in is temporarily unavailable.", "You can try again in 3 seconds.")
 }
