@@ -167,13 +167,13 @@ func (r *rig) refused(email, ip string) {
 }
 
 // retryAfter fails unless a refused send's Retry-After is a whole number
-// of seconds, at least one.
+// of seconds within the breaker's cool-down: 1 to 4.
 func (r *rig) retryAfter(email string, rec *httptest.ResponseRecorder) {
 	r.t.Helper()
 	h := rec.Header().Get("Retry-After")
 	secs, err := strconv.Atoi(h)
-	if err != nil || secs < 1 {
-		r.t.Fatalf("refused send for %s: Retry-After %q, want a whole number of seconds, at least 1", email, h)
+	if err != nil || secs < 1 || secs > 4 {
+		r.t.Fatalf("refused send for %s: Retry-After %q, want the breaker's wait, 1 to 4 whole seconds", email, h)
 	}
 }
 
