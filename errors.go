@@ -150,6 +150,9 @@ var (
 	ErrStoreUnavailable = &Error{Code: "STORE_UNAVAILABLE", Message: "store unavailable", RetryAfter: time.Second, kind: kindStoreUnavailable}
 	// ErrMailUnavailable is the kind of a mail that cannot be accepted for
 	// delivery (for example a full send queue); the request may be retried.
+	// Its RetryAfter is the mailer's own hint when the mailer's error has
+	// one (see mailer.Mailer; an outbox's refusal gives the time until its
+	// next trial write), in whole seconds, else 1 s.
 	ErrMailUnavailable = &Error{Code: "MAIL_UNAVAILABLE", Message: "mail delivery unavailable", RetryAfter: time.Second, kind: kindMailUnavailable}
 	// ErrInvalidConfig is the kind of configuration errors returned by New
 	// and NewOrigins.
