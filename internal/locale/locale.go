@@ -24,23 +24,25 @@ const maxHeader = 512
 // "ca_ES@valencia") and stops at the first subtag that is not 1–8 letters or
 // digits, so nothing a client sends becomes a file name or a key as is.
 func Candidates(tag string) []string {
-	tag, _, _ = strings.Cut(tag, ",")
-	tag, _, _ = strings.Cut(tag, ";")
-	tag = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(tag, "_", "-")))
-	tag, _, _ = strings.Cut(tag, ".")
-	tag, _, _ = strings.Cut(tag, "@")
-	var parts []string
-	for p := range strings.SplitSeq(tag, "-") {
-		if p == "" || len(p) > 8 || strings.ContainsFunc(p, func(r rune) bool {
-			return (r < 'a' || r > 'z') && (r < '0' || r > '9')
-		}) {
-			break
-		}
-		parts = append(parts, p)
+	entry := firstEntry(tag)
+	if !isASCII(entry) {
+		entry = foldUnicode(entry)
 	}
-	out := make([]string, 0, len(parts))
-	for i := len(parts); i > 0; i-- {
-		out = append(out, strings.Join(parts[:i], "-"))
+	var small [maxLookup]byte
+	var smallEnds [maxLookup/2 + 1]int
+	buf, at := small[:], smallEnds[:0]
+	if len(entry) > len(buf) {
+		buf, at = make([]byte, len(entry)), make([]int, 0, len(entry)/2+1)
+	}
+	ends, _ := subtags(entry, buf, at)
+	if len(ends) == 0 {
+		return nil
+	}
+	// One string holds the longest candidate; the others are its prefixes.
+	longest := string(buf[:ends[len(ends)-1]])
+	out := make([]string, len(ends))
+	for i, e := range ends {
+		out[len(ends)-1-i] = longest[:e]
 	}
 	return out
 }
