@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -19,8 +20,8 @@ const (
 	LinkExpired
 )
 
-// label is the state's badge in the inbox page; "" shows none.
-func (s LinkState) label() string {
+// class names the state in the inbox page's CSS; "" shows no badge.
+func (s LinkState) class() string {
 	switch s {
 	case LinkLive:
 		return "live"
@@ -39,17 +40,14 @@ type inboxConfig struct {
 	backHref  string
 	backLabel string
 	linkState func(ctx context.Context, link string, sentAt time.Time) LinkState
+	texts     func(r *http.Request) InboxTexts
 }
 
 // InboxBackLink puts a link back to the application, such as "/", at the
-// top of the inbox, labelled label (default "Back to the app").
+// top of the inbox, labelled label (default "Back to the app", or the
+// InboxTexts of InboxLocalized).
 func InboxBackLink(href, label string) InboxOption {
-	return func(c *inboxConfig) {
-		c.backHref, c.backLabel = href, label
-		if c.backLabel == "" {
-			c.backLabel = "Back to the app"
-		}
-	}
+	return func(c *inboxConfig) { c.backHref, c.backLabel = href, label }
 }
 
 // InboxLinkState marks each mail's link with what state reports for it

@@ -221,7 +221,8 @@ func (m *Memory) entries(limit int) ([]inboxEntry, int) {
 // first, each with its HTML part in a sandboxed iframe: the mail runs no
 // script and submits no form, but its links open in a new tab, outside the
 // sandbox, so the sign-in button works. opts add a link back to the
-// application and the state of each mail's link. The JSON view is
+// application, the state of each mail's link and the page's language
+// (InboxLocalized; English without it). The JSON view is
 // served for "?format=json" and on the path "/.json": an array of
 // {"to","subject","text","html","link","code","sent_at"} objects, oldest
 // first (newest last), sent_at in RFC 3339. See also JSONHandler.
@@ -318,10 +319,10 @@ func (m *Memory) serveJSON(w http.ResponseWriter, limit int) {
 
 // inboxView is what the inbox page shows.
 type inboxView struct {
-	Entries   []inboxItem // newest first
-	Total     int
-	BackHref  string
-	BackLabel string
+	Entries []inboxItem // newest first
+	Total   int
+	Summary string
+	T       InboxTexts
 }
 
 // inboxItem is one mail in the inbox page.
@@ -330,10 +331,13 @@ type inboxItem struct {
 	// Frame is the mail's HTML as the iframe gets it: with a base target
 	// that opens every link in a new tab, which the sandbox allows.
 	Frame string
-	State string
+	// State is the link's state as a CSS class, StateLabel its badge.
+	State      string
+	StateLabel string
 }
 
 func (m *Memory) serveHTML(w http.ResponseWriter, r *http.Request, limit int, cfg *inboxConfig) {
+	words := cfg.inboxWords(r)
 	entries, total := m.entries(limit)
 	// Newest first in the page.
 	slices.Reverse(entries)
@@ -341,14 +345,16 @@ func (m *Memory) serveHTML(w http.ResponseWriter, r *http.Request, limit int, cf
 	for i, e := range entries {
 		items[i] = inboxItem{inboxEntry: e, Frame: withBaseTarget(e.HTML)}
 		if cfg.linkState != nil && e.Link != "" {
-			items[i].State = cfg.linkState(r.Context(), e.Link, e.SentAt).label()
+			state := cfg.linkState(r.Context(), e.Link, e.SentAt)
+			items[i].State, items[i].StateLabel = state.class(), words.stateLabel(state)
 		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", words.Lang)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-	_ = inboxPage.Execute(w, inboxView{Entries: items, Total: total, BackHref: cfg.backHref, BackLabel: cfg.backLabel})
+	_ = inboxPage.Execute(w, inboxView{Entries: items, Total: total, Summary: words.summary(len(items), total), T: words})
 }
 
 // withBaseTarget makes every link of a mail open in a new tab: a <base
@@ -370,11 +376,11 @@ func withBaseTarget(mail string) string {
 // (the confirm page's button is a form, which a sandboxed tab could not
 // submit).
 var inboxPage = template.Must(template.New("inbox").Parse(`<!doctype html>
-<html lang="en">
+<html lang="{{.T.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Dev mailbox ({{.Total}})</title>
+<title>{{.T.Title}} ({{.Total}})</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;background:#f4f4f5;color:#18181b}
 article{background:#fff;border:1px solid #e4e4e7;border-radius:8px;padding:1rem;margin:0 0 1.5rem}
@@ -389,21 +395,21 @@ nav{margin:0 0 1rem}
 </style>
 </head>
 <body>
-{{if .BackHref}}<nav><a href="{{.BackHref}}">← {{.BackLabel}}</a></nav>
-{{end}}<h1>Dev mailbox</h1>
-<p>{{if lt (len .Entries) .Total}}The newest {{len .Entries}} of {{.Total}} mails (<code>?limit=</code> up to 1000){{else}}{{.Total}} mail(s){{end}}, newest first. JSON: <a href="?format=json">?format=json</a>. Development only.</p>
+{{if .T.BackHref}}<nav><a href="{{.T.BackHref}}">← {{.T.Back}}</a></nav>
+{{end}}<h1>{{.T.Title}}</h1>
+<p>{{.Summary}} <a href="?format=json">{{.T.JSON}}</a> · {{.T.DevOnly}}</p>
 {{range .Entries}}<article>
 <dl>
-<dt>To</dt><dd>{{.To}}</dd>
-<dt>Subject</dt><dd>{{.Subject}}</dd>
-<dt>Sent</dt><dd>{{.SentAt.Format "2006-01-02 15:04:05 MST"}}</dd>
-<dt>Link</dt><dd>{{if .State}}<span class="state state-{{.State}}">{{.State}}</span> {{end}}<a href="{{.Link}}" rel="noreferrer" target="_blank">{{.Link}}</a></dd>
-<dt>Code</dt><dd><code>{{.Code}}</code></dd>
+<dt>{{$.T.To}}</dt><dd>{{.To}}</dd>
+<dt>{{$.T.Subject}}</dt><dd>{{.Subject}}</dd>
+<dt>{{$.T.Sent}}</dt><dd>{{.SentAt.Format "2006-01-02 15:04:05 MST"}}</dd>
+<dt>{{$.T.Link}}</dt><dd>{{if .State}}<span class="state state-{{.State}}">{{.StateLabel}}</span> {{end}}<a href="{{.Link}}" rel="noreferrer" target="_blank">{{.Link}}</a></dd>
+<dt>{{$.T.Code}}</dt><dd><code>{{.Code}}</code></dd>
 </dl>
 <iframe sandbox="allow-popups allow-popups-to-escape-sandbox" srcdoc="{{.Frame}}" title="{{.Subject}}"></iframe>
-<details><summary>Text part</summary><pre>{{.Text}}</pre></details>
+<details><summary>{{$.T.TextPart}}</summary><pre>{{.Text}}</pre></details>
 </article>
-{{else}}<p>No mail yet.</p>
+{{else}}<p>{{.T.Empty}}</p>
 {{end}}</body>
 </html>
 `))
