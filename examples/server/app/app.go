@@ -191,7 +191,7 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 		Limiter:           b.limiter,
 		Mailer:            m,
 		Templates:         templates,
-		AppName:           "magiclink example",
+		AppName:           appName("en"), // each mail gets its own language's (namedMails)
 		LinkTTL:           linkTTL,
 		Logger:            logger,
 	})
@@ -205,7 +205,10 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 	}
 	s.ready = append(readyChecks(st, m), b.ready...)
 
-	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger}
+	// The adapter's pages take one name for every language, so they show
+	// the brand, which reads the same in all of them, rather than the
+	// English "magiclink example".
+	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger, AppName: "magiclink"}
 	if len(cfg.CORSOrigins) > 0 {
 		acfg.CORS = &httpadapter.CORSConfig{Origins: cfg.CORSOrigins, AllowInsecureHTTP: cfg.AllowInsecureHTTP, AllowCredentials: true}
 	}

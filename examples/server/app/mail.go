@@ -18,7 +18,8 @@ import (
 const mailQueueWait = time.Second
 
 // newMailer picks how mail goes out, and returns the templates the Service
-// must share with it (so the mail is rendered off the request path). The
+// must share with it (so the mail is rendered off the request path), which
+// name the example in each mail's language. The
 // memory mailer behind the dev mailbox without SMTP_URL, used directly: it
 // cannot fail or block, and sending synchronously shows the mail as soon as
 // the sign-in form returns. With SMTP_URL the SMTP mailer sits behind a
@@ -28,8 +29,8 @@ const mailQueueWait = time.Second
 // instance deliver it; else a mailer.Dispatcher, in memory, which loses
 // the mails it accepted and had not yet delivered when the process
 // crashes. rdb is the Redis client of REDIS_URL, or nil.
-func (s *Server) newMailer(cfg *Config, b backends, logger *slog.Logger) (mailer.Mailer, *mailer.Templates, error) {
-	templates := mailer.DefaultTemplates()
+func (s *Server) newMailer(cfg *Config, b backends, logger *slog.Logger) (mailer.Mailer, mailer.Renderer, error) {
+	templates := namedMails{mailer.DefaultTemplates()}
 	if cfg.SMTPURL == "" {
 		s.inbox = mailer.NewMemory()
 		return s.inbox, templates, nil

@@ -62,7 +62,7 @@ func (s *Server) routes() {
 	if s.cfg.DevMailbox {
 		// StripPrefix leaves "" for /dev/mailbox and "/" for
 		// /dev/mailbox/; the mailbox serves both.
-		inbox := s.inbox.Handler(mailer.InboxBackLink("/", "Back to the app"), mailer.InboxLinkState(s.linkState))
+		inbox := s.inbox.Handler(mailer.InboxLocalized(mailboxLocale), mailer.InboxLinkState(s.linkState))
 		s.mux.Handle("GET /dev/mailbox", http.StripPrefix("/dev/mailbox", inbox))
 		s.mux.Handle("GET /dev/mailbox/", http.StripPrefix("/dev/mailbox", inbox))
 		s.mux.Handle("GET /dev/mailbox.json", s.inbox.JSONHandler())

@@ -42,7 +42,7 @@ func TestTextsComplete(t *testing.T) {
 	}
 	files, _ := filepath.Glob("*.go")
 	tmpl, _ := filepath.Glob("templates/*.html")
-	key := regexp.MustCompile(`"((?:layout|index|check|me|error)\.[a-z_]+)"`)
+	key := regexp.MustCompile(`"((?:app|layout|index|check|me|error|mailbox)\.[a-z_]+)"`)
 	used := map[string]bool{}
 	for _, f := range append(files, tmpl...) {
 		if strings.HasSuffix(f, "_test.go") {
