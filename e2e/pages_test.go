@@ -88,6 +88,29 @@ func (s *pagesSession) expectExamplePage(name, titleKey string) {
 	s.pageShot("example-" + name)
 }
 
+// expectMailbox opens the dev mailbox, whose newest mail's link was just
+// used, checks that it speaks the session's language, badge included, and
+// saves it as example-mailbox-{lang}.png.
+func (s *pagesSession) expectMailbox() {
+	s.t.Helper()
+	s.do("opening the dev mailbox", chromedp.Navigate(s.base+"/dev/mailbox"), chromedp.WaitVisible(chromedp.CSS(".state-used")))
+	for sel, key := range map[string]string{"h1": "layout.mailbox", ".state-used": "mailbox.used", "nav a": "mailbox.back", "summary": "mailbox.text_part"} {
+		want := s.exampleText(key)
+		if sel == "nav a" {
+			want = "← " + want
+		}
+		if got := s.text(chromedp.CSS(sel)); got != want {
+			s.screenshot("failed")
+			s.t.Fatalf("the dev mailbox's %s is %q, want %q (%s)", sel, got, want, s.lang)
+		}
+	}
+	lang, err := chromedp.Run(s.ctx, chromedp.Evaluate[string]("document.documentElement.lang"))
+	if err != nil || lang != s.lang {
+		s.t.Fatalf("the dev mailbox's lang is %q (%v), want %q", lang, err, s.lang)
+	}
+	s.pageShot("example-mailbox")
+}
+
 // pageShot saves the page as pages/{name}-{lang}.png under
 // MAGICLINK_SCREENSHOTS.
 func (s *pagesSession) pageShot(name string) {
@@ -188,6 +211,7 @@ func TestBrowserPages(t *testing.T) {
 			s.leave("pressing the confirm button", chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)))
 			s.expectSignedIn(email, "me.method_link")
 			s.expectExamplePage("signed-in", "me.title")
+			s.expectMailbox()
 
 			// The used link: its page sends a new link.
 			s.do("opening the used link", chromedp.Navigate(first.Link))
