@@ -130,13 +130,16 @@ func (s *Server) sendFailed(w http.ResponseWriter, r *http.Request, d pageData, 
 		d.Email, d.Error = email, d.text("index.invalid_email")
 		s.render(w, http.StatusBadRequest, "index", d)
 	case errors.Is(err, magiclink.ErrRateLimited) && errors.As(err, &merr):
-		secs := int(merr.RetryAfter.Seconds())
+		secs := retrySeconds(merr)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.renderErrorIn(w, d, http.StatusTooManyRequests, "error.rate_limited", d.text("error.rate_limited_message", secs))
 	case errors.Is(err, magiclink.ErrOriginNotAllowed):
 		s.renderErrorIn(w, d, http.StatusBadRequest, "error.origin", d.text("error.origin_message", requestOrigin(r)))
 	case errors.Is(err, magiclink.ErrStoreUnavailable), errors.Is(err, magiclink.ErrMailUnavailable):
-		w.Header().Set("Retry-After", "1")
+		// A durable outbox whose store is down says how long its
+		// breaker refuses; the error carries that wait.
+		errors.As(err, &merr)
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(merr)))
 		s.renderErrorIn(w, d, http.StatusServiceUnavailable, "error.unavailable", d.text("error.unavailable_message"))
 	default:
 		s.log.ErrorContext(r.Context(), "example: sending a sign-in link failed", "error", err.Error())
@@ -230,4 +233,13 @@ func requestOrigin(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
+}
+
+// retrySeconds is the whole seconds a refused request should wait, at
+// least 1: e's RetryAfter rounded up, or 1 without one.
+func retrySeconds(e *magiclink.Error) int {
+	if e == nil || e.RetryAfter <= 0 {
+		return 1
+	}
+	return int((e.RetryAfter + time.Second - 1) / time.Second)
 }
