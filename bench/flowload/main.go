@@ -9,6 +9,14 @@
 //	               retrying a refused send (503, 429) at once, to new
 //	               addresses; what counts is accepted sends per second
 //
+// Every send phase starts with an empty mail queue and is timed until the
+// mail it accepted has been delivered: a phase timed alone would be
+// credited with the queue's worth of mail it left for the next phase to
+// deliver. Each prints that drain, the accepted sends per second over
+// phase and drain (the figures the ratios compare) and the process's CPU
+// time per send, which varies less than rates on a shared machine.
+// -profile-dir writes CPU, mutex and block profiles of each phase.
+//
 // With -mail smtp every mail goes through a real SMTP server on loopback
 // (in-process emersion/go-smtp) through a Dispatcher and pooled
 // connections, and the delivery rate is reported; with -mail capture the
@@ -71,6 +79,7 @@ type options struct {
 	dbURL      string
 	pgPool     int
 	mail       string
+	profileDir string
 }
 
 func main() {
@@ -83,7 +92,11 @@ func main() {
 	flag.IntVar(&o.pgPool, "pg-pool", 0, "with -store postgres: connections in the pool (default -conns)")
 	flag.StringVar(&o.mail, "mail", "capture", "mail path: capture (in memory) or smtp (real SMTP sink on loopback)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and client) to this file")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write CPU, mutex and block profiles of each phase into this directory (not with -cpuprofile)")
 	flag.Parse()
+	if *cpuprofile != "" && o.profileDir != "" {
+		log.Fatal("-cpuprofile and -profile-dir both want the CPU profiler: choose one")
+	}
 	if o.stormConns == 0 {
 		o.stormConns = 4 * o.conns
 	}
@@ -134,6 +147,8 @@ type mailbox interface {
 	// count then.
 	waitFor(ctx context.Context, n int) int
 	duplicates() int
+	// received returns how many mails arrived so far.
+	received() int
 }
 
 func buildStack(o options) (*stack, error) {
@@ -258,58 +273,100 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer st.close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.stormConns, MaxConnsPerHost: o.stormConns}}
+	prof, err := newPhaseProfiler(o.profileDir)
+	if err != nil {
+		return err
+	}
+	r := &runner{ctx: ctx, o: o, st: st, prof: prof,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.stormConns, MaxConnsPerHost: o.stormConns}}}
 	fmt.Printf("flowload: %d connections (storm %d), %s, default rate limits, GOMAXPROCS shared with the server\n", o.conns, o.stormConns, st.describe)
 
-	var seq atomic.Int64
-	sendTo := func(n int64) (int, error) {
-		body := fmt.Sprintf(`{"email":"load%d@example.com","callback_origin":%q,"callback_next":"/"}`, n, st.base)
-		return post(client, st.base+"/auth/send-magic-link", body, n)
-	}
-	t0 := time.Now()
-	sendNew := phase(ctx, o.conns, o.duration, -1, func() (int, error) { return sendTo(seq.Add(1)) })
-	sendNew.print("send-new")
-	accepted := sendNew.status[http.StatusOK]
-	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	delivered := st.mails.waitFor(waitCtx, accepted)
-	cancel()
-	elapsed := time.Since(t0)
-	fmt.Printf("%-16s %7d of %d accepted mails delivered in %5.2fs = %7.0f mails/s\n", "delivery", delivered, accepted, elapsed.Seconds(), float64(delivered)/elapsed.Seconds())
-
-	tokens := st.mails.takeTokens()
-	var next atomic.Int64
-	verify := phase(ctx, o.conns, o.duration, len(tokens), func() (int, error) {
-		i := next.Add(1) - 1
-		body := fmt.Sprintf(`{"token_hash":%q,"type":"magiclink"}`, tokens[i])
-		return post(client, st.base+"/auth/verify", body, 1_000_000+i)
+	sendNew := r.sendPhase("send-new", func() result {
+		return phase(ctx, o.conns, o.duration, -1, func() (int, error) { return r.sendTo(r.seq.Add(1)) })
 	})
-	verify.print("verify")
-
+	verify := r.verifyPhase()
 	// The same addresses again: they are users now. The per-address burst
 	// (2) leaves each one more send.
 	var again atomic.Int64
-	sendExisting := phase(ctx, o.conns, o.duration, int(seq.Load()), func() (int, error) { return sendTo(again.Add(1)) })
-	sendExisting.print("send-existing")
-
-	storm, refused := stormPhase(ctx, o.stormConns, o.duration, func() int64 { return seq.Add(1) + 10_000_000 }, sendTo)
-	storm.print("storm")
+	sendExisting := r.sendPhase("send-existing", func() result {
+		return phase(ctx, o.conns, o.duration, int(r.seq.Load()), func() (int, error) { return r.sendTo(again.Add(1)) })
+	})
+	var refused int64
+	storm := r.sendPhase("storm", func() result {
+		var res result
+		res, refused = stormPhase(ctx, o.stormConns, o.duration, func() int64 { return r.seq.Add(1) + 10_000_000 }, r.sendTo)
+		return res
+	})
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}
-	fmt.Printf("%-16s %7d refused attempts retried at once (%.0f%% of all attempts)\n", "storm refusals", refused, 100*float64(refused)/float64(refused+int64(storm.n)))
-
-	calm := float64(sendNew.status[http.StatusOK]) / sendNew.elapsed.Seconds()
-	existing := float64(sendExisting.status[http.StatusOK]) / sendExisting.elapsed.Seconds()
-	stormy := float64(storm.status[http.StatusOK]) / storm.elapsed.Seconds()
+	fmt.Printf("%-16s %7d refused attempts retried at once (%.0f%% of all attempts)\n", "storm refusals", refused, 100*float64(refused)/float64(refused+int64(storm.res.n)))
 	fmt.Printf("ratios: send-existing/send-new %.2f (target ≥ 0.85), storm accepted/calm accepted %.2f (target ≥ 0.80), duplicate Message-IDs %d\n",
-		existing/calm, stormy/calm, st.mails.duplicates())
+		sendExisting.rate()/sendNew.rate(), storm.rate()/sendNew.rate(), st.mails.duplicates())
+	fmt.Printf("        (the phases alone, their queued mail not counted: %.2f and %.2f; CPU per send %.0f / %.0f / %.0f µs)\n",
+		sendExisting.phaseRate()/sendNew.phaseRate(), storm.phaseRate()/sendNew.phaseRate(),
+		sendNew.cpuPerSend(), sendExisting.cpuPerSend(), storm.cpuPerSend())
 	if verify.bad > 0 {
 		return fmt.Errorf("%d failed verifies", verify.bad)
 	}
-	if bad := sendNew.bad + sendExisting.bad; bad > 0 && o.mail == "capture" {
+	if bad := sendNew.res.bad + sendExisting.res.bad; bad > 0 && o.mail == "capture" {
 		return fmt.Errorf("%d refused sends with an in-memory mailer", bad)
 	}
 	return nil
+}
+
+// runner is what the phases of one run share.
+type runner struct {
+	ctx    context.Context
+	o      options
+	st     *stack
+	client *http.Client
+	prof   *phaseProfiler
+	seq    atomic.Int64 // addresses handed out
+	// accepted counts the sends accepted by the phases so far.
+	accepted int
+}
+
+func (r *runner) sendTo(n int64) (int, error) {
+	body := fmt.Sprintf(`{"email":"load%d@example.com","callback_origin":%q,"callback_next":"/"}`, n, r.st.base)
+	return post(r.client, r.st.base+"/auth/send-magic-link", body, n)
+}
+
+// profiled runs the phase f under the phase profiler.
+func (r *runner) profiled(name string, f func() result) result {
+	if err := r.prof.start(name); err != nil {
+		log.Printf("profile of %s: %v", name, err)
+	}
+	res := f()
+	if err := r.prof.stop(name); err != nil {
+		log.Printf("profile of %s: %v", name, err)
+	}
+	return res
+}
+
+// sendPhase runs the send phase f, which starts with an empty mail queue,
+// and measures it until its mail is delivered (see sendFigures).
+func (r *runner) sendPhase(name string, f func() result) sendFigures {
+	cpu0 := processCPU()
+	res := r.profiled(name, f)
+	fig := drained(r.ctx, r.st.mails, name, res, r.accepted, cpu0)
+	r.accepted += res.status[http.StatusOK]
+	return fig
+}
+
+// verifyPhase verifies every token mailed so far.
+func (r *runner) verifyPhase() result {
+	tokens := r.st.mails.takeTokens()
+	var next atomic.Int64
+	verify := r.profiled("verify", func() result {
+		return phase(r.ctx, r.o.conns, r.o.duration, len(tokens), func() (int, error) {
+			i := next.Add(1) - 1
+			body := fmt.Sprintf(`{"token_hash":%q,"type":"magiclink"}`, tokens[i])
+			return post(r.client, r.st.base+"/auth/verify", body, 1_000_000+i)
+		})
+	})
+	verify.print("verify")
+	return verify
 }
 
 // stormPhase runs conns closed-loop clients for duration: each sends to a
@@ -376,6 +433,12 @@ func (c *capture) waitFor(context.Context, int) int {
 }
 
 func (c *capture) duplicates() int { return 0 }
+
+func (c *capture) received() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
 
 func post(c *http.Client, u, body string, n int64) (int, error) {
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewBufferString(body))

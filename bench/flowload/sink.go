@@ -24,12 +24,12 @@ type sink struct {
 	srv *smtp.Server
 	ln  net.Listener
 
-	mu       sync.Mutex
-	tokens   []string
-	byRcpt   map[string]int
-	byMsgID  map[string]int
-	received int
-	arrived  chan struct{} // closed and replaced on each mail
+	mu        sync.Mutex
+	tokens    []string
+	byRcpt    map[string]int
+	byMsgID   map[string]int
+	nReceived int
+	arrived   chan struct{} // closed and replaced on each mail
 }
 
 var tokenRE = regexp.MustCompile(`token_hash(?:=3D|=)([A-Za-z0-9_-]{43})`)
@@ -60,7 +60,13 @@ func (k *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSessio
 func (k *sink) count() (int, <-chan struct{}) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.received, k.arrived
+	return k.nReceived, k.arrived
+}
+
+// received returns how many mails arrived so far.
+func (k *sink) received() int {
+	n, _ := k.count()
+	return n
 }
 
 // waitFor waits until n mails arrived or ctx is done, and returns the
@@ -137,7 +143,7 @@ func (s *sinkSession) Data(r io.Reader) error {
 	}
 	k.byRcpt[s.to]++
 	k.byMsgID[msgID]++
-	k.received++
+	k.nReceived++
 	close(k.arrived)
 	k.arrived = make(chan struct{})
 	return nil
