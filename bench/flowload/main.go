@@ -32,11 +32,15 @@
 // when run as root), or with -database-url uses an existing database, in a
 // schema of the run's own that is dropped at the end; pgstore is then both
 // store and limiter. -store memory uses the in-memory store and limiter.
-// -pg-pool sizes its connection pool (default -conns). Whatever was
+// -pg-pool sizes its connection pool (default -conns). With -store redis
+// -mail smtp, -outbox redis queues the mail in redisstore's durable outbox
+// (a Redis stream, sealed payloads) instead of the in-memory Dispatcher,
+// as the example server does with REDIS_URL and SMTP_URL. Whatever was
 // started is removed on exit, Ctrl-C included.
 //
 //	go run ./flowload -conns 16 -duration 5s -store redis -mail smtp
 //	go run ./flowload -store postgres -database-url postgres://localhost/bench
+//	go run ./flowload -store redis -mail smtp -outbox redis
 package main
 
 import (
@@ -79,6 +83,7 @@ type options struct {
 	dbURL      string
 	pgPool     int
 	mail       string
+	outbox     string
 	profileDir string
 }
 
@@ -91,6 +96,7 @@ func main() {
 	flag.StringVar(&o.dbURL, "database-url", "", "with -store postgres: an existing database to use (a schema of the run's own, dropped at the end) instead of a throwaway cluster")
 	flag.IntVar(&o.pgPool, "pg-pool", 0, "with -store postgres: connections in the pool (default -conns)")
 	flag.StringVar(&o.mail, "mail", "capture", "mail path: capture (in memory) or smtp (real SMTP sink on loopback)")
+	flag.StringVar(&o.outbox, "outbox", "memory", "with -mail smtp, what queues the mail: memory (the in-memory Dispatcher) or redis (redisstore's durable outbox, with -store redis)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and client) to this file")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write CPU, mutex and block profiles of each phase into this directory (not with -cpuprofile)")
 	flag.Parse()
@@ -132,6 +138,7 @@ type stack struct {
 	mails    mailbox
 	describe string
 	closers  []func()
+	rdb      *redis.Client // with -store redis
 }
 
 func (s *stack) close() {
@@ -207,6 +214,7 @@ func buildStore(o options, st *stack, cfg *magiclink.Config) error {
 		st.closers = append(st.closers, stop)
 		rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4 * o.stormConns, ContextTimeoutEnabled: true})
 		st.closers = append(st.closers, func() { _ = rdb.Close() })
+		st.rdb = rdb
 		rs, err := redisstore.New(rdb)
 		if err != nil {
 			return err
@@ -232,6 +240,9 @@ func buildStore(o options, st *stack, cfg *magiclink.Config) error {
 }
 
 func buildMail(o options, st *stack, cfg *magiclink.Config) error {
+	if o.outbox != "memory" && (o.outbox != "redis" || o.mail != "smtp" || o.store != "redis") {
+		return fmt.Errorf("-outbox %q: want memory, or redis with -mail smtp -store redis", o.outbox)
+	}
 	switch o.mail {
 	case "capture":
 		c := newCapture()
@@ -247,18 +258,41 @@ func buildMail(o options, st *stack, cfg *magiclink.Config) error {
 		if err != nil {
 			return err
 		}
+		st.closers = append(st.closers, func() { _ = smtpm.Close() })
+		st.mails = k
+		if o.outbox == "redis" {
+			return buildRedisOutbox(st, cfg, smtpm)
+		}
 		d := mailer.NewDispatcher(smtpm, mailer.DispatcherOptions{Workers: 16, Wait: time.Second, Logger: quiet()})
 		st.closers = append(st.closers, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_ = d.Close(ctx)
-			_ = smtpm.Close()
 		})
-		cfg.Mailer, st.mails = d, k
+		cfg.Mailer = d
 		st.describe += ", real SMTP to a loopback sink through a Dispatcher (16 workers)"
 	default:
 		return fmt.Errorf("-mail %q: want capture or smtp", o.mail)
 	}
+	return nil
+}
+
+// buildRedisOutbox delivers through redisstore's durable outbox, set up as
+// the example server does with REDIS_URL and SMTP_URL (the workers render,
+// with the Service's templates), but with 16 workers like the Dispatcher.
+func buildRedisOutbox(st *stack, cfg *magiclink.Config, smtpm *mailer.SMTP) error {
+	templates := mailer.DefaultTemplates()
+	ob, err := redisstore.NewOutbox(st.rdb, smtpm, mailer.OutboxOptions{Secret: cfg.Secret, Renderer: templates, Workers: 16, Logger: quiet()})
+	if err != nil {
+		return err
+	}
+	st.closers = append(st.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = ob.Close(ctx)
+	})
+	cfg.Mailer, cfg.Templates = ob, templates
+	st.describe += ", real SMTP to a loopback sink through redisstore's outbox (16 workers)"
 	return nil
 }
 
