@@ -2,6 +2,7 @@
 // same stack as examples/server (Service, HTTP adapter, a store, a limiter
 // and a mailer), driven by N concurrent connections, in phases:
 //
+//	warm-up        sends to addresses of its own, not measured
 //	send-new       sends to addresses that have no user yet
 //	verify         verifies every mailed token (POST /auth/verify, JSON)
 //	send-existing  sends again to the addresses that just signed in
@@ -15,7 +16,11 @@
 // deliver. Each prints that drain, the accepted sends per second over
 // phase and drain (the figures the ratios compare) and the process's CPU
 // time per send, which varies less than rates on a shared machine.
-// -profile-dir writes CPU, mutex and block profiles of each phase.
+// An unmeasured warm-up send phase (-warmup, default -duration) runs first,
+// so that send-new is not the one phase on a cold process: an empty store
+// whose maps grow from nothing, a heap still being mapped in, connections
+// still being opened. -profile-dir writes CPU, mutex and block profiles of
+// each phase.
 //
 // With -mail smtp every mail goes through a real SMTP server on loopback
 // (in-process emersion/go-smtp) through a Dispatcher and pooled
@@ -84,6 +89,7 @@ type options struct {
 	pgPool     int
 	mail       string
 	outbox     string
+	warmup     time.Duration
 	profileDir string
 }
 
@@ -92,6 +98,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "concurrent connections")
 	flag.IntVar(&o.stormConns, "storm-conns", 0, "connections of the retry storm (default 4× -conns)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each phase (verify is also bounded by what was sent)")
+	flag.DurationVar(&o.warmup, "warmup", -1, "length of an unmeasured send phase, to addresses of its own, before send-new (default -duration; 0 for none)")
 	flag.StringVar(&o.store, "store", "redis", "store and limiter: memory, redis or postgres")
 	flag.StringVar(&o.dbURL, "database-url", "", "with -store postgres: an existing database to use (a schema of the run's own, dropped at the end) instead of a throwaway cluster")
 	flag.IntVar(&o.pgPool, "pg-pool", 0, "with -store postgres: connections in the pool (default -conns)")
@@ -108,6 +115,9 @@ func main() {
 	}
 	if o.pgPool == 0 {
 		o.pgPool = o.conns
+	}
+	if o.warmup < 0 {
+		o.warmup = o.duration
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -315,6 +325,16 @@ func run(ctx context.Context, o options) error {
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.stormConns, MaxConnsPerHost: o.stormConns}}}
 	fmt.Printf("flowload: %d connections (storm %d), %s, default rate limits, GOMAXPROCS shared with the server\n", o.conns, o.stormConns, st.describe)
 
+	if o.warmup > 0 {
+		// Not compared: it fills the store and the heap, so that send-new
+		// does not run on an empty store and a small heap (few, cheap
+		// collections) while the later phases run on a full one.
+		var w atomic.Int64
+		r.sendPhase("warm-up", func() result {
+			return phase(ctx, o.conns, o.warmup, -1, func() (int, error) { return r.sendTo(w.Add(1) + 30_000_000) })
+		})
+		st.mails.takeTokens()
+	}
 	sendNew := r.sendPhase("send-new", func() result {
 		return phase(ctx, o.conns, o.duration, -1, func() (int, error) { return r.sendTo(r.seq.Add(1)) })
 	})
@@ -381,7 +401,7 @@ func (r *runner) profiled(name string, f func() result) result {
 // sendPhase runs the send phase f, which starts with an empty mail queue,
 // and measures it until its mail is delivered (see sendFigures).
 func (r *runner) sendPhase(name string, f func() result) sendFigures {
-	cpu0 := processCPU()
+	cpu0 := readCPU()
 	res := r.profiled(name, f)
 	fig := drained(r.ctx, r.st.mails, name, res, r.accepted, cpu0)
 	r.accepted += res.status[http.StatusOK]
