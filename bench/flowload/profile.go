@@ -9,10 +9,11 @@ import (
 )
 
 // phaseProfiler writes, when dir is set, a CPU profile of each phase on its
-// own (dir/<phase>.cpu.pprof) and the mutex and block profiles as they
-// stand at the end of each phase (dir/<phase>.mutex.pprof, .block.pprof);
-// those two are cumulative, so one phase's share is its file with the
-// previous phase's as pprof -base.
+// own (dir/<phase>.cpu.pprof) and the mutex, block and heap profiles as
+// they stand at the end of each phase (dir/<phase>.mutex.pprof,
+// .block.pprof, .heap.pprof); those are cumulative (the heap's inuse
+// figures are what is live then), so one phase's share is its file with
+// the previous phase's as pprof -base.
 type phaseProfiler struct {
 	dir string
 	cpu *os.File
@@ -57,7 +58,7 @@ func (p *phaseProfiler) stop(name string) error {
 	if err := p.cpu.Close(); err != nil {
 		return err
 	}
-	for _, kind := range []string{"mutex", "block"} {
+	for _, kind := range []string{"mutex", "block", "heap"} {
 		f, err := os.Create(filepath.Join(p.dir, name+"."+kind+".pprof"))
 		if err != nil {
 			return err
