@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -392,17 +390,7 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 
 func (d *Dispatcher) fail(msg *Message, attempts int, err error) {
 	masked := MaskAddress(msg.To)
-	// Transport errors may quote the recipient (SMTP RCPT replies do).
-	text := err.Error()
-	if msg.To != "" {
-		text = replaceFold(text, msg.To, masked)
-	}
-	// The HTML part holds the link escaped ("&amp;") and the code spaced.
-	for _, secret := range []string{msg.Link, html.EscapeString(msg.Link), msg.Code, spaceCode(msg.Code)} {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
-		}
-	}
+	text := mask.Redact(err.Error(), msg.To, msg.Link, msg.Code)
 	d.opts.Logger.LogAttrs(context.Background(), slog.LevelError, "mailer: delivery failed",
 		slog.String("to", masked),
 		slog.Int("attempts", attempts),
@@ -419,23 +407,4 @@ func (d *Dispatcher) fail(msg *Message, attempts int, err error) {
 // address becomes "***".
 func MaskAddress(addr string) string {
 	return mask.Address(addr)
-}
-
-// replaceFold replaces every case-insensitive occurrence of old (ASCII) in s.
-func replaceFold(s, old, repl string) string {
-	lower, lowerOld := strings.ToLower(s), strings.ToLower(old)
-	if len(lower) != len(s) || len(lowerOld) != len(old) {
-		return strings.ReplaceAll(s, old, repl)
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(lower, lowerOld)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, lower = s[i+len(old):], lower[i+len(old):]
-	}
 }

@@ -312,5 +312,4 @@ func TestMaskAddress(t *testing.T) {
 	} {
 		assert.Equal(t, want, MaskAddress(in), "MaskAddress(%q)", in)
 	}
-	assert.Equal(t, "x j***@e.com y j***@e.com", replaceFold("x jane@e.com y JANE@E.COM", "jane@e.com", "j***@e.com"))
 }

@@ -1,5 +1,7 @@
 // Package mask is the one way this module writes an e-mail address into a
-// log: enough to recognise it, not enough to harvest it.
+// log: enough to recognise it, not enough to harvest it; and the one way a
+// failed delivery's error text is made fit for a log, without the
+// recipient's address, the link or the code.
 package mask
 
 import "strings"

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/mask"
 	"github.com/magiclink-go/magiclink/mailer"
 )
 
@@ -213,7 +214,7 @@ func (o *Outbox) bury(e Entry, msg *mailer.Message, err error) {
 	if msg != nil {
 		to, link, code = msg.To, msg.Link, msg.Code
 	}
-	reason := redact(err.Error(), to, link, code)
+	reason := mask.Redact(err.Error(), to, link, code)
 	o.o.Logger.LogAttrs(context.Background(), slog.LevelError, o.name+": delivery failed, mail dead-lettered",
 		slog.String("to", maskOrUnknown(to)),
 		slog.String("id", e.ID),
