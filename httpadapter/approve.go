@@ -31,26 +31,17 @@ func (h *Handler) approveJSON(w http.ResponseWriter, r *http.Request) {
 		h.portalError(w, r, aerr)
 		return
 	}
-	var issues []issue
-	token, tk := f.str("token_hash")
-	typ, yk := f.str("type")
+	link, issues := linkFields(f, nil, true)
 	match, mk := f.str("match")
-	issues = stringIssue(issues, "token_hash", tk, true)
-	issues = stringIssue(issues, "type", yk, false)
 	issues = stringIssue(issues, "match", mk, true)
-	if yk == fieldOK && typ != "magiclink" {
+	if link.otherType {
 		issues = append(issues, typeIssue())
 	}
-	if len(issues) > 0 {
-		h.portalError(w, r, validation(issues...))
+	ip, ok := h.admitJSON(w, r, issues)
+	if !ok {
 		return
 	}
-	ip, aerr := h.clientIP(r)
-	if aerr != nil {
-		h.portalError(w, r, aerr)
-		return
-	}
-	if err := h.svc.Approve(r.Context(), token, match, magiclink.WithClientIP(ip)); err != nil {
+	if err := h.svc.Approve(r.Context(), link.token, match, magiclink.WithClientIP(ip)); err != nil {
 		h.portalError(w, r, fromError(err))
 		return
 	}
@@ -68,10 +59,8 @@ func (h *Handler) approveForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ip, aerr := h.clientIP(r)
-	if aerr != nil {
-		v.Reason = "ip"
-		h.renderPage(w, r, http.StatusBadRequest, pageRequestInvalid, v, 0)
+	ip, ok := h.admitForm(w, r, v)
+	if !ok {
 		return
 	}
 	token := form.Get("token_hash")

@@ -227,6 +227,25 @@ func stringIssue(issues []issue, name string, k fieldKind, required bool) []issu
 // one link type the verify family takes.
 func typeIssue() issue { return issue{"type", "type must be \"magiclink\""} }
 
+// linkRef is the link a JSON body of the verify family names.
+type linkRef struct {
+	token     string
+	tokenKind fieldKind
+	// otherType: type was sent, as a string, naming another link type
+	// than "magiclink"; when that is an issue (typeIssue) is the caller's.
+	otherType bool
+}
+
+// linkFields reads token_hash and type, appending the issues of their
+// kinds: a wrong type for either, a missing token_hash when required.
+func linkFields(f jsonFields, issues []issue, required bool) (linkRef, []issue) {
+	token, tk := f.str("token_hash")
+	typ, yk := f.str("type")
+	issues = stringIssue(issues, "token_hash", tk, required)
+	issues = stringIssue(issues, "type", yk, false)
+	return linkRef{token: token, tokenKind: tk, otherType: yk == fieldOK && typ != "magiclink"}, issues
+}
+
 func (f jsonFields) boolean(name string) (bool, fieldKind) {
 	raw, ok := f[name]
 	if !ok {

@@ -3,6 +3,7 @@ package httpadapter
 import (
 	"mime"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,39 @@ func TestHeaderKeysAreCanonical(t *testing.T) {
 		r.Header.Set(k, "v")
 		if header(r, k) != r.Header.Get(k) {
 			t.Errorf("header(%q) = %q, Header.Get says %q", k, header(r, k), r.Header.Get(k))
+		}
+	}
+}
+
+// linkFields reads token_hash and type as approve and verify need them:
+// the issues of their kinds, in that order, and whether type named a link
+// type other than "magiclink" (null and numbers are wrong kinds instead).
+func TestLinkFields(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		body      string
+		required  bool
+		want      linkRef
+		wantIssue []string
+	}{
+		{`{"token_hash":"t","type":"magiclink"}`, true, linkRef{token: "t"}, nil},
+		{`{"token_hash":"t"}`, true, linkRef{token: "t"}, nil},
+		{`{"type":"signup"}`, true, linkRef{tokenKind: fieldMissing, otherType: true}, []string{"token_hash is required"}},
+		{`{"type":"signup"}`, false, linkRef{tokenKind: fieldMissing, otherType: true}, nil},
+		{`{"token_hash":null,"type":3}`, false, linkRef{tokenKind: fieldWrongType}, []string{"token_hash must be a string", "type must be a string"}},
+		{`{"token_hash":"","type":""}`, true, linkRef{otherType: true}, nil},
+	} {
+		f, aerr := parseFields([]byte(c.body))
+		if aerr != nil {
+			t.Fatalf("%s: %v", c.body, aerr)
+		}
+		got, issues := linkFields(f, nil, c.required)
+		var msgs []string
+		for _, is := range issues {
+			msgs = append(msgs, is.Message)
+		}
+		if got != c.want || strings.Join(msgs, "|") != strings.Join(c.wantIssue, "|") {
+			t.Errorf("linkFields(%s, required %v) = %+v, %q; want %+v, %q", c.body, c.required, got, msgs, c.want, c.wantIssue)
 		}
 	}
 }

@@ -35,10 +35,8 @@ func (h *Handler) sendForm(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, aerr.status, pageRequestInvalid, v, 0)
 		return
 	}
-	ip, aerr := h.clientIP(r)
-	if aerr != nil {
-		v.Reason = "ip"
-		h.renderPage(w, r, aerr.status, pageRequestInvalid, v, 0)
+	ip, ok := h.admitForm(w, r, v)
+	if !ok {
 		return
 	}
 	// As the JSON send, a pending request ties the new link to this

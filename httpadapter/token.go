@@ -56,13 +56,8 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	case rk == fieldWrongType:
 		issues = append(issues, issue{"refresh_token", "refresh_token must be a string"})
 	}
-	if len(issues) > 0 {
-		h.portalError(w, r, validation(issues...))
-		return
-	}
-	ip, aerr := h.clientIP(r)
-	if aerr != nil {
-		h.portalError(w, r, aerr)
+	ip, ok := h.admitJSON(w, r, issues)
+	if !ok {
 		return
 	}
 	t, id, err := h.svc.Refresh(r.Context(), refresh, magiclink.WithClientIP(ip))

@@ -97,10 +97,8 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ip, aerr := h.clientIP(r)
-	if aerr != nil {
-		v.Reason = "ip"
-		h.renderPage(w, r, http.StatusBadRequest, pageRequestInvalid, v, 0)
+	ip, ok := h.admitForm(w, r, v)
+	if !ok {
 		return
 	}
 	token, email, code := form.Get("token_hash"), form.Get("email"), form.Get("code")
@@ -232,19 +230,15 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 		h.portalError(w, r, aerr)
 		return
 	}
-	var issues []issue
-	token, tk := f.str("token_hash")
-	typ, yk := f.str("type")
+	link, issues := linkFields(f, nil, false)
 	email, ek := f.str("email")
 	code, ck := f.str("code")
-	issues = stringIssue(issues, "token_hash", tk, false)
-	issues = stringIssue(issues, "type", yk, false)
 	issues = stringIssue(issues, "email", ek, false)
 	issues = stringIssue(issues, "code", ck, false)
-	byToken := tk == fieldOK && token != ""
+	byToken := link.tokenKind == fieldOK && link.token != ""
 	switch {
 	case len(issues) > 0:
-	case byToken && yk == fieldOK && typ != "magiclink":
+	case byToken && link.otherType:
 		issues = append(issues, typeIssue())
 	case !byToken && (email == "" || code == ""):
 		if email == "" {
@@ -254,19 +248,14 @@ func (h *Handler) verifyJSON(w http.ResponseWriter, r *http.Request) {
 			issues = append(issues, issue{"code", "send token_hash, or email and code"})
 		}
 	}
-	if len(issues) > 0 {
-		h.portalError(w, r, validation(issues...))
-		return
-	}
-	ip, aerr := h.clientIP(r)
-	if aerr != nil {
-		h.portalError(w, r, aerr)
+	ip, ok := h.admitJSON(w, r, issues)
+	if !ok {
 		return
 	}
 	var id magiclink.Identity
 	var err error
 	if byToken {
-		id, err = h.svc.Verify(r.Context(), token, magiclink.WithClientIP(ip), magiclink.WithPendingCookie(pendingTicket(r)))
+		id, err = h.svc.Verify(r.Context(), link.token, magiclink.WithClientIP(ip), magiclink.WithPendingCookie(pendingTicket(r)))
 	} else {
 		id, err = h.svc.VerifyCode(r.Context(), email, code, magiclink.WithClientIP(ip))
 	}
