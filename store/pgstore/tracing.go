@@ -8,12 +8,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 )
 
 // tracerScope is the instrumentation scope of the statement spans.
@@ -55,15 +55,10 @@ type tracedPool struct {
 // newTracedPool traces the statements on pool with tp (nil: the global
 // provider) under schema.
 func newTracedPool(pool *pgxpool.Pool, tp trace.TracerProvider, schema string) tracedPool {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
+	db := tracedPool{pool: pool, tracer: telemetry.StoreTracer(tp, tracerScope)}
+	if db.tracer != nil {
+		db.attrs = serverAttributes(pool, schema)
 	}
-	db := tracedPool{pool: pool}
-	if _, off := tp.(noop.TracerProvider); off {
-		return db
-	}
-	db.tracer = tp.Tracer(tracerScope)
-	db.attrs = serverAttributes(pool, schema)
 	return db
 }
 

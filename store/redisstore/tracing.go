@@ -8,12 +8,12 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/magiclink-go/magiclink/internal/telemetry"
 )
 
 // tracerScope is the instrumentation scope of the round-trip spans.
@@ -51,14 +51,12 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // traceClient adds the tracing hook for keys under prefix to rdb, unless
 // tp (nil: the global provider) is the no-op provider.
 func traceClient(rdb redis.UniversalClient, tp trace.TracerProvider, prefix string) {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	if _, off := tp.(noop.TracerProvider); off {
+	tracer := telemetry.StoreTracer(tp, tracerScope)
+	if tracer == nil {
 		return
 	}
 	rdb.AddHook(&tracingHook{
-		tracer:  tp.Tracer(tracerScope),
+		tracer:  tracer,
 		marker:  prefix + ":{",
 		scripts: scriptNames(),
 		attrs:   serverAttributes(rdb),
