@@ -139,32 +139,44 @@ func (m *Memory) DecidePending(ctx context.Context, link Digest, match uint8) (*
 
 // ConsumeTokenFrom implements PendingRequests.
 func (m *Memory) ConsumeTokenFrom(ctx context.Context, link, cookie Digest) (*Token, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	key, rest := splitDigest(link)
-	s := m.tokenShard(key)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := m.clock()
-	if !s.live(key, rest, now.UnixNano()) {
-		return nil, ErrNotFound
-	}
-	pt := &m.pending
-	pt.mu.Lock()
-	rec := pt.forLinkLocked(link, now)
-	mine := rec == nil || rec.p.Cookie == cookie
-	pt.mu.Unlock()
-	if !mine {
-		return nil, ErrDeviceMismatch
-	}
-	return s.takeLive(key), nil
+	var tok *Token
+	err := m.withLiveLink(ctx, link, func(s *memShard, key uint64, now time.Time) error {
+		pt := &m.pending
+		pt.mu.Lock()
+		rec := pt.forLinkLocked(link, now)
+		mine := rec == nil || rec.p.Cookie == cookie
+		pt.mu.Unlock()
+		if !mine {
+			return ErrDeviceMismatch
+		}
+		tok = s.takeLive(key)
+		return nil
+	})
+	return tok, err
 }
 
 // withLinkRequest runs f with the live link's shard and the table locked,
 // on the request waiting for that link. ErrNotFound when the link is not
 // live, ErrNoPending when no request waits for it.
 func (m *Memory) withLinkRequest(ctx context.Context, link Digest, f func(s *memShard, key uint64, rec *pendingRec)) error {
+	return m.withLiveLink(ctx, link, func(s *memShard, key uint64, now time.Time) error {
+		pt := &m.pending
+		pt.mu.Lock()
+		defer pt.mu.Unlock()
+		rec := pt.forLinkLocked(link, now)
+		if rec == nil || rec.p.Status != PendingWaiting {
+			return ErrNoPending
+		}
+		f(s, key, rec)
+		return nil
+	})
+}
+
+// withLiveLink runs f with the shard of link locked and the store's time,
+// when the link is live then; its error is f's. ErrNotFound when the link
+// is not live, ctx's error when ctx is done. The shard is locked before the
+// pending table, always.
+func (m *Memory) withLiveLink(ctx context.Context, link Digest, f func(s *memShard, key uint64, now time.Time) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -176,15 +188,7 @@ func (m *Memory) withLinkRequest(ctx context.Context, link Digest, f func(s *mem
 	if !s.live(key, rest, now.UnixNano()) {
 		return ErrNotFound
 	}
-	pt := &m.pending
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	rec := pt.forLinkLocked(link, now)
-	if rec == nil || rec.p.Status != PendingWaiting {
-		return ErrNoPending
-	}
-	f(s, key, rec)
-	return nil
+	return f(s, key, now)
 }
 
 // forLinkLocked returns the unexpired record tied to link, or nil.
