@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"golang.org/x/net/html"
 
@@ -132,17 +131,11 @@ func (h *Harness) Approve(link, match string) int {
 		h.t.Fatalf("magiclinktest: Approve: the link's page has %v: %s", err, summary(page))
 	}
 	u, _ := url.Parse(link)
-	target, err := u.Parse(action)
-	if err != nil {
-		h.t.Fatalf("magiclinktest: Approve: form action %q: %v", action, err)
-	}
 	fields.Set("match", match)
-	req, err := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(fields.Encode()))
+	req, err := formPost(u, action, fields, resp.Header.Get("Referrer-Policy"), h.URL)
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Approve: %v", err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	setFormHeaders(req.Header, resp.Header.Get("Referrer-Policy"), h.URL)
 	resp, err = c.Do(req)
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Approve: POST the approval: %v", err)

@@ -3,6 +3,8 @@ package magiclinktest
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -25,6 +27,45 @@ func confirmForm(page []byte) (action string, fields url.Values, err error) {
 		return "", nil, errors.New("no confirm form (a form posting token_hash)")
 	}
 	return attr(form, "action"), formValues(form), nil
+}
+
+// formPost is the request a browser makes to submit a form of page (the
+// address it was served from, with the given Referrer-Policy) on origin:
+// fields, URL-encoded, posted to action resolved against page.
+func formPost(page *url.URL, action string, fields url.Values, referrerPolicy, origin string) (*http.Request, error) {
+	target, err := page.Parse(action)
+	if err != nil {
+		return nil, fmt.Errorf("form action %q: %w", action, err)
+	}
+	req, err := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(fields.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	setFormHeaders(req.Header, referrerPolicy, origin)
+	return req, nil
+}
+
+// setFormHeaders sets what Chromium, Firefox and Safari send with a
+// same-origin form post from a page served with the given Referrer-Policy:
+// Fetch Metadata, and an Origin that is "null" under no-referrer (Fetch
+// standard, "serializing a request origin"). The verify endpoint's
+// cross-site checks then see exactly what they see from a real browser.
+func setFormHeaders(hdr http.Header, referrerPolicy, origin string) {
+	hdr.Set("Sec-Fetch-Site", "same-origin")
+	hdr.Set("Sec-Fetch-Mode", "navigate")
+	hdr.Set("Sec-Fetch-Dest", "document")
+	// With several comma-separated policies the last one is in force.
+	policy := ""
+	for _, p := range strings.Split(referrerPolicy, ",") {
+		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+			policy = p
+		}
+	}
+	if policy == "no-referrer" {
+		origin = "null"
+	}
+	hdr.Set("Origin", origin)
 }
 
 // formValues is what a browser submits from form: every named input with

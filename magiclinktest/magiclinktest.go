@@ -30,7 +30,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -287,16 +286,10 @@ func (h *Harness) Follow(link string) *http.Client {
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Follow: the link's page has %v: %s", err, summary(page))
 	}
-	target, err := u.Parse(action)
-	if err != nil {
-		h.t.Fatalf("magiclinktest: Follow: form action %q: %v", action, err)
-	}
-	req, err := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(fields.Encode()))
+	req, err := formPost(u, action, fields, resp.Header.Get("Referrer-Policy"), h.URL)
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Follow: %v", err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	setFormHeaders(req.Header, resp.Header.Get("Referrer-Policy"), h.URL)
 	resp, err = noFollow.Do(req)
 	if err != nil {
 		h.t.Fatalf("magiclinktest: Follow: POST the confirm form: %v", err)
@@ -330,26 +323,4 @@ func (h *Harness) hasSession(c *http.Client) bool {
 		}
 	}
 	return false
-}
-
-// setFormHeaders sets what Chromium, Firefox and Safari send with a
-// same-origin form post from a page served with the given Referrer-Policy:
-// Fetch Metadata, and an Origin that is "null" under no-referrer (Fetch
-// standard, "serializing a request origin"). The verify endpoint's
-// cross-site checks then see exactly what they see from a real browser.
-func setFormHeaders(hdr http.Header, referrerPolicy, origin string) {
-	hdr.Set("Sec-Fetch-Site", "same-origin")
-	hdr.Set("Sec-Fetch-Mode", "navigate")
-	hdr.Set("Sec-Fetch-Dest", "document")
-	// With several comma-separated policies the last one is in force.
-	policy := ""
-	for _, p := range strings.Split(referrerPolicy, ",") {
-		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
-			policy = p
-		}
-	}
-	if policy == "no-referrer" {
-		origin = "null"
-	}
-	hdr.Set("Origin", origin)
 }
