@@ -15,14 +15,7 @@ const approvedJSON = `{"status":"approved"}` + "\n"
 // shows. JSON {token_hash, type, match} or the confirm page's form. This
 // device is not signed in either way.
 func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case isMediaType(r, "application/json"):
-		h.approveJSON(w, r)
-	case isMediaType(r, "application/x-www-form-urlencoded"):
-		h.approveForm(w, r)
-	default:
-		h.portalError(w, r, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
-	}
+	h.jsonOrForm(w, r, h.approveJSON, h.approveForm)
 }
 
 func (h *Handler) approveJSON(w http.ResponseWriter, r *http.Request) {

@@ -85,6 +85,19 @@ func isMediaType(r *http.Request, want string) bool {
 	return err == nil && mt == want
 }
 
+// jsonOrForm serves a post that an app sends as JSON and a page as a
+// form, with asJSON or asForm; any other body is 415 UNSUPPORTED_MEDIA_TYPE.
+func (h *Handler) jsonOrForm(w http.ResponseWriter, r *http.Request, asJSON, asForm http.HandlerFunc) {
+	switch {
+	case isMediaType(r, "application/json"):
+		asJSON(w, r)
+	case isMediaType(r, "application/x-www-form-urlencoded"):
+		asForm(w, r)
+	default:
+		h.portalError(w, r, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
+	}
+}
+
 // header is r.Header.Get for a key already in canonical form: Get would
 // canonicalize it again, a check per call that on the send path added up
 // to several percent. Callers pass constants, and a test pins that each is

@@ -77,14 +77,7 @@ func failurePage(e *apiError, codeAttempt bool) string {
 // code form (answered with a redirect or the page), or JSON from an app
 // (answered with a session token).
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case isMediaType(r, "application/json"):
-		h.verifyJSON(w, r)
-	case isMediaType(r, "application/x-www-form-urlencoded"):
-		h.verifyForm(w, r)
-	default:
-		h.portalError(w, r, unsupportedMediaType("application/x-www-form-urlencoded or application/json"))
-	}
+	h.jsonOrForm(w, r, h.verifyJSON, h.verifyForm)
 }
 
 func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
