@@ -46,23 +46,7 @@ type PendingStatus struct {
 func (h *Harness) Ask(email string) *Asker {
 	h.t.Helper()
 	c := h.Client()
-	body, _ := json.Marshal(map[string]string{"email": email, "callback_origin": h.URL, "callback_next": "/"})
-	req, err := http.NewRequest(http.MethodPost, h.URL+h.prefix+httpadapter.PathSendMagicLink, bytes.NewReader(body))
-	if err != nil {
-		h.t.Fatalf("magiclinktest: Ask: %v", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", h.URL)
-	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) magiclinktest Chrome/131.0")
-	resp, err := c.Do(req)
-	if err != nil {
-		h.t.Fatalf("magiclinktest: Ask(%q): %v", email, err)
-	}
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("magiclinktest: Ask(%q): POST %s answered %d: %s", email, req.URL.Path, resp.StatusCode, data)
-	}
+	h.askForLink(c, "Ask", email, "Mozilla/5.0 (X11; Linux x86_64) magiclinktest Chrome/131.0")
 	return &Asker{Client: c, Email: email, h: h}
 }
 

@@ -217,21 +217,32 @@ func (h *Harness) Client() *http.Client {
 // and fails the test unless it answers 200.
 func (h *Harness) SendLink(email string) {
 	h.t.Helper()
+	h.askForLink(h.Server.Client(), "SendLink", email, "")
+}
+
+// askForLink posts the sign-in page's request for a mail to email with c
+// (from the browser userAgent names; "" leaves Go's default), and fails
+// the test, as fn, unless it answers 200.
+func (h *Harness) askForLink(c *http.Client, fn, email, userAgent string) {
+	h.t.Helper()
 	body, _ := json.Marshal(map[string]string{"email": email, "callback_origin": h.URL, "callback_next": "/"})
 	req, err := http.NewRequest(http.MethodPost, h.URL+h.prefix+httpadapter.PathSendMagicLink, bytes.NewReader(body))
 	if err != nil {
-		h.t.Fatalf("magiclinktest: SendLink: %v", err)
+		h.t.Fatalf("magiclinktest: %s: %v", fn, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", h.URL)
-	resp, err := h.Server.Client().Do(req)
+	if userAgent != "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
-		h.t.Fatalf("magiclinktest: SendLink(%q): %v", email, err)
+		h.t.Fatalf("magiclinktest: %s(%q): %v", fn, email, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("magiclinktest: SendLink(%q): POST %s answered %d: %s", email, req.URL.Path, resp.StatusCode, data)
+		h.t.Fatalf("magiclinktest: %s(%q): POST %s answered %d: %s", fn, email, req.URL.Path, resp.StatusCode, data)
 	}
 }
 
