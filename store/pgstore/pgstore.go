@@ -79,6 +79,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/magiclink-go/magiclink/internal/deadline"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -265,13 +266,7 @@ func (s *Store) Close() error {
 
 // withTimeout applies the store's per-call deadline when ctx has none.
 func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.timeout <= 0 {
-		return ctx, func() {}
-	}
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
+	return deadline.Default(ctx, s.timeout)
 }
 
 // nullDigest stores a zero digest as NULL.

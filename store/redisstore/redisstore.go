@@ -121,6 +121,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/magiclink-go/magiclink/internal/deadline"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -262,13 +263,7 @@ func checkPrefix(p string) error {
 
 // withTimeout applies the store's per-call deadline when ctx has none.
 func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.timeout <= 0 {
-		return ctx, func() {}
-	}
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
+	return deadline.Default(ctx, s.timeout)
 }
 
 // key builds "{prefix}:{tag}:{kind}".
