@@ -60,3 +60,19 @@ func TestFormPostsNeedAClientAddress(t *testing.T) {
 		t.Errorf("%d mails sent; want none", n)
 	}
 }
+
+// A cross-site form post to any of them gets the blocked page, before its
+// body is read; the approval's names what was blocked.
+func TestFormPostsMustBeSameSite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct{ path, title string }{
+		{approvePath, "blocked.approve_title"},
+		{verifyPath, "blocked.title"},
+		{sendPath, "blocked.title"},
+	} {
+		r := withLang(formReq(appOrigin+c.path, url.Values{"pad": {strings.Repeat("x", 65<<10)}},
+			"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"), "en")
+		wantPageIn(t, e.do(r), "en", c.title, http.StatusForbidden)
+	}
+}

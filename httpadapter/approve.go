@@ -42,13 +42,7 @@ func (h *Handler) approveJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) approveForm(w http.ResponseWriter, r *http.Request) {
-	if !h.sameSite(r) {
-		v := h.page(r, "")
-		v.Reason = "approve"
-		h.renderPage(w, r, http.StatusForbidden, pageBlocked, v, 0)
-		return
-	}
-	form, v, ok := h.readPageForm(w, r)
+	form, v, ok := h.readPageForm(w, r, "approve")
 	if !ok {
 		return
 	}

@@ -13,11 +13,7 @@ import (
 // nobody who has an account), else the page of the failure with the next
 // step. Rate limits and origin rules are the JSON endpoint's.
 func (h *Handler) sendForm(w http.ResponseWriter, r *http.Request) {
-	if !h.sameSite(r) {
-		h.renderPage(w, r, http.StatusForbidden, pageBlocked, h.page(r, ""), 0)
-		return
-	}
-	form, v, ok := h.readPageForm(w, r)
+	form, v, ok := h.readPageForm(w, r, "")
 	if !ok {
 		return
 	}

@@ -81,12 +81,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
-	if !h.sameSite(r) {
-		v := h.page(r, "")
-		h.renderPage(w, r, http.StatusForbidden, pageBlocked, v, 0)
-		return
-	}
-	form, v, ok := h.readPageForm(w, r)
+	form, v, ok := h.readPageForm(w, r, "")
 	if !ok {
 		return
 	}
@@ -118,29 +113,6 @@ func (h *Handler) verifyForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.login(w, r, v, id, ip)
-}
-
-// readPageForm reads a page's form post and starts the answer's view in
-// the locale the form carries. A body it cannot read is answered here.
-func (h *Handler) readPageForm(w http.ResponseWriter, r *http.Request) (url.Values, *pageView, bool) {
-	body, aerr := readBody(w, r)
-	if aerr != nil {
-		v := h.page(r, "")
-		v.Reason = "unreadable"
-		if aerr.status == http.StatusRequestEntityTooLarge {
-			v.Reason = "too_large"
-		}
-		h.renderPage(w, r, aerr.status, pageRequestInvalid, v, 0)
-		return nil, nil, false
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		v := h.page(r, "")
-		v.Reason = "unreadable"
-		h.renderPage(w, r, http.StatusBadRequest, pageRequestInvalid, v, 0)
-		return nil, nil, false
-	}
-	return form, h.page(r, form.Get("locale")), true
 }
 
 // invalidToken is a fresh error of magiclink's ErrInvalidToken kind, for a
