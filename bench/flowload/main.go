@@ -98,7 +98,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 16, "concurrent connections")
 	flag.IntVar(&o.stormConns, "storm-conns", 0, "connections of the retry storm (default 4× -conns)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each phase (verify is also bounded by what was sent)")
-	flag.DurationVar(&o.warmup, "warmup", -1, "length of an unmeasured send phase, to addresses of its own, before send-new (default -duration; 0 for none)")
+	flag.DurationVar(&o.warmup, "warmup", -1, "length of an unmeasured send phase, to addresses of its own, before send-new; 0 for none, negative for -duration")
 	flag.StringVar(&o.store, "store", "redis", "store and limiter: memory, redis or postgres")
 	flag.StringVar(&o.dbURL, "database-url", "", "with -store postgres: an existing database to use (a schema of the run's own, dropped at the end) instead of a throwaway cluster")
 	flag.IntVar(&o.pgPool, "pg-pool", 0, "with -store postgres: connections in the pool (default -conns)")
