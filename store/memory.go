@@ -34,8 +34,10 @@ type Memory struct {
 	maxSessions int
 	sweepEvery  time.Duration
 	seed        maphash.Seed
-	shards      []memShard
-	pending     pendingTable
+	// codeSeed keys the second half of an address's code key.
+	codeSeed maphash.Seed
+	shards   []memShard
+	pending  pendingTable
 
 	userMu      sync.RWMutex
 	usersByID   map[string]User
@@ -60,7 +62,7 @@ type memShard struct {
 	index   map[uint64]uint32 // key → slot in chunks
 	chunks  [][]memToken
 	free    []uint32
-	codes   map[string]uint64 // address → key of the token holding its active code
+	codes   map[codeKey]uint64 // address → key of the token holding its active code
 	buckets map[int64][]uint64
 	due     secondHeap
 	tails   map[tailKey]uint16
@@ -131,6 +133,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		maxSessions: defaultMaxSessions,
 		sweepEvery:  time.Minute,
 		seed:        maphash.MakeSeed(),
+		codeSeed:    maphash.MakeSeed(),
 		shards:      make([]memShard, memShards),
 		usersByID:   make(map[string]User),
 		usersByMail: make(map[string]string),
@@ -144,7 +147,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.index = make(map[uint64]uint32)
-		s.codes = make(map[string]uint64)
+		s.codes = make(map[codeKey]uint64)
 		s.buckets = make(map[int64][]uint64)
 		s.tails = make(map[tailKey]uint16)
 	}
@@ -203,7 +206,7 @@ func (m *Memory) sweepTokens() int {
 					rec := s.remove(k)
 					removed++
 					if t := rec; t.hasCode {
-						gone = append(gone, t.data[t.userLen:t.userLen+uint16(emailLen(t))])
+						gone = append(gone, tokenEmail(t))
 						goneKeys = append(goneKeys, k)
 					}
 				}
@@ -241,8 +244,18 @@ func (m *Memory) tokenShard(key uint64) *memShard {
 	return &m.shards[key%uint64(len(m.shards))]
 }
 
-func (m *Memory) codeShard(email string) *memShard {
-	return &m.shards[maphash.String(m.seed, email)%uint64(len(m.shards))]
+// codeKey names an address in the code index: two independent keyed
+// 64-bit hashes of it. The index then holds no string, so the collector
+// has nothing in it to mark, and 128 bits of a hash whose seeds nobody
+// outside the process knows collide no more often than the digests that key
+// the tokens. ConsumeCode checks the address of the token it finds anyway.
+type codeKey [2]uint64
+
+// codeShard returns the shard holding the address's code index, and the
+// address's key in it.
+func (m *Memory) codeShard(email string) (*memShard, codeKey) {
+	h := maphash.String(m.seed, email)
+	return &m.shards[h%uint64(len(m.shards))], codeKey{h, maphash.String(m.codeSeed, email)}
 }
 
 // The data string is userID + email + (inline tail); the tail itself is
@@ -254,6 +267,11 @@ func emailLen(t memToken) int {
 		return len(t.data) - int(t.userLen)
 	}
 	return int(binary.BigEndian.Uint16([]byte(t.data[len(t.data)-2:])))
+}
+
+// tokenEmail is the address of t.
+func tokenEmail(t memToken) string {
+	return t.data[t.userLen : int(t.userLen)+emailLen(t)]
 }
 
 const chunkSize = 1024
@@ -434,10 +452,9 @@ func (m *Memory) putToken(ctx context.Context, t *Token, now int64) error {
 	s.mu.Unlock()
 
 	if rec.hasCode {
-		email := rec.data[rec.userLen : int(rec.userLen)+len(t.Email)]
-		cs := m.codeShard(email)
+		cs, ck := m.codeShard(t.Email)
 		cs.mu.Lock()
-		cs.codes[email] = key
+		cs.codes[ck] = key
 		cs.mu.Unlock()
 	}
 	return nil
@@ -445,10 +462,10 @@ func (m *Memory) putToken(ctx context.Context, t *Token, now int64) error {
 
 // dropCode removes the address's code index if it still points at key.
 func (m *Memory) dropCode(email string, key uint64) {
-	cs := m.codeShard(email)
+	cs, ck := m.codeShard(email)
 	cs.mu.Lock()
-	if k, ok := cs.codes[email]; ok && k == key {
-		delete(cs.codes, email)
+	if k, ok := cs.codes[ck]; ok && k == key {
+		delete(cs.codes, ck)
 	}
 	cs.mu.Unlock()
 }
@@ -542,9 +559,9 @@ func (m *Memory) ConsumeCode(ctx context.Context, email string, mac Digest, maxT
 		return nil, err
 	}
 	now := m.clock().UnixNano()
-	cs := m.codeShard(email)
+	cs, ck := m.codeShard(email)
 	cs.mu.Lock()
-	key, ok := cs.codes[email]
+	key, ok := cs.codes[ck]
 	cs.mu.Unlock()
 	if !ok {
 		return nil, ErrNotFound
@@ -552,7 +569,7 @@ func (m *Memory) ConsumeCode(ctx context.Context, email string, mac Digest, maxT
 	s := m.tokenShard(key)
 	s.mu.Lock()
 	t := s.get(key)
-	if t == nil || !t.hasCode || t.codeDead || t.expires <= now {
+	if t == nil || !t.hasCode || t.codeDead || t.expires <= now || tokenEmail(*t) != email {
 		s.mu.Unlock()
 		m.dropCode(email, key)
 		return nil, ErrNotFound
