@@ -28,14 +28,29 @@ type memSessions struct {
 
 type sessionShard struct {
 	mu      sync.Mutex
-	byID    map[string]*memSession
-	buckets map[int64][]string
+	byID    map[sid]*memSession
+	buckets map[int64][]sid
 	due     secondHeap
 }
 
 type userSessionShard struct {
 	mu  sync.Mutex
-	ids map[string]map[string]struct{} // user ID → session IDs
+	ids map[string]map[sid]struct{} // user ID → session IDs
+}
+
+// sid is a session ID as the maps key it: every ID is SessionID of a
+// digest, SessionIDLen bytes, so an array holds it and the maps and buckets
+// that hold one per session hold no string for the collector to mark.
+type sid [SessionIDLen]byte
+
+// sidOf returns id as a sid, and false when it cannot be a session ID.
+func sidOf(id string) (sid, bool) {
+	var k sid
+	if len(id) != SessionIDLen {
+		return k, false
+	}
+	copy(k[:], id)
+	return k, true
 }
 
 type memSession struct {
@@ -53,14 +68,14 @@ func (ms *memSessions) init(seed maphash.Seed, max int) {
 	ms.seed = seed
 	ms.max = (max + memShards - 1) / memShards
 	for i := range ms.parts {
-		ms.parts[i].byID = make(map[string]*memSession)
-		ms.parts[i].buckets = make(map[int64][]string)
-		ms.users[i].ids = make(map[string]map[string]struct{})
+		ms.parts[i].byID = make(map[sid]*memSession)
+		ms.parts[i].buckets = make(map[int64][]sid)
+		ms.users[i].ids = make(map[string]map[sid]struct{})
 	}
 }
 
-func (ms *memSessions) part(id string) *sessionShard {
-	return &ms.parts[maphash.String(ms.seed, id)%memShards]
+func (ms *memSessions) part(id sid) *sessionShard {
+	return &ms.parts[maphash.Bytes(ms.seed, id[:])%memShards]
 }
 
 func (ms *memSessions) user(userID string) *userSessionShard {
@@ -74,7 +89,7 @@ func WithMaxSessions(n int) MemoryOption {
 }
 
 // file puts id in the bucket of its deadline; the shard must be locked.
-func (p *sessionShard) file(id string, rec *memSession) {
+func (p *sessionShard) file(id sid, rec *memSession) {
 	d := rec.s.Deadline().UnixNano()
 	sec := (d + int64(time.Second) - 1) / int64(time.Second)
 	rec.filed = sec
@@ -93,12 +108,13 @@ func (m *Memory) CreateSession(ctx context.Context, s *Session) error {
 	if err := CheckNewSession(s, m.clock()); err != nil {
 		return err
 	}
+	id := sid(sessionID(s.TokenHash))
 	u := m.sess.user(s.UserID)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	p := m.sess.part(s.ID)
+	p := m.sess.part(id)
 	p.mu.Lock()
-	if _, ok := p.byID[s.ID]; ok {
+	if _, ok := p.byID[id]; ok {
 		p.mu.Unlock()
 		return ErrExists
 	}
@@ -107,15 +123,15 @@ func (m *Memory) CreateSession(ctx context.Context, s *Session) error {
 		return ErrFull
 	}
 	rec := &memSession{s: *s}
-	p.byID[s.ID] = rec
-	p.file(s.ID, rec)
+	p.byID[id] = rec
+	p.file(id, rec)
 	p.mu.Unlock()
 	set := u.ids[s.UserID]
 	if set == nil {
-		set = make(map[string]struct{})
+		set = make(map[sid]struct{})
 		u.ids[s.UserID] = set
 	}
-	set[s.ID] = struct{}{}
+	set[id] = struct{}{}
 	return nil
 }
 
@@ -124,8 +140,7 @@ func (m *Memory) SessionByToken(ctx context.Context, tokenHash Digest, touch Tou
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	id := sessionID(tokenHash)
-	return m.lookupSession(string(id[:]), &tokenHash, touch)
+	return m.lookupSession(sessionID(tokenHash), &tokenHash, touch)
 }
 
 // SessionByID implements Sessions.
@@ -133,12 +148,16 @@ func (m *Memory) SessionByID(ctx context.Context, id string, touch Touch) (*Sess
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return m.lookupSession(id, nil, touch)
+	k, ok := sidOf(id)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return m.lookupSession(k, nil, touch)
 }
 
 // lookupSession returns a copy of the live session id, touched; with
 // tokenHash it must also carry that token digest.
-func (m *Memory) lookupSession(id string, tokenHash *Digest, touch Touch) (*Session, error) {
+func (m *Memory) lookupSession(id sid, tokenHash *Digest, touch Touch) (*Session, error) {
 	now := m.clock()
 	p := m.sess.part(id)
 	p.mu.Lock()
@@ -156,9 +175,13 @@ func (m *Memory) lookupSession(id string, tokenHash *Digest, touch Touch) (*Sess
 }
 
 // RotateRefresh implements Sessions.
-func (m *Memory) RotateRefresh(ctx context.Context, id string, current, next Digest, touch Touch) (*Session, error) {
+func (m *Memory) RotateRefresh(ctx context.Context, idText string, current, next Digest, touch Touch) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	id, ok := sidOf(idText)
+	if !ok {
+		return nil, ErrNotFound
 	}
 	now := m.clock()
 	p := m.sess.part(id)
@@ -196,7 +219,7 @@ func (m *Memory) RotateRefresh(ctx context.Context, id string, current, next Dig
 }
 
 // unindexSession drops id from userID's index unless it is back.
-func (m *Memory) unindexSession(userID, id string) {
+func (m *Memory) unindexSession(userID string, id sid) {
 	u := m.sess.user(userID)
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -210,7 +233,7 @@ func (m *Memory) unindexSession(userID, id string) {
 }
 
 // drop removes id from userID's set; the shard must be locked.
-func (u *userSessionShard) drop(userID, id string) {
+func (u *userSessionShard) drop(userID string, id sid) {
 	set := u.ids[userID]
 	delete(set, id)
 	if len(set) == 0 {
@@ -219,9 +242,13 @@ func (u *userSessionShard) drop(userID, id string) {
 }
 
 // RevokeSession implements Sessions.
-func (m *Memory) RevokeSession(ctx context.Context, userID, id string) error {
+func (m *Memory) RevokeSession(ctx context.Context, userID, idText string) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	id, ok := sidOf(idText)
+	if !ok {
+		return ErrNotFound
 	}
 	now := m.clock()
 	u := m.sess.user(userID)
@@ -240,7 +267,7 @@ func (m *Memory) RevokeSession(ctx context.Context, userID, id string) error {
 
 // removeSession deletes session id when it belongs to userID, and reports
 // whether it was live and whether it existed.
-func (m *Memory) removeSession(id, userID string, now time.Time) (live, existed bool) {
+func (m *Memory) removeSession(id sid, userID string, now time.Time) (live, existed bool) {
 	p := m.sess.part(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -263,7 +290,7 @@ func (m *Memory) RevokeUserSessions(ctx context.Context, userID, except string) 
 	defer u.mu.Unlock()
 	n := 0
 	for id := range u.ids[userID] {
-		if id == except {
+		if string(id[:]) == except {
 			continue
 		}
 		if live, _ := m.removeSession(id, userID, now); live {
@@ -303,7 +330,10 @@ func (m *Memory) UserSessions(ctx context.Context, userID string) ([]*Session, e
 // how many it removed.
 func (m *Memory) sweepSessions() int {
 	now := m.clock()
-	type gone struct{ user, id string }
+	type gone struct {
+		user string
+		id   sid
+	}
 	var removed []gone
 	for i := range m.sess.parts {
 		p := &m.sess.parts[i]
