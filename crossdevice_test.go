@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -309,7 +310,7 @@ func TestApproveAndVerifyRace(t *testing.T) {
 		ticket, token, _ := f.ask(t, "race"+strconv.Itoa(round)+"@example.com")
 		match := f.waiting(t, ticket)
 		var approvals, verifies atomic.Int32
-		parallel(40, func(i int) {
+		conc.Run(40, func(i int) {
 			if i%2 == 0 {
 				if f.svc.Approve(ctx, token, match) == nil {
 					approvals.Add(1)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -173,7 +173,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	f := newFixture(t)
 	tok := apiSession(t, f, alice)
 	var wins, invalid atomic.Int32
-	parallel(100, func(int) {
+	conc.Run(100, func(int) {
 		_, _, err := f.svc.Refresh(context.Background(), tok.RefreshToken)
 		switch {
 		case err == nil:
@@ -484,20 +484,4 @@ func TestSessionConfigChecks(t *testing.T) {
 			t.Errorf("New with a bad %s: %v, want an error naming the field", name, err)
 		}
 	}
-}
-
-// parallel runs f(i) for i in [0,n) on n goroutines released together.
-func parallel(n int, f func(i int)) {
-	var start, done sync.WaitGroup
-	start.Add(1)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			start.Wait()
-			f(i)
-		}()
-	}
-	start.Done()
-	done.Wait()
 }

@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
@@ -162,7 +162,7 @@ func TestConcurrentRefreshOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	api := e.apiSignIn("a@example.com")
 	var ok, refused atomic.Int32
-	parallel(100, func(int) {
+	conc.Run(100, func(int) {
 		rec := httptest.NewRecorder()
 		r := jsonReq("https://app.example.com"+httpadapter.PathToken, `{"grant_type":"refresh_token","refresh_token":"`+api.refresh+`"}`)
 		r.RemoteAddr = "203.0.113.7:5555"
@@ -417,20 +417,4 @@ func TestJWKSEndpoint(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil || len(set.Keys) != 1 || set.Keys[0]["kty"] != "OKP" || set.Keys[0]["d"] != "" {
 		t.Fatalf("JWKS %s: want one public OKP key", rec.Body)
 	}
-}
-
-// parallel runs f(i) for i in [0,n) on n goroutines released together.
-func parallel(n int, f func(i int)) {
-	var start, done sync.WaitGroup
-	start.Add(1)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			start.Wait()
-			f(i)
-		}()
-	}
-	start.Done()
-	done.Wait()
 }

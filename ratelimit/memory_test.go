@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/internal/leaktest"
 	"github.com/stretchr/testify/assert"
@@ -31,16 +32,9 @@ func allowConcurrently(t *testing.T, l Limiter, key string, r Rate, n int) []Dec
 	t.Helper()
 	ds := make([]Decision, n)
 	errs := make([]error, n)
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range n {
-		done.Go(func() {
-			start.Wait()
-			ds[i], errs[i] = l.Allow(context.Background(), key, r)
-		})
-	}
-	start.Done()
-	done.Wait()
+	conc.Run(n, func(i int) {
+		ds[i], errs[i] = l.Allow(context.Background(), key, r)
+	})
 	for _, err := range errs {
 		require.NoError(t, err)
 	}

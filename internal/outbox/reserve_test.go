@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
@@ -84,25 +85,18 @@ func TestOneTrialAtATime(t *testing.T) {
 	clock.Advance(coolBase)
 	var granted, refused atomic.Int32
 	trials := make(chan mailer.Reservation, 64)
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for range 64 {
-		done.Go(func() {
-			start.Wait()
-			res, err := ob.Reserve(context.Background())
-			switch {
-			case err == nil:
-				granted.Add(1)
-				trials <- res // held until every goroutine has reserved
-			case errors.Is(err, store.ErrUnavailable) && errors.Is(err, mailer.ErrTemporary):
-				refused.Add(1)
-			default:
-				t.Errorf("Reserve: %v", err)
-			}
-		})
-	}
-	start.Done()
-	done.Wait()
+	conc.Run(64, func(int) {
+		res, err := ob.Reserve(context.Background())
+		switch {
+		case err == nil:
+			granted.Add(1)
+			trials <- res // held until every goroutine has reserved
+		case errors.Is(err, store.ErrUnavailable) && errors.Is(err, mailer.ErrTemporary):
+			refused.Add(1)
+		default:
+			t.Errorf("Reserve: %v", err)
+		}
+	})
 	close(trials)
 	for res := range trials {
 		res.Cancel()

@@ -14,11 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
@@ -106,22 +106,9 @@ func left(t *testing.T, l ratelimit.Limiter, key string, r ratelimit.Rate, max i
 	return n
 }
 
-func parallel(n int, fn func(i int)) {
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range n {
-		done.Go(func() {
-			start.Wait()
-			fn(i)
-		})
-	}
-	start.Done()
-	done.Wait()
-}
-
 func testAllowExact(t *testing.T, l ratelimit.Limiter, _ config) {
 	var n atomic.Int32
-	parallel(200, func(int) {
+	conc.Run(200, func(int) {
 		d, err := l.Allow(context.Background(), "k", perHour(5))
 		if err != nil {
 			t.Error(err)
@@ -222,7 +209,7 @@ func testBatchConcurrent(t *testing.T, l ratelimit.Limiter, cfg config) {
 	}
 	var ok atomic.Int32
 	var wins [200]bool
-	parallel(200, func(i int) {
+	conc.Run(200, func(i int) {
 		reqs := []ratelimit.Request{{Key: "shared", Rate: perHour(5)}, {Key: fmt.Sprint("own", i), Rate: perHour(1)}}
 		if i%2 == 1 {
 			reqs = append(reqs, ratelimit.Request{Key: "dead", Rate: perHour(1)})

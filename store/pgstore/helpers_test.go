@@ -115,19 +115,3 @@ func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
 	}
 	return t
 }
-
-// parallel runs f(i) for i in [0,n) on n goroutines released together.
-func parallel(n int, f func(i int)) {
-	var start, done sync.WaitGroup
-	start.Add(1)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			start.Wait()
-			f(i)
-		}()
-	}
-	start.Done()
-	done.Wait()
-}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/ratelimit"
 )
 
@@ -44,7 +45,7 @@ func TestLimiterExact(t *testing.T) {
 	rate := ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 5}
 	const T = 12 * time.Minute
 	var allowed atomic.Int32
-	parallel(200, func(int) {
+	conc.Run(200, func(int) {
 		d, err := s.Allow(ctx, "email:a@example.com", rate)
 		if err != nil {
 			t.Errorf("Allow: %v", err)
@@ -168,7 +169,7 @@ func TestLimiterBatchConcurrent(t *testing.T) {
 	shared := ratelimit.Rate{Limit: 20, Period: time.Hour, Burst: 20}
 	own := ratelimit.Rate{Limit: 100, Period: time.Hour, Burst: 100}
 	var passed atomic.Int32
-	parallel(100, func(i int) {
+	conc.Run(100, func(i int) {
 		reqs := []ratelimit.Request{{Key: "shared", Rate: shared}, {Key: fmt.Sprintf("own%d", i%5), Rate: own}}
 		if i%2 == 1 {
 			reqs[0], reqs[1] = reqs[1], reqs[0]

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -18,7 +19,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	pool := db.Pool(t)
 	ctx := context.Background()
 	errs := make([]error, 8)
-	parallel(len(errs), func(i int) { errs[i] = Migrate(ctx, pool) })
+	conc.Run(len(errs), func(i int) { errs[i] = Migrate(ctx, pool) })
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("Migrate %d of %d concurrent: %v", i, len(errs), err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/httpadapter"
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
@@ -62,7 +63,7 @@ func TestServicesShareOneDatabase(t *testing.T) {
 	limits := magiclink.Limits{SendPerEmail: ratelimit.Rate{Limit: 5, Period: time.Hour, Burst: 5}}
 	instances := []*magiclink.Service{newService(t, r, mail, limits), newService(t, r, mail, limits)}
 	var sent, limited atomic.Int32
-	parallel(200, func(i int) {
+	conc.Run(200, func(i int) {
 		err := instances[i%2].SendLink(ctx, magiclink.SendRequest{Email: "shared@example.com", CallbackOrigin: appOrigin,
 			Next: "/welcome", ClientIP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})})
 		switch {

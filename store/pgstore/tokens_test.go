@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -24,7 +25,7 @@ func TestSingleUseUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var links, codes, other atomic.Int32
-	parallel(n, func(i int) {
+	conc.Run(n, func(i int) {
 		var err error
 		if i%2 == 0 {
 			if _, err = s.ConsumeToken(ctx, tok.Hash); err == nil {
@@ -48,7 +49,7 @@ func TestSingleUseUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wins atomic.Int32
-	parallel(n, func(int) {
+	conc.Run(n, func(int) {
 		if _, err := s.ConsumeToken(ctx, tok2.Hash); err == nil {
 			wins.Add(1)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -150,7 +151,7 @@ func TestFindOrCreateUser(t *testing.T) {
 	const n = 50
 	var created atomic.Int32
 	ids := make([]string, n)
-	parallel(n, func(i int) {
+	conc.Run(n, func(i int) {
 		u, c, err := s.FindOrCreateUser(ctx, &store.User{ID: fmt.Sprintf("u_%d", i), OrgID: "org", Email: "same@example.com",
 			FirstName: "F", CreatedAt: time.Now()})
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,22 +53,6 @@ func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
 		t.CodeMAC = randomDigest()
 	}
 	return t
-}
-
-// parallel runs f(i) for i in [0,n) on n goroutines released together.
-func parallel(n int, f func(i int)) {
-	var start, done sync.WaitGroup
-	start.Add(1)
-	done.Add(n)
-	for i := range n {
-		go func() {
-			defer done.Done()
-			start.Wait()
-			f(i)
-		}()
-	}
-	start.Done()
-	done.Wait()
 }
 
 // roundTrips counts what a client sends to the server: one per command

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -31,7 +32,7 @@ func TestAllowBatchExactAllOrNothing(t *testing.T) {
 		{Key: "off", Rate: ratelimit.Rate{}},
 	}
 	var ip, email, off atomic.Int32
-	parallel(200, func(int) {
+	conc.Run(200, func(int) {
 		ds, err := s.AllowBatch(ctx, reqs)
 		if err != nil || len(ds) != 3 {
 			t.Errorf("AllowBatch: %v, %d decisions", err, len(ds))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 )
@@ -80,7 +81,7 @@ func testLimiterExact(t *testing.T, rdb, raw redis.UniversalClient) {
 	for k := range 4 {
 		key := fmt.Sprintf("email:user%d@example.com", k)
 		var allowed atomic.Int32
-		parallel(200, func(int) {
+		conc.Run(200, func(int) {
 			d, err := s.Allow(ctx, key, rate)
 			if err != nil {
 				t.Errorf("Allow: %v", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
@@ -54,7 +55,7 @@ func TestServicesShareOneRedis(t *testing.T) {
 	instances := []*magiclink.Service{newService(), newService()}
 
 	var sent, limited atomic.Int32
-	parallel(200, func(i int) {
+	conc.Run(200, func(i int) {
 		err := instances[i%2].SendLink(ctx, magiclink.SendRequest{
 			Email:          "shared@example.com",
 			CallbackOrigin: origin,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -26,7 +27,7 @@ func TestConsumeTokenThousandConcurrent(t *testing.T) {
 		t.Fatalf("PutToken: %v", err)
 	}
 	var wins, notFound atomic.Int32
-	parallel(1000, func(int) {
+	conc.Run(1000, func(int) {
 		_, err := s.ConsumeToken(ctx, tok.Hash)
 		switch {
 		case err == nil:

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
@@ -182,7 +183,7 @@ func TestConcurrentFirstSignIns(t *testing.T) {
 			ids := make([]string, n)
 			var mu sync.Mutex
 			var errs []error
-			parallel(n, func(i int) {
+			conc.Run(n, func(i int) {
 				id, err := rig.svc.Verify(context.Background(), tokens[i])
 				if err != nil {
 					mu.Lock()

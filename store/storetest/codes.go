@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -124,7 +125,7 @@ func testConcurrentWrongCodes(t *testing.T, f *fixture) {
 	tok := newToken(c, "guess@example.com", true)
 	mustPut(t, s, tok)
 	var mismatches atomic.Int32
-	parallel(100, func(int) {
+	conc.Run(100, func(int) {
 		_, err := s.ConsumeCode(ctx, tok.Email, randomDigest(), MaxTries)
 		switch {
 		case errors.Is(err, store.ErrCodeMismatch):
@@ -169,7 +170,7 @@ func testLinkAndCodeRace(t *testing.T, f *fixture) {
 	tok := newToken(c, "both@example.com", true)
 	mustPut(t, s, tok)
 	var links, codes atomic.Int32
-	parallel(100, func(i int) {
+	conc.Run(100, func(i int) {
 		var err error
 		if i%2 == 0 {
 			if _, err = s.ConsumeToken(ctx, tok.Hash); err == nil {

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -51,7 +52,7 @@ func testConcurrentFindOrCreateUser(t *testing.T, f *fixture) {
 	ctx := t.Context()
 	var created atomic.Int32
 	ids := make([]string, 50)
-	parallel(50, func(i int) {
+	conc.Run(50, func(i int) {
 		got, c, err := e.FindOrCreateUser(ctx, &store.User{ID: "u_" + hexID(), Email: "same@example.com"})
 		if err != nil {
 			t.Errorf("FindOrCreateUser: %v", err)

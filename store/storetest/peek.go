@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -60,7 +61,7 @@ func testPeekTokenChangesNothing(t *testing.T, f *fixture) {
 	ctx := t.Context()
 	tok := newToken(f.clock, "look@example.com", true)
 	mustPut(t, f.st, tok)
-	parallel(50, func(int) {
+	conc.Run(50, func(int) {
 		if _, err := p.PeekToken(ctx, tok.Hash); err != nil {
 			t.Errorf("PeekToken: %v", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -309,7 +310,7 @@ func testConcurrentApproveAndVerify(t *testing.T, f *fixture) {
 	for round := range 10 {
 		tok, p := putPending(t, ps, c, 50)
 		var approvals, verifies atomic.Int32
-		parallel(60, func(i int) {
+		conc.Run(60, func(i int) {
 			var err error
 			switch i % 3 {
 			case 0:
@@ -349,7 +350,7 @@ func testConcurrentNumbers(t *testing.T, f *fixture) {
 	c := f.clock
 	tok, p := putPending(t, ps, c, 37)
 	var judged, approved atomic.Int32
-	parallel(100, func(i int) {
+	conc.Run(100, func(i int) {
 		_, err := ps.DecidePending(ctx, tok.Hash, uint8(i))
 		switch {
 		case err == nil:
@@ -380,7 +381,7 @@ func testConcurrentPolls(t *testing.T, f *fixture) {
 		t.Fatalf("DecidePending: %v", err)
 	}
 	var taken, gone atomic.Int32
-	parallel(50, func(int) {
+	conc.Run(50, func(int) {
 		got, err := ps.TakeApproved(ctx, p.Cookie)
 		switch {
 		case err == nil && got.Status == store.PendingApproved && got.Token != nil:

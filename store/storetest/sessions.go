@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -299,7 +300,7 @@ func testConcurrentRefresh(t *testing.T, f *fixture) {
 	mustCreate(t, s, sess)
 	const n = 100
 	var wins, reused atomic.Int32
-	parallel(n, func(int) {
+	conc.Run(n, func(int) {
 		_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, randomDigest(), store.Touch{})
 		switch {
 		case err == nil:
@@ -328,7 +329,7 @@ func testConcurrentTouch(t *testing.T, f *fixture) {
 	mustCreate(t, s, sess)
 	c.Advance(2 * time.Minute)
 	now := c.Now()
-	parallel(100, func(i int) {
+	conc.Run(100, func(i int) {
 		var err error
 		if i%2 == 0 {
 			_, err = s.SessionByToken(ctx, sess.TokenHash, touchAt(now))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -89,7 +90,7 @@ func testConcurrentConsume(t *testing.T, f *fixture) {
 	tok := newToken(c, "race@example.com", false)
 	mustPut(t, s, tok)
 	var wins, notFound atomic.Int32
-	parallel(200, func(int) {
+	conc.Run(200, func(int) {
 		_, err := s.ConsumeToken(ctx, tok.Hash)
 		switch {
 		case err == nil:

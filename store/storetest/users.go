@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/magiclink-go/magiclink/internal/conc"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -56,7 +57,7 @@ func testConcurrentCreateUser(t *testing.T, f *fixture) {
 	s := f.st
 	ctx := t.Context()
 	var created atomic.Int32
-	parallel(50, func(int) {
+	conc.Run(50, func(int) {
 		err := s.CreateUser(ctx, &store.User{ID: "u_" + hexID(), Email: "same@example.com"})
 		if err == nil {
 			created.Add(1)
