@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -128,7 +129,7 @@ func BenchmarkVerifyParallel(b *testing.B) {
 	s, r := benchStore(b)
 	ctx := context.Background()
 	// RunParallel cannot stop the timer: store enough up front.
-	hashes := copyTokens(b, s.pool, 200_000, func(int) (store.Digest, string) { return randomDigest(), "u_known" })
+	hashes := copyTokens(b, s.pool, 200_000, func(int) (store.Digest, string) { return storefixture.Digest(), "u_known" })
 	var next atomic.Int64
 	b.ReportAllocs()
 	before := r.stmts.n.Load()
@@ -166,7 +167,7 @@ func (ts *tokenSupply) next() store.Digest {
 	if len(ts.hashes) == 0 {
 		ts.b.StopTimer()
 		ts.hashes = copyTokens(ts.b, ts.s.pool, 20_000, func(i int) (store.Digest, string) {
-			return randomDigest(), ts.userID
+			return storefixture.Digest(), ts.userID
 		})
 		ts.b.StartTimer()
 	}
@@ -198,8 +199,8 @@ func copyTokens(b *testing.B, pool *pgxpool.Pool, n int, mk func(i int) (store.D
 
 func benchToken(email string) *store.Token {
 	now := time.Now()
-	return &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
-		CodeMAC: randomDigest(), CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
+	return &store.Token{Hash: storefixture.Digest(), Email: email, Origin: "https://app.example", Next: "/",
+		CodeMAC: storefixture.Digest(), CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -100,18 +100,8 @@ func (r *rig) store(t testing.TB, opts ...Option) *Store {
 	return s
 }
 
-func randomDigest() store.Digest {
-	var d store.Digest
-	_, _ = rand.Read(d[:])
-	return d
-}
-
+// newToken is a fresh token created now, to the microsecond: the finest
+// time PostgreSQL keeps, so that a token read back equals the one put.
 func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
-	now := time.Now().Truncate(time.Microsecond)
-	t := &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if withCode {
-		t.CodeMAC = randomDigest()
-	}
-	return t
+	return storefixture.Token(time.Now().Truncate(time.Microsecond), email, withCode, ttl)
 }

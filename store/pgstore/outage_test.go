@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/outboxtest"
@@ -32,7 +33,7 @@ func outageCalls(s *Store, ob *Outbox) map[string]func(ctx context.Context, i in
 			return err
 		},
 		"ConsumeCode": func(ctx context.Context, i int) error {
-			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), randomDigest(), 5)
+			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), storefixture.Digest(), 5)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil
 			}
@@ -93,7 +94,7 @@ func TestOutage(t *testing.T) {
 		}
 	})
 	calls := outageCalls(s, ob)
-	user := &store.User{ID: "u_kept", OrgID: "org", Email: "kept@example.com", SecretKeyDigest: randomDigest(),
+	user := &store.User{ID: "u_kept", OrgID: "org", Email: "kept@example.com", SecretKeyDigest: storefixture.Digest(),
 		CreatedAt: time.Now().Truncate(time.Microsecond)}
 	if err := s.CreateUser(ctx, user); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 	"github.com/magiclink-go/magiclink/store/storetest"
 )
 
 func newTestSession(now time.Time, user string) *store.Session {
-	tok := randomDigest()
-	return &store.Session{ID: store.SessionID(tok), TokenHash: tok, RefreshHash: randomDigest(), UserID: user,
+	tok := storefixture.Digest()
+	return &store.Session{ID: store.SessionID(tok), TokenHash: tok, RefreshHash: storefixture.Digest(), UserID: user,
 		Email: user + "@example.com", Method: "link", CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour), IP: "192.0.2.1", UserAgent: "test"}
 }
@@ -32,7 +33,7 @@ func TestSessionStatements(t *testing.T) {
 		now := clock.Now()
 		return store.Touch{At: now, IfSeenBefore: now.Add(-time.Minute), IdleExpiresAt: now.Add(time.Hour)}
 	}
-	next := randomDigest()
+	next := storefixture.Digest()
 	for _, c := range []struct {
 		name string
 		f    func() error
@@ -50,7 +51,7 @@ func TestSessionStatements(t *testing.T) {
 		{"SessionByID", func() error { _, err := s.SessionByID(ctx, sess.ID, store.Touch{}); return err }},
 		{"RotateRefresh", func() error { _, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, next, touch()); return err }},
 		{"RotateRefresh, reuse", func() error {
-			_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, randomDigest(), store.Touch{})
+			_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, storefixture.Digest(), store.Touch{})
 			if !errors.Is(err, store.ErrRefreshReused) {
 				return err
 			}
@@ -83,10 +84,10 @@ func TestSessionsSwept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.RotateRefresh(ctx, reused.ID, reused.RefreshHash, randomDigest(), store.Touch{}); err != nil {
+	if _, err := s.RotateRefresh(ctx, reused.ID, reused.RefreshHash, storefixture.Digest(), store.Touch{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RotateRefresh(ctx, reused.ID, reused.RefreshHash, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrRefreshReused) {
+	if _, err := s.RotateRefresh(ctx, reused.ID, reused.RefreshHash, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrRefreshReused) {
 		t.Fatalf("reuse: %v", err)
 	}
 	clock.Advance(time.Minute)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -76,7 +77,7 @@ func TestStatements(t *testing.T) {
 	}{
 		{"PutToken with a code", 1, func() error { return s.PutToken(ctx, tok) }},
 		{"ConsumeCode, wrong code", 1, func() error {
-			if _, err := s.ConsumeCode(ctx, tok.Email, randomDigest(), 5); !errors.Is(err, store.ErrCodeMismatch) {
+			if _, err := s.ConsumeCode(ctx, tok.Email, storefixture.Digest(), 5); !errors.Is(err, store.ErrCodeMismatch) {
 				return fmt.Errorf("got %v, want ErrCodeMismatch", err)
 			}
 			return nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -55,7 +56,7 @@ func BenchmarkPutConsume(b *testing.B) {
 	tok := &store.Token{Email: "bench@example.com", Origin: "https://app.example", Next: "/"}
 	b.ReportAllocs()
 	for b.Loop() {
-		tok.Hash, tok.CodeMAC = randomDigest(), randomDigest()
+		tok.Hash, tok.CodeMAC = storefixture.Digest(), storefixture.Digest()
 		tok.CreatedAt = time.Now()
 		tok.ExpiresAt = tok.CreatedAt.Add(15 * time.Minute)
 		if err := s.PutToken(ctx, tok); err != nil {

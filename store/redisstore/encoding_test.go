@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -13,10 +14,10 @@ func TestEncodingRoundTrip(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	tokens := []*store.Token{
-		{Hash: randomDigest(), CodeMAC: randomDigest(), UserID: "u_1", Email: "a@example.com", OrgID: "org",
+		{Hash: storefixture.Digest(), CodeMAC: storefixture.Digest(), UserID: "u_1", Email: "a@example.com", OrgID: "org",
 			Origin: "https://app.example", Next: "/x?y=1", CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)},
-		{Hash: randomDigest()}, // zero times, empty strings, no code
-		{Hash: randomDigest(), CreatedAt: time.Unix(-1, 5), ExpiresAt: time.Date(2262, 1, 1, 0, 0, 0, 999999999, time.UTC)},
+		{Hash: storefixture.Digest()}, // zero times, empty strings, no code
+		{Hash: storefixture.Digest(), CreatedAt: time.Unix(-1, 5), ExpiresAt: time.Date(2262, 1, 1, 0, 0, 0, 999999999, time.UTC)},
 	}
 	for _, want := range tokens {
 		b := encodeToken(want)
@@ -36,7 +37,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 	}
 
 	u := &store.User{ID: "u", OrgID: "o", Email: "e@example.com", FirstName: "Ada", LastName: "L", Phone: "+1",
-		LanguageCode: "en", MailPermission: true, SecretKeyDigest: randomDigest(), CreatedAt: now}
+		LanguageCode: "en", MailPermission: true, SecretKeyDigest: storefixture.Digest(), CreatedAt: now}
 	gu, err := decodeUser(encodeUser(u))
 	if err != nil || *gu != (store.User{ID: u.ID, OrgID: u.OrgID, Email: u.Email, FirstName: u.FirstName,
 		LastName: u.LastName, Phone: u.Phone, LanguageCode: u.LanguageCode, MailPermission: true,
@@ -51,7 +52,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 
 func TestDecodeRejectsCorruptRecords(t *testing.T) {
 	t.Parallel()
-	good := encodeToken(&store.Token{Hash: randomDigest(), Email: "a@example.com"})
+	good := encodeToken(&store.Token{Hash: storefixture.Digest(), Email: "a@example.com"})
 	for _, b := range [][]byte{nil, {}, {9}, good[:len(good)-1], append(append([]byte{}, good...), 0)} {
 		if _, err := decodeToken(b); !errors.Is(err, errCorrupt) {
 			t.Errorf("decodeToken(%x): got %v, want errCorrupt", b, err)
@@ -60,7 +61,7 @@ func TestDecodeRejectsCorruptRecords(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(encodeToken(&store.Token{Hash: randomDigest(), Email: "a@example.com", CreatedAt: time.Now()}))
+	f.Add(encodeToken(&store.Token{Hash: storefixture.Digest(), Email: "a@example.com", CreatedAt: time.Now()}))
 	f.Add(encodeUser(&store.User{ID: "u", Email: "a@example.com"}))
 	f.Add(encodeCustomer(&store.Customer{ID: "c"}))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -39,20 +40,10 @@ func fastFailClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-func randomDigest() store.Digest {
-	var d store.Digest
-	_, _ = rand.Read(d[:])
-	return d
-}
-
+// newToken is a fresh token created now, to the nanosecond the store
+// keeps.
 func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
-	now := time.Now()
-	t := &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if withCode {
-		t.CodeMAC = randomDigest()
-	}
-	return t
+	return storefixture.Token(time.Now(), email, withCode, ttl)
 }
 
 // roundTrips counts what a client sends to the server: one per command

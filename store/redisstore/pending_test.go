@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
@@ -18,7 +19,7 @@ import (
 
 func newPendingPair(match uint8) (*store.Token, *store.Pending) {
 	tok := newToken("pending@example.com", true, time.Minute)
-	p := &store.Pending{Cookie: randomDigest(), LinkHash: tok.Hash, Match: match, UserAgent: "UA", IP: "192.0.2.1",
+	p := &store.Pending{Cookie: storefixture.Digest(), LinkHash: tok.Hash, Match: match, UserAgent: "UA", IP: "192.0.2.1",
 		CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt, KeepUntil: tok.ExpiresAt.Add(time.Minute),
 		Status: store.PendingWaiting}
 	return tok, p

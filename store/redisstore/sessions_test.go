@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -19,7 +20,7 @@ func newTestSession(user string) (*store.Session, []byte) {
 	var d store.Digest
 	copy(d[:], raw) // any digest will do; the store sees only digests
 	now := time.Now()
-	return &store.Session{ID: store.SessionID(d), TokenHash: d, RefreshHash: randomDigest(), UserID: user,
+	return &store.Session{ID: store.SessionID(d), TokenHash: d, RefreshHash: storefixture.Digest(), UserID: user,
 		Email: user + "@example.com", Method: "link", CreatedAt: now, LastSeenAt: now,
 		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(24 * time.Hour)}, raw
 }
@@ -41,7 +42,7 @@ func TestSessionRoundTrips(t *testing.T) {
 	if _, err := s.SessionByID(ctx, warm.ID, store.Touch{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RotateRefresh(ctx, warm.ID, warm.RefreshHash, randomDigest(), store.Touch{}); err != nil {
+	if _, err := s.RotateRefresh(ctx, warm.ID, warm.RefreshHash, storefixture.Digest(), store.Touch{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -57,7 +58,7 @@ func TestSessionRoundTrips(t *testing.T) {
 		{"SessionByToken with a touch due", func() error { _, err := s.SessionByToken(ctx, sess.TokenHash, due); return err }, 1},
 		{"SessionByID with a touch not due", func() error { _, err := s.SessionByID(ctx, sess.ID, due); return err }, 1},
 		{"RotateRefresh", func() error {
-			_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, randomDigest(), due)
+			_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, storefixture.Digest(), due)
 			return err
 		}, 1},
 		{"SessionByID of a malformed ID", func() error { _, _ = s.SessionByID(ctx, "not/a/session", due); return nil }, 0},

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -116,7 +117,7 @@ func TestRoundTrips(t *testing.T) {
 		{"PutToken", 1, func() error { return s.PutToken(ctx, coded) }},
 		{"ConsumeCode", 2, func() error { _, err := s.ConsumeCode(ctx, coded.Email, coded.CodeMAC, 5); return err }},
 		{"ConsumeCode with a wrong code", 1, func() error {
-			_, err := s.ConsumeCode(ctx, guessed.Email, randomDigest(), 5)
+			_, err := s.ConsumeCode(ctx, guessed.Email, storefixture.Digest(), 5)
 			if errors.Is(err, store.ErrCodeMismatch) {
 				return nil
 			}
@@ -266,7 +267,7 @@ func TestDuplicatePutLeavesNoLiveCode(t *testing.T) {
 		t.Fatalf("PutToken: %v", err)
 	}
 	again := *first
-	again.CodeMAC = randomDigest()
+	again.CodeMAC = storefixture.Digest()
 	if err := s.PutToken(ctx, &again); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("PutToken of an existing hash: %v, want ErrExists", err)
 	}

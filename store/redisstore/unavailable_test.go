@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
@@ -28,7 +29,7 @@ func calls(s *Store) map[string]func(ctx context.Context, i int) error {
 			return err
 		},
 		"ConsumeCode": func(ctx context.Context, i int) error {
-			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), randomDigest(), 5)
+			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), storefixture.Digest(), 5)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil
 			}

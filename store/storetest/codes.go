@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -79,7 +80,7 @@ func testCodeAfterLinkStillCountsTries(t *testing.T, f *fixture) {
 		t.Fatal(err)
 	}
 	for i := 1; i <= MaxTries; i++ {
-		if _, err := s.ConsumeCode(ctx, tok.Email, randomDigest(), MaxTries); !errors.Is(err, store.ErrCodeMismatch) {
+		if _, err := s.ConsumeCode(ctx, tok.Email, storefixture.Digest(), MaxTries); !errors.Is(err, store.ErrCodeMismatch) {
 			t.Fatalf("wrong try %d: got %v, want ErrCodeMismatch", i, err)
 		}
 	}
@@ -95,7 +96,7 @@ func testCodeTriesLimit(t *testing.T, f *fixture) {
 	tok := newToken(c, "tries@example.com", true)
 	mustPut(t, s, tok)
 	for i := 1; i < MaxTries; i++ {
-		if _, err := s.ConsumeCode(ctx, tok.Email, randomDigest(), MaxTries); !errors.Is(err, store.ErrCodeMismatch) {
+		if _, err := s.ConsumeCode(ctx, tok.Email, storefixture.Digest(), MaxTries); !errors.Is(err, store.ErrCodeMismatch) {
 			t.Fatalf("wrong try %d: got %v, want ErrCodeMismatch", i, err)
 		}
 	}
@@ -106,7 +107,7 @@ func testCodeTriesLimit(t *testing.T, f *fixture) {
 	tok2 := newToken(c, "tries2@example.com", true)
 	mustPut(t, s, tok2)
 	for i := 1; i <= MaxTries; i++ {
-		if _, err := s.ConsumeCode(ctx, tok2.Email, randomDigest(), MaxTries); !errors.Is(err, store.ErrCodeMismatch) {
+		if _, err := s.ConsumeCode(ctx, tok2.Email, storefixture.Digest(), MaxTries); !errors.Is(err, store.ErrCodeMismatch) {
 			t.Fatalf("wrong try %d: got %v, want ErrCodeMismatch", i, err)
 		}
 	}
@@ -126,7 +127,7 @@ func testConcurrentWrongCodes(t *testing.T, f *fixture) {
 	mustPut(t, s, tok)
 	var mismatches atomic.Int32
 	conc.Run(100, func(int) {
-		_, err := s.ConsumeCode(ctx, tok.Email, randomDigest(), MaxTries)
+		_, err := s.ConsumeCode(ctx, tok.Email, storefixture.Digest(), MaxTries)
 		switch {
 		case errors.Is(err, store.ErrCodeMismatch):
 			mismatches.Add(1)
@@ -194,7 +195,7 @@ func testLinkAndCodeRace(t *testing.T, f *fixture) {
 func testCodeUnknownAddress(t *testing.T, f *fixture) {
 	s := f.st
 	ctx := t.Context()
-	if _, err := s.ConsumeCode(ctx, "nobody@example.com", randomDigest(), MaxTries); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ConsumeCode(ctx, "nobody@example.com", storefixture.Digest(), MaxTries); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("ConsumeCode for an address without a code: got %v, want ErrNotFound", err)
 	}
 }

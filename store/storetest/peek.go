@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -36,7 +37,7 @@ func testPeekToken(t *testing.T, f *fixture) {
 		got.Origin != tok.Origin || got.Next != tok.Next || !got.ExpiresAt.Equal(tok.ExpiresAt) {
 		t.Fatalf("PeekToken returned %+v, want the stored %+v", got, tok)
 	}
-	if _, err := p.PeekToken(ctx, randomDigest()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := p.PeekToken(ctx, storefixture.Digest()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("PeekToken of an unknown hash: got %v, want ErrNotFound", err)
 	}
 	if _, err := f.st.ConsumeToken(ctx, tok.Hash); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -133,16 +134,16 @@ func testPendingNotFound(t *testing.T, f *fixture) {
 	ctx := t.Context()
 	s := f.st
 	c := f.clock
-	if _, err := ps.PendingByCookie(ctx, randomDigest()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ps.PendingByCookie(ctx, storefixture.Digest()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("PendingByCookie unknown: got %v, want ErrNotFound", err)
 	}
-	if _, err := ps.TakeApproved(ctx, randomDigest()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ps.TakeApproved(ctx, storefixture.Digest()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("TakeApproved unknown: got %v, want ErrNotFound", err)
 	}
-	if _, err := ps.PendingByLink(ctx, randomDigest()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ps.PendingByLink(ctx, storefixture.Digest()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("PendingByLink unknown: got %v, want ErrNotFound", err)
 	}
-	if _, err := ps.DecidePending(ctx, randomDigest(), 1); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ps.DecidePending(ctx, storefixture.Digest(), 1); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("DecidePending unknown: got %v, want ErrNotFound", err)
 	}
 	plain := newToken(c, "plain@example.com", true)
@@ -165,7 +166,7 @@ func testPendingBadInput(t *testing.T, f *fixture) {
 	s := f.st
 	c := f.clock
 	cases := map[string]func(tok *store.Token, p *store.Pending){
-		"other link":     func(_ *store.Token, p *store.Pending) { p.LinkHash = randomDigest() },
+		"other link":     func(_ *store.Token, p *store.Pending) { p.LinkHash = storefixture.Digest() },
 		"not waiting":    func(_ *store.Token, p *store.Pending) { p.Status = store.PendingApproved },
 		"number 100":     func(_ *store.Token, p *store.Pending) { p.Match = 100 },
 		"no cookie":      func(_ *store.Token, p *store.Pending) { p.Cookie = store.Digest{} },
@@ -274,7 +275,7 @@ func testConsumeTokenFrom(t *testing.T, f *fixture) {
 	s := f.st
 	c := f.clock
 	tok, p := putPending(t, ps, c, 8)
-	for name, cookie := range map[string]store.Digest{"another cookie": randomDigest(), "no cookie": {}} {
+	for name, cookie := range map[string]store.Digest{"another cookie": storefixture.Digest(), "no cookie": {}} {
 		if _, err := ps.ConsumeTokenFrom(ctx, tok.Hash, cookie); !errors.Is(err, store.ErrDeviceMismatch) {
 			t.Fatalf("ConsumeTokenFrom with %s: got %v, want ErrDeviceMismatch", name, err)
 		}
@@ -291,7 +292,7 @@ func testConsumeTokenFrom(t *testing.T, f *fixture) {
 	if _, err := ps.ConsumeTokenFrom(ctx, plain.Hash, store.Digest{}); err != nil {
 		t.Fatalf("ConsumeTokenFrom of a link without a request: %v", err)
 	}
-	if _, err := ps.ConsumeTokenFrom(ctx, randomDigest(), p.Cookie); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ps.ConsumeTokenFrom(ctx, storefixture.Digest(), p.Cookie); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("ConsumeTokenFrom unknown: got %v, want ErrNotFound", err)
 	}
 	exp, expP := putPending(t, ps, c, 9)
@@ -430,7 +431,7 @@ func testPendingUnavailable(t *testing.T, f *fixture) {
 func newPending(c *Clock, match uint8) (*store.Token, *store.Pending) {
 	tok := newToken(c, "asker-"+hexID()+"@example.com", true)
 	tok.UserID, tok.Next = "u_"+hexID(), "/after"
-	p := &store.Pending{Cookie: randomDigest(), LinkHash: tok.Hash, Match: match,
+	p := &store.Pending{Cookie: storefixture.Digest(), LinkHash: tok.Hash, Match: match,
 		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0", IP: "203.0.113.7",
 		CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt, KeepUntil: tok.ExpiresAt.Add(pendingKeep),
 		Status: store.PendingWaiting}

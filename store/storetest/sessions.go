@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -20,8 +21,8 @@ const (
 // newSession returns a live session of user with a refresh digest.
 func newSession(c *Clock, user string) *store.Session {
 	now := c.Now()
-	tok := randomDigest()
-	return &store.Session{ID: store.SessionID(tok), TokenHash: tok, RefreshHash: randomDigest(),
+	tok := storefixture.Digest()
+	return &store.Session{ID: store.SessionID(tok), TokenHash: tok, RefreshHash: storefixture.Digest(),
 		UserID: user, OrgID: "org_1", Email: user + "@example.com", Method: "link",
 		CreatedAt: now, LastSeenAt: now, IdleExpiresAt: now.Add(idleTTL), ExpiresAt: now.Add(maxTTL),
 		IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) storetest"}
@@ -103,7 +104,7 @@ func testSessionCreateRefuses(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	long := string(make([]byte, store.MaxSessionField+1))
 	cases := map[string]func(*store.Session){
-		"an ID that is not SessionID(TokenHash)": func(x *store.Session) { x.ID = store.SessionID(randomDigest()) },
+		"an ID that is not SessionID(TokenHash)": func(x *store.Session) { x.ID = store.SessionID(storefixture.Digest()) },
 		"no token digest":                        func(x *store.Session) { x.TokenHash = store.Digest{}; x.ID = store.SessionID(x.TokenHash) },
 		"no user":                                func(x *store.Session) { x.UserID = "" },
 		"an idle expiry in the past":             func(x *store.Session) { x.IdleExpiresAt = c.Now() },
@@ -137,10 +138,10 @@ func testSessionNotFound(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	sess := newSession(c, "u_nf")
 	mustCreate(t, s, sess)
-	if _, err := s.SessionByToken(ctx, randomDigest(), touchAt(c.Now())); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SessionByToken(ctx, storefixture.Digest(), touchAt(c.Now())); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SessionByToken of an unknown digest: got %v, want ErrNotFound", err)
 	}
-	if _, err := s.SessionByID(ctx, store.SessionID(randomDigest()), touchAt(c.Now())); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SessionByID(ctx, store.SessionID(storefixture.Digest()), touchAt(c.Now())); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SessionByID of an unknown ID: got %v, want ErrNotFound", err)
 	}
 	// The refresh digest is no session token, and a session ID is no
@@ -148,10 +149,10 @@ func testSessionNotFound(t *testing.T, f *fixture) {
 	if _, err := s.SessionByToken(ctx, sess.RefreshHash, store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SessionByToken with the refresh digest: got %v, want ErrNotFound", err)
 	}
-	if _, err := s.RotateRefresh(ctx, store.SessionID(randomDigest()), sess.RefreshHash, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RotateRefresh(ctx, store.SessionID(storefixture.Digest()), sess.RefreshHash, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RotateRefresh of an unknown session: got %v, want ErrNotFound", err)
 	}
-	if err := s.RevokeSession(ctx, "u_nf", store.SessionID(randomDigest())); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RevokeSession(ctx, "u_nf", store.SessionID(storefixture.Digest())); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RevokeSession of an unknown ID: got %v, want ErrNotFound", err)
 	}
 	if n, err := s.RevokeUserSessions(ctx, "u_nobody", ""); err != nil || n != 0 {
@@ -199,7 +200,7 @@ func testSessionIdleExpiry(t *testing.T, f *fixture) {
 	wantLive(t, s, sess, "1ms before its idle expiry")
 	c.Advance(time.Millisecond)
 	wantGone(t, s, sess, "at its idle expiry")
-	if _, err := s.RotateRefresh(context.Background(), sess.ID, sess.RefreshHash, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RotateRefresh(context.Background(), sess.ID, sess.RefreshHash, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RotateRefresh of an idled-out session: got %v, want ErrNotFound", err)
 	}
 	// A touch arriving late cannot revive it.
@@ -233,7 +234,7 @@ func testRefreshRotation(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	sess := newSession(c, "u_rot")
 	mustCreate(t, s, sess)
-	r0, r1, r2 := sess.RefreshHash, randomDigest(), randomDigest()
+	r0, r1, r2 := sess.RefreshHash, storefixture.Digest(), storefixture.Digest()
 	c.Advance(2 * time.Minute)
 	got, err := s.RotateRefresh(ctx, sess.ID, r0, r1, touchAt(c.Now()))
 	if err != nil {
@@ -245,11 +246,11 @@ func testRefreshRotation(t *testing.T, f *fixture) {
 	if _, err := s.RotateRefresh(ctx, sess.ID, r1, r2, store.Touch{}); err != nil {
 		t.Fatalf("second rotation: %v", err)
 	}
-	if _, err := s.RotateRefresh(ctx, sess.ID, r0, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrRefreshReused) {
+	if _, err := s.RotateRefresh(ctx, sess.ID, r0, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrRefreshReused) {
 		t.Fatalf("rotating a rotated-away digest: got %v, want ErrRefreshReused", err)
 	}
 	wantGone(t, s, sess, "after refresh reuse")
-	if _, err := s.RotateRefresh(ctx, sess.ID, r2, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RotateRefresh(ctx, sess.ID, r2, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the newest refresh digest after reuse: got %v, want ErrNotFound (session revoked)", err)
 	}
 }
@@ -259,14 +260,14 @@ func testRefreshUnknown(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	sess := newSession(c, "u_unk")
 	mustCreate(t, s, sess)
-	if _, err := s.RotateRefresh(ctx, sess.ID, randomDigest(), randomDigest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RotateRefresh(ctx, sess.ID, storefixture.Digest(), storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RotateRefresh with a digest the session never had: got %v, want ErrNotFound", err)
 	}
 	wantLive(t, s, sess, "after a foreign refresh digest (it must not revoke)")
 	cookie := newSession(c, "u_unk")
 	cookie.RefreshHash = store.Digest{}
 	mustCreate(t, s, cookie)
-	if _, err := s.RotateRefresh(ctx, cookie.ID, store.Digest{}, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RotateRefresh(ctx, cookie.ID, store.Digest{}, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RotateRefresh of a session without refresh token: got %v, want ErrNotFound", err)
 	}
 	if got, err := s.SessionByID(ctx, cookie.ID, store.Touch{}); err != nil || !got.RefreshHash.IsZero() {
@@ -281,13 +282,13 @@ func testRefreshHistory(t *testing.T, f *fixture) {
 	mustCreate(t, s, sess)
 	oldest, cur := sess.RefreshHash, sess.RefreshHash
 	for i := range store.PreviousRefreshKept {
-		next := randomDigest()
+		next := storefixture.Digest()
 		if _, err := s.RotateRefresh(ctx, sess.ID, cur, next, store.Touch{}); err != nil {
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
 		cur = next
 	}
-	if _, err := s.RotateRefresh(ctx, sess.ID, oldest, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrRefreshReused) {
+	if _, err := s.RotateRefresh(ctx, sess.ID, oldest, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrRefreshReused) {
 		t.Fatalf("the digest rotated away %d rotations ago: got %v, want ErrRefreshReused", store.PreviousRefreshKept, err)
 	}
 	wantGone(t, s, sess, "after reuse of an old refresh digest")
@@ -301,7 +302,7 @@ func testConcurrentRefresh(t *testing.T, f *fixture) {
 	const n = 100
 	var wins, reused atomic.Int32
 	conc.Run(n, func(int) {
-		_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, randomDigest(), store.Touch{})
+		_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, storefixture.Digest(), store.Touch{})
 		switch {
 		case err == nil:
 			wins.Add(1)
@@ -360,7 +361,7 @@ func testRevokeSession(t *testing.T, f *fixture) {
 		t.Fatalf("RevokeSession of one's own session: %v", err)
 	}
 	wantGone(t, s, mine, "after RevokeSession")
-	if _, err := s.RotateRefresh(ctx, mine.ID, mine.RefreshHash, randomDigest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RotateRefresh(ctx, mine.ID, mine.RefreshHash, storefixture.Digest(), store.Touch{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RotateRefresh of a revoked session: got %v, want ErrNotFound", err)
 	}
 	if err := s.RevokeSession(ctx, "u_me", mine.ID); !errors.Is(err, store.ErrNotFound) {
@@ -442,7 +443,7 @@ func testSessionsUnavailable(t *testing.T, f *fixture) {
 		"SessionByToken": func() error { _, err := s.SessionByToken(ctx, sess.TokenHash, touchAt(c.Now())); return err },
 		"SessionByID":    func() error { _, err := s.SessionByID(ctx, sess.ID, touchAt(c.Now())); return err },
 		"RotateRefresh": func() error {
-			_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, randomDigest(), store.Touch{})
+			_, err := s.RotateRefresh(ctx, sess.ID, sess.RefreshHash, storefixture.Digest(), store.Touch{})
 			return err
 		},
 		"RevokeSession":      func() error { return s.RevokeSession(ctx, sess.UserID, sess.ID) },

@@ -15,12 +15,12 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -162,23 +162,13 @@ func mustPut(t *testing.T, s store.Store, tok *store.Token) {
 	}
 }
 
+// newToken is a fresh token created at the suite clock's now, expiring in
+// 15 minutes.
 func newToken(c *Clock, email string, withCode bool) *store.Token {
-	now := c.Now()
-	t := &store.Token{Hash: randomDigest(), Email: email, Origin: "https://app.example", Next: "/",
-		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
-	if withCode {
-		t.CodeMAC = randomDigest()
-	}
-	return t
-}
-
-func randomDigest() store.Digest {
-	var d store.Digest
-	_, _ = rand.Read(d[:])
-	return d
+	return storefixture.Token(c.Now(), email, withCode, 15*time.Minute)
 }
 
 func hexID() string {
-	d := randomDigest()
+	d := storefixture.Digest()
 	return fmt.Sprintf("%x", d[:8])
 }

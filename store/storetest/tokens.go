@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -48,7 +49,7 @@ func testTokenSingleUse(t *testing.T, f *fixture) {
 func testTokenUnknown(t *testing.T, f *fixture) {
 	s := f.st
 	ctx := t.Context()
-	if _, err := s.ConsumeToken(ctx, randomDigest()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ConsumeToken(ctx, storefixture.Digest()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("ConsumeToken of an unknown hash: got %v, want ErrNotFound", err)
 	}
 }

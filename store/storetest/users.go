@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/magiclink-go/magiclink/internal/conc"
+	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/store"
 )
 
@@ -16,7 +17,7 @@ func testUsers(t *testing.T, f *fixture) {
 	s, c := f.st, f.clock
 	ctx := t.Context()
 	u := &store.User{ID: "u_" + hexID(), OrgID: "org_a", Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace",
-		Phone: "+441234567890", LanguageCode: "en-GB", MailPermission: true, SecretKeyDigest: randomDigest(), CreatedAt: c.Now()}
+		Phone: "+441234567890", LanguageCode: "en-GB", MailPermission: true, SecretKeyDigest: storefixture.Digest(), CreatedAt: c.Now()}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
