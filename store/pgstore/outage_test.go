@@ -11,63 +11,30 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/magiclink-go/magiclink/internal/outagetest"
 	"github.com/magiclink-go/magiclink/internal/storefixture"
 	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/mailer/outboxtest"
-	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
 
-// outageCalls returns one of each kind of store call, each on fresh data;
-// an expected not-found or mismatch counts as success.
-func outageCalls(s *Store, ob *Outbox) map[string]func(ctx context.Context, i int) error {
-	return map[string]func(ctx context.Context, i int) error{
-		"Outbox Send": func(ctx context.Context, i int) error { return ob.Send(ctx, crashMessage(i)) },
-		"PutToken+ConsumeToken": func(ctx context.Context, i int) error {
-			tok := newToken(fmt.Sprintf("k%d@example.com", i), true, time.Minute)
-			if err := s.PutToken(ctx, tok); err != nil {
-				return err
-			}
-			_, err := s.ConsumeToken(ctx, tok.Hash)
+// outageCalls returns one of each kind of store call, each on fresh data:
+// those of every store, and the outbox, sessions and Ping.
+func outageCalls(s *Store, ob *Outbox) map[string]outagetest.Call {
+	calls := outagetest.Calls(s)
+	calls["Outbox Send"] = func(ctx context.Context, i int) error { return ob.Send(ctx, crashMessage(i)) }
+	calls["CreateSession+SessionByToken"] = func(ctx context.Context, i int) error {
+		sess := newTestSession(time.Now().Truncate(time.Microsecond), fmt.Sprintf("u_s%d", i))
+		if err := s.CreateSession(ctx, sess); err != nil {
 			return err
-		},
-		"ConsumeCode": func(ctx context.Context, i int) error {
-			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), storefixture.Digest(), 5)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		},
-		"Allow": func(ctx context.Context, i int) error {
-			_, err := s.Allow(ctx, fmt.Sprintf("ip:%d", i), ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000})
-			return err
-		},
-		"CreateUser": func(ctx context.Context, i int) error {
-			id := fmt.Sprintf("u_%d_%d", i, time.Now().UnixNano())
-			return s.CreateUser(ctx, &store.User{ID: id, Email: id + "@example.com"})
-		},
-		"UserByID": func(ctx context.Context, _ int) error {
-			_, err := s.UserByID(ctx, "u_none")
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		},
-		"CreateSession+SessionByToken": func(ctx context.Context, i int) error {
-			sess := newTestSession(time.Now().Truncate(time.Microsecond), fmt.Sprintf("u_s%d", i))
-			if err := s.CreateSession(ctx, sess); err != nil {
-				return err
-			}
-			now := time.Now()
-			_, err := s.SessionByToken(ctx, sess.TokenHash, store.Touch{At: now, IfSeenBefore: now, IdleExpiresAt: now.Add(time.Hour)})
-			return err
-		},
-		"Ping": func(ctx context.Context, _ int) error { return s.Ping(ctx) },
-		"PutCustomer": func(ctx context.Context, i int) error {
-			return s.PutCustomer(ctx, &store.Customer{ID: fmt.Sprintf("cus_%d", i), Email: "c@example.com"})
-		},
+		}
+		now := time.Now()
+		_, err := s.SessionByToken(ctx, sess.TokenHash, store.Touch{At: now, IfSeenBefore: now, IdleExpiresAt: now.Add(time.Hour)})
+		return err
 	}
+	calls["Ping"] = func(ctx context.Context, _ int) error { return s.Ping(ctx) }
+	return calls
 }
 
 // TestOutage runs a private server through a crash, a hang and a restart:
@@ -99,10 +66,10 @@ func TestOutage(t *testing.T) {
 	if err := s.CreateUser(ctx, user); err != nil {
 		t.Fatal(err)
 	}
-	mustServe(t, calls, "before the outage")
+	outagetest.MustServe(t, calls, "before the outage")
 
 	t.Run("KillMidRequest", func(t *testing.T) { killMidRequest(t, srv, r) })
-	t.Run("Down", func(t *testing.T) { mustFailFast(t, calls, 2*timeout) })
+	t.Run("Down", func(t *testing.T) { outagetest.MustFailFast(t, calls, 2*timeout) })
 	srv.Restart(t)
 	t.Run("RecoversAfterRestart", func(t *testing.T) {
 		waitServing(t, s, calls)
@@ -114,7 +81,7 @@ func TestOutage(t *testing.T) {
 	t.Run("Frozen", func(t *testing.T) {
 		resume := srv.Freeze(t)
 		// A hung server answers nothing: each call waits for its deadline.
-		mustFailFast(t, calls, 3*timeout)
+		outagetest.MustFailFast(t, calls, 3*timeout)
 		resume()
 		waitServing(t, s, calls)
 	})
@@ -182,36 +149,9 @@ func waitLockWait(t *testing.T, tx pgx.Tx) {
 	t.Fatal("ConsumeToken never waited for the held row lock")
 }
 
-// mustServe fails unless every kind of call succeeds.
-func mustServe(t *testing.T, calls map[string]func(context.Context, int) error, when string) {
-	t.Helper()
-	for name, op := range calls {
-		if err := op(context.Background(), int(time.Now().UnixNano()%1e9)); err != nil {
-			t.Fatalf("%s %s: %v", name, when, err)
-		}
-	}
-}
-
-// mustFailFast checks that every kind of call fails with
-// store.ErrUnavailable, each within bound.
-func mustFailFast(t *testing.T, calls map[string]func(context.Context, int) error, bound time.Duration) {
-	t.Helper()
-	for name, op := range calls {
-		start := time.Now()
-		err := op(context.Background(), 0)
-		took := time.Since(start)
-		if !errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("%s with the server down: %v, want an error matching store.ErrUnavailable", name, err)
-		}
-		if took > bound {
-			t.Errorf("%s with the server down took %v, want under %v", name, took, bound)
-		}
-	}
-}
-
 // waitServing waits until the store serves again by itself (the pool
 // replaces broken connections), then checks every kind of call.
-func waitServing(t *testing.T, s *Store, calls map[string]func(context.Context, int) error) {
+func waitServing(t *testing.T, s *Store, calls map[string]outagetest.Call) {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -226,6 +166,6 @@ func waitServing(t *testing.T, s *Store, calls map[string]func(context.Context, 
 	}
 	t.Logf("serving again %v after the server returned", time.Since(start))
 	for range 3 {
-		mustServe(t, calls, "after the server returned")
+		outagetest.MustServe(t, calls, "after the server returned")
 	}
 }

@@ -10,51 +10,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/magiclink-go/magiclink/internal/storefixture"
+	"github.com/magiclink-go/magiclink/internal/outagetest"
 	"github.com/magiclink-go/magiclink/internal/testredis"
 	"github.com/magiclink-go/magiclink/ratelimit"
 	"github.com/magiclink-go/magiclink/store"
 )
-
-// calls returns one of each kind of store call, each on fresh data.
-func calls(s *Store) map[string]func(ctx context.Context, i int) error {
-	rate := ratelimit.Rate{Limit: 1000, Period: time.Second, Burst: 1000}
-	return map[string]func(ctx context.Context, i int) error{
-		"PutToken+ConsumeToken": func(ctx context.Context, i int) error {
-			tok := newToken(fmt.Sprintf("k%d@example.com", i), true, time.Minute)
-			if err := s.PutToken(ctx, tok); err != nil {
-				return err
-			}
-			_, err := s.ConsumeToken(ctx, tok.Hash)
-			return err
-		},
-		"ConsumeCode": func(ctx context.Context, i int) error {
-			_, err := s.ConsumeCode(ctx, fmt.Sprintf("nocode%d@example.com", i), storefixture.Digest(), 5)
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		},
-		"Allow": func(ctx context.Context, i int) error {
-			_, err := s.Allow(ctx, fmt.Sprintf("ip:%d", i), rate)
-			return err
-		},
-		"CreateUser": func(ctx context.Context, i int) error {
-			id := fmt.Sprintf("u_%d_%d", i, time.Now().UnixNano())
-			return s.CreateUser(ctx, &store.User{ID: id, Email: id + "@example.com"})
-		},
-		"UserByID": func(ctx context.Context, i int) error {
-			_, err := s.UserByID(ctx, "u_none")
-			if errors.Is(err, store.ErrNotFound) {
-				return nil
-			}
-			return err
-		},
-		"PutCustomer": func(ctx context.Context, i int) error {
-			return s.PutCustomer(ctx, &store.Customer{ID: fmt.Sprintf("cus_%d", i), Email: "c@example.com"})
-		},
-	}
-}
 
 // TestKillAndRestart stops the server while calls are running: every call
 // must then fail with store.ErrUnavailable within a bound derived from the
@@ -67,13 +27,8 @@ func TestKillAndRestart(t *testing.T) {
 	srv := testredis.Start(t)
 	s := newStore(t, srv.Client(t), WithTimeout(timeout))
 	ctx := context.Background()
-	ops := calls(s)
-
-	for name, op := range ops {
-		if err := op(ctx, 0); err != nil {
-			t.Fatalf("%s before the outage: %v", name, err)
-		}
-	}
+	ops := outagetest.Calls(s)
+	outagetest.MustServe(t, ops, "before the outage")
 
 	// Load: workers call continuously while the server is killed.
 	stop := make(chan struct{})
@@ -115,18 +70,8 @@ func TestKillAndRestart(t *testing.T) {
 	srv.Stop(t)
 
 	// With the server gone, every kind of call fails, each within the bound.
-	for round := range 3 {
-		for name, op := range ops {
-			start := time.Now()
-			err := op(ctx, round)
-			took := time.Since(start)
-			if !errors.Is(err, store.ErrUnavailable) {
-				t.Errorf("%s with the server down: %v, want an error matching store.ErrUnavailable", name, err)
-			}
-			if took > bound {
-				t.Errorf("%s with the server down took %v, want under %v", name, took, bound)
-			}
-		}
+	for range 3 {
+		outagetest.MustFailFast(t, ops, bound)
 	}
 	close(stop)
 	wg.Wait()
@@ -149,12 +94,8 @@ func TestKillAndRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("first success %v after the restart", time.Since(start))
-	for round := range 5 {
-		for name, op := range ops {
-			if err := op(ctx, 100+round); err != nil {
-				t.Fatalf("%s after the restart: %v", name, err)
-			}
-		}
+	for range 5 {
+		outagetest.MustServe(t, ops, "after the restart")
 	}
 }
 
@@ -164,7 +105,7 @@ func TestClosedClientIsUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	s := newStore(t, rdb)
 	_ = rdb.Close()
-	for name, op := range calls(s) {
+	for name, op := range outagetest.Calls(s) {
 		err := op(context.Background(), 0)
 		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, redis.ErrClosed) {
 			t.Errorf("%s on a closed client: %v, want store.ErrUnavailable wrapping redis.ErrClosed", name, err)
