@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/magiclink-go/magiclink"
 	"github.com/magiclink-go/magiclink/internal/spantest"
 	"github.com/magiclink-go/magiclink/internal/testpg"
 	"github.com/magiclink-go/magiclink/mailer"
+	"github.com/magiclink-go/magiclink/store"
 )
 
 // TestVerifySpans: a traced Verify of a first sign-in on a real PostgreSQL
@@ -118,28 +120,7 @@ func TestSpansOfKilledServer(t *testing.T) {
 // recording span of an SDK.
 func BenchmarkStatementSpans(b *testing.B) {
 	r := newRig(b)
-	rig := spantest.NewRig()
-	for _, c := range []struct {
-		name string
-		opt  Option
-		ctx  func() context.Context
-	}{
-		{"none", WithTracerProvider(noop.NewTracerProvider()), context.Background},
-		{"global", WithTracerProvider(nil), context.Background},
-		{"recording", WithTracerProvider(rig.Provider), func() context.Context {
-			ctx, _ := rig.Provider.Tracer("bench").Start(context.Background(), "request")
-			return ctx
-		}},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			st := r.store(b, c.opt)
-			ctx := c.ctx()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := st.UserByID(ctx, "nobody"); err == nil {
-					b.Fatal("found nobody")
-				}
-			}
-		})
-	}
+	spantest.NewRig().BenchmarkLookup(b, func(b *testing.B, tp trace.TracerProvider) store.Users {
+		return r.store(b, WithTracerProvider(tp))
+	})
 }
