@@ -32,12 +32,24 @@ type branding struct {
 // maxAppNameLen bounds Config.AppName, which every page shows in its title.
 const maxAppNameLen = 100
 
+// appNameRule says what cleanAppName accepts, for a config error.
+var appNameRule = fmt.Sprintf("must be 1–%d printable characters", maxAppNameLen)
+
+// cleanAppName trims an app name and reports whether it is one a page may
+// show: 1–maxAppNameLen characters of valid UTF-8 without control or
+// bidirectional-override characters.
+func cleanAppName(s string) (string, bool) {
+	name := strings.TrimSpace(s)
+	ok := name != "" && utf8.RuneCountInString(name) <= maxAppNameLen && utf8.ValidString(name) && !hasControl(name)
+	return name, ok
+}
+
 func validateBranding(cfg Config, serviceName string) (branding, error) {
 	b := branding{appName: serviceName, accent: DefaultAccentColor}
 	if cfg.AppName != "" {
-		name := strings.TrimSpace(cfg.AppName)
-		if name == "" || utf8.RuneCountInString(name) > maxAppNameLen || !utf8.ValidString(name) || hasControl(name) {
-			return b, configError("AppName", "%.40q must be 1–%d printable characters", cfg.AppName, maxAppNameLen)
+		name, ok := cleanAppName(cfg.AppName)
+		if !ok {
+			return b, configError("AppName", "%.40q %s", cfg.AppName, appNameRule)
 		}
 		b.appName = name
 	}

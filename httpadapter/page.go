@@ -75,8 +75,12 @@ type pageView struct {
 
 // T returns the text key in the page's language, formatted with args
 // (fmt verbs such as "%[1]s"). An unknown key is an error, which New
-// reports for a host's template.
+// reports for a host's template. The key "app.name" gives AppName, the
+// name the page shows whether or not the texts set one.
 func (v *pageView) T(key string, args ...any) (string, error) {
+	if key == appNameKey {
+		return v.AppName, nil
+	}
 	s, ok := v.catalog.Text(v.Lang, key)
 	if !ok {
 		return "", fmt.Errorf("no page text %q", key)
@@ -143,7 +147,7 @@ func (v *pageView) AskedText() (string, error) {
 // fill sets what every page shows the same way.
 func (ps *pageSet) fill(v *pageView, lang string) {
 	v.Lang, v.catalog = lang, ps.catalog
-	v.AppName, v.LogoURL, v.Style = ps.brand.appName, ps.brand.logoURL, ps.style
+	v.AppName, v.LogoURL, v.Style = ps.appName(lang), ps.brand.logoURL, ps.style
 }
 
 // pageLocale picks a page's language: the locale the request names (a

@@ -60,8 +60,10 @@ type pageSet struct {
 	pages   map[string]*template.Template
 	catalog *catalog.Catalog
 	brand   branding
-	style   template.CSS
-	csp     string
+	// appNames is the app name by locale (see appNames).
+	appNames map[string]string
+	style    template.CSS
+	csp      string
 }
 
 // loadPages builds the page set: each page from the host's file of that
@@ -90,6 +92,9 @@ func loadPages(host fs.FS, brand branding) (*pageSet, error) {
 	}
 	ps := &pageSet{pages: make(map[string]*template.Template, len(pageNames)), brand: brand}
 	if ps.catalog, err = catalog.Load(builtin, host); err != nil {
+		return nil, err
+	}
+	if ps.appNames, err = appNames(ps.catalog, brand.appName); err != nil {
 		return nil, err
 	}
 	css, err := read(styleFile)

@@ -137,6 +137,18 @@ func (c *Catalog) Text(tag, key string) (string, bool) {
 	return s, ok
 }
 
+// Own returns key's text in the locale itself, without falling back to
+// English: what that locale's files set.
+func (c *Catalog) Own(tag, key string) (string, bool) {
+	s, ok := c.texts[tag][key]
+	return s, ok
+}
+
+// Locales lists, sorted, the locales the catalog has texts for.
+func (c *Catalog) Locales() []string {
+	return slices.Sorted(maps.Keys(c.texts))
+}
+
 // Missing lists, sorted, the English keys the locale has no text of its
 // own for: what a translation still lacks.
 func (c *Catalog) Missing(tag string) []string {

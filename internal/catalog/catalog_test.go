@@ -35,6 +35,15 @@ func TestLoadFallsBackToEnglish(t *testing.T) {
 	if got := c.Missing("de"); !slices.Equal(got, []string{"bye"}) {
 		t.Errorf("Missing(de) = %q", got)
 	}
+	if got := c.Locales(); !slices.Equal(got, []string{"de", "en", "it"}) {
+		t.Errorf("Locales() = %q", got)
+	}
+	if s, ok := c.Own("it", "bye"); !ok || s != "Ciao" {
+		t.Errorf("Own(it, bye) = %q, %v; want the host's own text", s, ok)
+	}
+	if s, ok := c.Own("it", "hello"); ok {
+		t.Errorf("Own(it, hello) = %q, true; want no text of its own, not English", s)
+	}
 }
 
 // A broken translation, built in or a host's, fails Load naming file and key.
