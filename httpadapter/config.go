@@ -102,10 +102,21 @@ type Config struct {
 	// A page speaks the locale its form or link names ("locale" field or
 	// query parameter), else the browser's Accept-Language (by q-value),
 	// falling back tr-TR → tr → en; built in are en, de, fr, es and tr.
+	//
+	// The text "app.name" is the app name a page shows (see AppName): a
+	// host whose product's name is translated sets it per locale, such as
+	// {"app.name": "Acme-Beispiel"} in locales/de.json. A locale without
+	// one takes the host's English one, as every text falls back to
+	// English, and AppName when that is unset or empty too. Each name is
+	// checked as AppName is; a bad one fails New naming its file and the
+	// key.
 	Pages fs.FS
 
-	// AppName names the application on the pages (default: the Service's
-	// AppName).
+	// AppName names the application on the pages, in their <title> and
+	// header (default: the Service's AppName): in every locale unless the
+	// host's Pages set the text "app.name" for it. Templates read the
+	// page's name as .AppName or T "app.name". At most 100 printable
+	// characters, trimmed.
 	AppName string
 	// LogoURL is an optional logo shown on the pages: an https URL, or a
 	// path on the pages' own origin such as "/static/logo.svg". Its origin

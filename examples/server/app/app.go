@@ -205,10 +205,13 @@ func New(ctx context.Context, cfg *Config, base string, logger *slog.Logger) (_ 
 	}
 	s.ready = append(readyChecks(st, m), b.ready...)
 
-	// The adapter's pages take one name for every language, so they show
-	// the brand, which reads the same in all of them, rather than the
-	// English "magiclink example".
-	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger, AppName: "magiclink"}
+	// The adapter's pages name the example in their own language, from
+	// the same "app.name" texts as the example's pages and mails.
+	named, err := adapterPages()
+	if err != nil {
+		return nil, fmt.Errorf("the adapter's page texts: %w", err)
+	}
+	acfg := httpadapter.Config{TrustedProxies: cfg.TrustedProxies, Logger: logger, Pages: named}
 	if len(cfg.CORSOrigins) > 0 {
 		acfg.CORS = &httpadapter.CORSConfig{Origins: cfg.CORSOrigins, AllowInsecureHTTP: cfg.AllowInsecureHTTP, AllowCredentials: true}
 	}

@@ -72,10 +72,27 @@ func englishLeft(t *testing.T, page, lang string, keys []string) []string {
 	return left
 }
 
+// wantAdapterPageNamed checks that an adapter page names the example
+// exactly name, in its <title> (after the page's own title) and its
+// header, and nowhere in another language's name.
+func wantAdapterPageNamed(t *testing.T, page, name string) {
+	t.Helper()
+	page = html.UnescapeString(page)
+	title := regexp.MustCompile(`<title>[^<]+ · ([^<]*)</title>`).FindStringSubmatch(page)
+	if title == nil || title[1] != name || !strings.Contains(page, `<header class="brand"><span>`+name+`</span></header>`) {
+		t.Errorf("the adapter's page does not name the example %q in its title and header:\n%s", name, page)
+	}
+	for _, lang := range exampleLocales {
+		if other := appName(lang); other != name && strings.Contains(page, other) {
+			t.Errorf("the adapter's page named %q also says %q", name, other)
+		}
+	}
+}
+
 // The dev mailbox speaks each language the pages speak: every text it
 // shows is translated, none of its English is left, its lang attribute
-// and Content-Language say the language, and the mail in it names the
-// example in that language.
+// and Content-Language say the language, and the mail in it and the
+// confirm page its link opens name the example in that language.
 func TestMailboxInEveryLanguage(t *testing.T) {
 	t.Parallel()
 	keys := mailboxKeys(t)
@@ -95,9 +112,8 @@ func TestMailboxInEveryLanguage(t *testing.T) {
 			b := newBrowser(t, ts.base)
 			b.lang = lang + "-XX," + lang + ";q=0.9,en;q=0.1"
 			used := b.mailIn(lang, "ana-"+lang+"@example.com")
-			if _, confirm := b.do(http.MethodGet, used.Link, nil); lang != "en" && strings.Contains(confirm, appName("en")) {
-				t.Errorf("the %s confirm page names the example in English:\n%s", lang, confirm)
-			}
+			_, confirm := b.do(http.MethodGet, used.Link, nil)
+			wantAdapterPageNamed(t, confirm, appName(lang))
 			resp, body := b.confirmIn(used.Link, lang)
 			b.expect(resp, body, http.StatusSeeOther)
 			b.mailIn(lang, "bo-"+lang+"@example.com")
