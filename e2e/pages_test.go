@@ -41,11 +41,13 @@ func catalogTexts(t *testing.T, lang string) map[string]string {
 	return m
 }
 
-// pagesSession is a browser whose Accept-Language is lang.
+// pagesSession is a browser whose Accept-Language is lang. appName is
+// the name the adapter's pages in lang must show in title and header.
 type pagesSession struct {
 	*session
-	lang  string
-	texts map[string]string
+	lang    string
+	texts   map[string]string
+	appName string
 }
 
 func newPagesSession(t *testing.T, base, lang string, extra ...chromedp.ExecAllocatorOption) *pagesSession {
@@ -57,7 +59,8 @@ func newPagesSession(t *testing.T, base, lang string, extra ...chromedp.ExecAllo
 }
 
 // expectPage waits for the page whose title has the catalog key, in the
-// session's language, and saves it as {name}-{lang}.png.
+// session's language and with the session's app name, and saves it as
+// {name}-{lang}.png.
 func (s *pagesSession) expectPage(name, titleKey string) {
 	s.t.Helper()
 	s.do("waiting for the "+name+" page", chromedp.WaitVisible(chromedp.CSS("main h1")))
@@ -68,6 +71,13 @@ func (s *pagesSession) expectPage(name, titleKey string) {
 	lang, err := chromedp.Run(s.ctx, chromedp.Evaluate[string]("document.documentElement.lang"))
 	if err != nil || lang != s.lang {
 		s.t.Fatalf("the %s page's lang is %q (%v), want %q", name, lang, err, s.lang)
+	}
+	title, err := chromedp.Run(s.ctx, chromedp.Title())
+	if want := s.texts[titleKey] + " · " + s.appName; err != nil || title != want {
+		s.t.Fatalf("the %s page's title is %q (%v), want %q", name, title, err, want)
+	}
+	if got := s.text("header.brand span"); got != s.appName {
+		s.t.Fatalf("the %s page's header names %q, want %q (%s)", name, got, s.appName, s.lang)
 	}
 	s.pageShot(name)
 }
@@ -193,6 +203,7 @@ func TestBrowserPages(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
 			s := newPagesSession(t, startServer(t), lang)
+			s.appName = s.exampleText("app.name") // "magiclink-Beispiel" in German
 			email := "pages-" + lang + "@example.com"
 			s.do("opening the sign-in page", chromedp.Navigate(s.base+"/"), chromedp.WaitVisible(chromedp.ID("email")))
 			s.expectExamplePage("sign-in", "index.title")
@@ -359,6 +370,7 @@ func TestBrowserOutagePages(t *testing.T) {
 			}))
 			t.Cleanup(evil.Close)
 			s := newPagesSession(t, h.base, lang)
+			s.appName = "magiclink example" // the Service's, in every language
 			link := h.link(t, "outage@example.com")
 
 			h.store.down.Store(true)
