@@ -60,15 +60,17 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 	// The queue's own Stats, without an outbox whose workers would claim.
 	probe := &rowQueue{s: s, name: DefaultOutboxName, q: newOutboxQueries(s.schema)}
 	accepted, kill := startCrashChild(t, r.db)
-	waitStats(t, probe, "the child's workers to hold claims and mail to back off", func(st mailer.OutboxStats) bool {
-		return st.InFlight == crashWorkers && st.Retrying > 0 && st.Queued > st.InFlight+st.Retrying
+	held := waitRows(t, r.pool, s.schema, "the child's workers to hold claims and mail to back off", func(rs rowStates) bool {
+		// At most crashWorkers: under load an expired claim may be taken
+		// again by another of the child's workers before all of them hang.
+		return rs.claimed > 0 && rs.claimed <= crashWorkers && rs.retried > 0 && rs.untouched > 0
 	})
 	kill()
 	st, err := probe.Stats(t.Context(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed with %d accepted: %+v", len(accepted), st)
+	t.Logf("killed with %d accepted (%+v): %+v", len(accepted), held, st)
 	if len(accepted) != crashSends || st.Queued != crashSends {
 		t.Fatalf("accepted %d, queued %d; want %d of each", len(accepted), st.Queued, crashSends)
 	}
@@ -121,17 +123,38 @@ func deliveredEvery(t *testing.T, rec *recorder, accepted map[string]string) boo
 	return true
 }
 
-func waitStats(t *testing.T, q *rowQueue, what string, cond func(mailer.OutboxStats) bool) {
+func waitRows(t *testing.T, pool *pgxpool.Pool, schema, what string, cond func(rowStates) bool) rowStates {
 	t.Helper()
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		st, err := q.Stats(t.Context(), time.Now())
-		if err == nil && cond(st) {
-			return
+		rs, err := readRowStates(t.Context(), pool, schema)
+		if err == nil && cond(rs) {
+			return rs
 		}
 		if time.Since(start) > 60*time.Second {
-			t.Fatalf("timed out waiting for %s: %+v, %v", what, st, err)
+			t.Fatalf("timed out waiting for %s: %+v, %v", what, rs, err)
 		}
 	}
+}
+
+// rowStates counts the outbox's rows by what the child did with them. The
+// counts only grow while the child's workers hang on their claims, so a
+// slow poll cannot miss them, as it could Stats' InFlight: a claim counts
+// there only until its visibility timeout, 1 s after the claim, which
+// under load had passed before the child had accepted all its mail.
+type rowStates struct {
+	claimed   int // claimed and never released: held by a (hung) worker
+	retried   int // released after a failed attempt, waiting out a backoff or due again
+	untouched int // never claimed
+}
+
+func readRowStates(ctx context.Context, pool *pgxpool.Pool, schema string) (rowStates, error) {
+	var rs rowStates
+	err := pool.QueryRow(ctx, withSchema(`SELECT
+    count(*) FILTER (WHERE claim IS NOT NULL),
+    count(*) FILTER (WHERE claim IS NULL AND attempts > 0),
+    count(*) FILTER (WHERE claim IS NULL AND attempts = 0)
+FROM {schema}.outbox WHERE NOT dead`, schema)).Scan(&rs.claimed, &rs.retried, &rs.untouched)
+	return rs, err
 }
 
 // startCrashChild runs the child on db and reads its accepted mails (to →
