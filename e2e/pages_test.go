@@ -314,7 +314,7 @@ func startHarness(t *testing.T) *harness {
 	mem := store.NewMemory()
 	st := &outageStore{Memory: mem}
 	svc, err := magiclink.New(magiclink.Config{Origins: []string{base}, Store: st, Mailer: mailer.NewMemory(),
-		AppName: "magiclink example", Secret: []byte("e2e-secret-e2e-secret-e2e-secret-e2e")})
+		AppName: "Acme", Secret: []byte("e2e-secret-e2e-secret-e2e-secret-e2e")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestBrowserOutagePages(t *testing.T) {
 			}))
 			t.Cleanup(evil.Close)
 			s := newPagesSession(t, h.base, lang)
-			s.appName = "magiclink example" // the Service's, in every language
+			s.appName = "Acme" // the Service's, in every language
 			link := h.link(t, "outage@example.com")
 
 			h.store.down.Store(true)
