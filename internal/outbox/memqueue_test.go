@@ -58,11 +58,11 @@ func (q *memQueue) wake() {
 	q.added = make(chan struct{})
 }
 
-func (q *memQueue) Claim(ctx context.Context, n int, now time.Time, wait time.Duration) ([]Entry, error) {
+func (q *memQueue) Claim(ctx context.Context, n int, now func() time.Time, wait time.Duration) ([]Entry, error) {
 	if q.down.Load() {
 		return nil, errDown
 	}
-	out := q.claim(n, now)
+	out := q.claim(n, now())
 	if len(out) > 0 || wait <= 0 {
 		return out, nil
 	}
@@ -77,7 +77,7 @@ func (q *memQueue) Claim(ctx context.Context, n int, now time.Time, wait time.Du
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return q.claim(n, now), nil
+	return q.claim(n, now()), nil
 }
 
 func (q *memQueue) claim(n int, now time.Time) []Entry {

@@ -47,10 +47,11 @@ type Queue interface {
 	// Add stores a new entry durably before it returns nil.
 	Add(ctx context.Context, e Entry) error
 	// Claim hands out up to n entries for delivery: retries that are due
-	// by now, entries whose visibility timeout passed (with the lost
-	// attempt counted), and new entries. It waits up to wait for one when
-	// none is ready (0: do not wait).
-	Claim(ctx context.Context, n int, now time.Time, wait time.Duration) ([]Entry, error)
+	// by now (the outbox's clock, read when Claim judges what is due, so
+	// again after a wait), entries whose visibility timeout passed (with
+	// the lost attempt counted), and new entries. It waits up to wait for
+	// one when none is ready (0: do not wait).
+	Claim(ctx context.Context, n int, now func() time.Time, wait time.Duration) ([]Entry, error)
 	// Ack removes a delivered entry.
 	Ack(ctx context.Context, e Entry) error
 	// Retry reschedules a claimed entry, with e.Attempts as its new count,

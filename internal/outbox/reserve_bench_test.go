@@ -79,7 +79,7 @@ func (q *nullQueue) Add(context.Context, Entry) error {
 	return nil
 }
 
-func (q *nullQueue) Claim(ctx context.Context, _ int, _ time.Time, wait time.Duration) ([]Entry, error) {
+func (q *nullQueue) Claim(ctx context.Context, _ int, _ func() time.Time, wait time.Duration) ([]Entry, error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

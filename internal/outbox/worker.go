@@ -33,7 +33,7 @@ func (o *Outbox) fetch() {
 		if draining {
 			wait = 0
 		}
-		entries, err := o.q.Claim(o.ctx, n, o.o.Now(), wait)
+		entries, err := o.q.Claim(o.ctx, n, o.o.Now, wait)
 		o.unreserve(n - len(entries))
 		if err != nil {
 			if o.ctx.Err() != nil || draining {

@@ -221,8 +221,8 @@ func (q *rowQueue) Add(ctx context.Context, e outbox.Entry) error {
 
 // Claim claims ready rows; when there are none and wait > 0 it listens for
 // new mail, up to wait, and tries once more.
-func (q *rowQueue) Claim(ctx context.Context, n int, now time.Time, wait time.Duration) ([]outbox.Entry, error) {
-	entries, err := q.claim(ctx, q.s.pool, n, now)
+func (q *rowQueue) Claim(ctx context.Context, n int, now func() time.Time, wait time.Duration) ([]outbox.Entry, error) {
+	entries, err := q.claim(ctx, q.s.pool, n, now())
 	if err != nil || len(entries) > 0 || wait <= 0 {
 		return entries, err
 	}
@@ -266,14 +266,16 @@ func (q *rowQueue) claim(ctx context.Context, db claimQuerier, n int, now time.T
 // taken out of the pool (it must serve nobody else while it listens) and
 // kept across claims, so an idle instance costs one claim per wait; right
 // after LISTEN it claims once more, so mail added before LISTEN took
-// effect is not missed.
-func (q *rowQueue) listen(ctx context.Context, n int, now time.Time, wait time.Duration) ([]outbox.Entry, error) {
+// effect is not missed. A claim after a notification reads the clock
+// again: the new row is due from when it was accepted, after the wait
+// began.
+func (q *rowQueue) listen(ctx context.Context, n int, now func() time.Time, wait time.Duration) ([]outbox.Entry, error) {
 	fresh := q.listener == nil
 	if fresh {
 		if err := q.startListening(ctx); err != nil {
 			return nil, err
 		}
-		if entries, err := q.claim(ctx, q.s.pool, n, now); err != nil || len(entries) > 0 {
+		if entries, err := q.claim(ctx, q.s.pool, n, now()); err != nil || len(entries) > 0 {
 			return entries, err
 		}
 	}
@@ -282,7 +284,7 @@ func (q *rowQueue) listen(ctx context.Context, n int, now time.Time, wait time.D
 	cancel()
 	switch {
 	case err == nil:
-		return q.claim(ctx, q.s.pool, n, now)
+		return q.claim(ctx, q.s.pool, n, now())
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !q.listener.IsClosed():
 		return nil, nil // no mail within wait: the fetcher polls again
 	}

@@ -224,10 +224,11 @@ func (q *streamQueue) Add(ctx context.Context, e outbox.Entry) error {
 
 // Claim promotes due retries, takes over abandoned entries and reads new
 // ones, in that order, skipping the first two when they cannot have work.
-func (q *streamQueue) Claim(ctx context.Context, n int, now time.Time, wait time.Duration) ([]outbox.Entry, error) {
+func (q *streamQueue) Claim(ctx context.Context, n int, clock func() time.Time, wait time.Duration) ([]outbox.Entry, error) {
 	if err := q.ensureGroup(ctx); err != nil {
 		return nil, err
 	}
+	now := clock()
 	// A claim that must not wait is a drain: look at the retries always.
 	next, err := q.promoteDue(ctx, now, wait <= 0)
 	if err != nil {
