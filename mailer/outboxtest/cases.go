@@ -69,9 +69,7 @@ func (r *rig) drained(ob mailer.Outbox) func() bool {
 // arrive intact, each with its own ID, and leave nothing queued.
 func testDelivers(t *testing.T, r *rig) {
 	rec := newRecorder()
-	o := r.options()
-	tpl := mailer.DefaultTemplates()
-	o.Renderer = tpl
+	o, tpl := r.renderingOptions()
 	ob := r.open(rec, o)
 	ctx := t.Context()
 	byTo := map[string]mail{}
@@ -265,10 +263,8 @@ func testBudget(t *testing.T, r *rig) {
 func testExpired(t *testing.T, r *rig) {
 	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
 	rec := newRecorder()
-	o := r.options()
+	o, tpl := r.renderingOptions()
 	o.Now = clock.Now
-	tpl := mailer.DefaultTemplates()
-	o.Renderer = tpl
 	ob := r.open(rec, o)
 	stale, fresh := newMail("expired", 0), newMail("expired", 1)
 	mustSend(t, ob.SendLinkMail(t.Context(), tpl, stale.data(clock.Now())))
@@ -477,11 +473,9 @@ func testSealed(t *testing.T, r *rig) {
 	clock := fakeclock.New(time.Now().Truncate(time.Millisecond))
 	rec := newRecorder()
 	rec.Fail = func(*mailer.Message, int) error { return mailer.Temporary(errors.New("451 later")) }
-	o := r.options()
+	o, tpl := r.renderingOptions()
 	o.Now, o.MaxAttempts, o.Workers = clock.Now, 2, 1
 	o.Backoff = func(int) time.Duration { return time.Hour }
-	tpl := mailer.DefaultTemplates()
-	o.Renderer = tpl
 	ob := r.open(rec, o)
 	var mails []mail
 	for i := range 20 {

@@ -123,6 +123,15 @@ func (r *rig) options() mailer.OutboxOptions {
 	}
 }
 
+// renderingOptions are the defaults with the default templates as the
+// outbox's renderer, returned too, so that link mails can be handed over
+// as data for the worker to render.
+func (r *rig) renderingOptions() (mailer.OutboxOptions, *mailer.Templates) {
+	o, tpl := r.options(), mailer.DefaultTemplates()
+	o.Renderer = tpl
+	return o, tpl
+}
+
 // open starts an outbox and closes it when the test ends.
 func (r *rig) open(m mailer.Mailer, o mailer.OutboxOptions) mailer.Outbox {
 	r.t.Helper()

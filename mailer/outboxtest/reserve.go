@@ -27,9 +27,7 @@ func (r *rig) reserve(ob mailer.Outbox) mailer.Reservation {
 // nothing.
 func testReserveCommit(t *testing.T, r *rig) {
 	rec := newRecorder()
-	o := r.options()
-	tpl := mailer.DefaultTemplates()
-	o.Renderer = tpl
+	o, tpl := r.renderingOptions()
 	ob := r.open(rec, o)
 	ctx := t.Context()
 	ms := []mail{newMail("reserve", 0), newMail("reserve", 1), newMail("reserve", 2), newMail("reserve", 3)}
@@ -104,9 +102,7 @@ func testReserveCancel(t *testing.T, r *rig) {
 // accepts nothing; the first mail arrives once.
 func testDoubleCommit(t *testing.T, r *rig) {
 	rec := newRecorder()
-	tpl := mailer.DefaultTemplates()
-	o := r.options()
-	o.Renderer = tpl
+	o, tpl := r.renderingOptions()
 	ob := r.open(rec, o)
 	ctx := t.Context()
 	first, second := newMail("twice", 0), newMail("twice", 1)
