@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/magiclink-go/magiclink/internal/fakeclock"
 	"github.com/magiclink-go/magiclink/mailer"
 	"github.com/magiclink-go/magiclink/store"
 )
@@ -40,13 +39,7 @@ func refusedHint(t *testing.T, ob *Outbox) time.Duration {
 // decides).
 func TestRefusalHintIsTheRemainingCoolDown(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(time.Time{})
-	q := newMemQueue()
-	ob := newTestOutbox(t, q, mailer.NewMemory(), clock.Now)
-	q.down.Store(true)
-	if err := ob.Send(t.Context(), &mailer.Message{To: "a@example.com", Subject: "s", Text: "t"}); !errors.Is(err, store.ErrUnavailable) {
-		t.Fatalf("Send with the store down: %v", err)
-	}
+	ob, clock := brokenOutbox(t)
 	if got := refusedHint(t, ob); got != coolBase {
 		t.Fatalf("right after the failure: RetryAfter %v, want %v", got, coolBase)
 	}

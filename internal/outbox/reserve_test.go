@@ -37,6 +37,20 @@ func newTestOutbox(t *testing.T, q Queue, m mailer.Mailer, now func() time.Time)
 	return ob
 }
 
+// brokenOutbox is an outbox on a fake clock whose queue is down, after
+// the one failed write that opened its breaker.
+func brokenOutbox(t *testing.T) (*Outbox, *fakeclock.Clock) {
+	t.Helper()
+	clock := fakeclock.New(time.Time{})
+	q := newMemQueue()
+	ob := newTestOutbox(t, q, mailer.NewMemory(), clock.Now)
+	q.down.Store(true)
+	if err := ob.Send(t.Context(), &mailer.Message{To: "a@example.com", Subject: "s", Text: "t"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Send with the store down: %v", err)
+	}
+	return ob, clock
+}
+
 // TestBreakerSchedule: the cool-down starts at 250 ms and doubles with
 // each failed trial up to 4 s; failures of writes other than the trial
 // while it is open do not lengthen it; a success closes it.
@@ -75,13 +89,7 @@ func TestBreakerSchedule(t *testing.T) {
 // error.
 func TestOneTrialAtATime(t *testing.T) {
 	t.Parallel()
-	clock := fakeclock.New(time.Time{})
-	q := newMemQueue()
-	ob := newTestOutbox(t, q, mailer.NewMemory(), clock.Now)
-	q.down.Store(true)
-	if err := ob.Send(t.Context(), &mailer.Message{To: "a@example.com", Subject: "s", Text: "t"}); !errors.Is(err, store.ErrUnavailable) {
-		t.Fatalf("Send with the store down: %v", err)
-	}
+	ob, clock := brokenOutbox(t)
 	clock.Advance(coolBase)
 	var granted, refused atomic.Int32
 	trials := make(chan mailer.Reservation, 64)
