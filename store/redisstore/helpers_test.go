@@ -47,8 +47,12 @@ func newToken(email string, withCode bool, ttl time.Duration) *store.Token {
 }
 
 // roundTrips counts what a client sends to the server: one per command
-// outside a pipeline, one per pipeline.
-type roundTrips struct{ n atomic.Int64 }
+// outside a pipeline, and one per pipeline, or each of its commands with
+// eachCommand set (the unit of the DESIGN §6 budget).
+type roundTrips struct {
+	n           atomic.Int64
+	eachCommand bool
+}
 
 func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -61,12 +65,16 @@ func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
+		if h.eachCommand {
+			h.n.Add(int64(len(cmds)))
+		} else {
+			h.n.Add(1)
+		}
 		return next(ctx, cmds)
 	}
 }
 
-// count returns the round trips f made.
+// count returns the round trips (or commands) f made.
 func (h *roundTrips) count(f func()) int64 {
 	before := h.n.Load()
 	f()

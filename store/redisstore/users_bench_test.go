@@ -16,7 +16,7 @@ import (
 func BenchmarkFirstSignInStore(b *testing.B) {
 	for _, name := range []string{"single", "cluster"} {
 		b.Run(name, func(b *testing.B) {
-			var cmds commands
+			cmds := roundTrips{eachCommand: true}
 			var s *Store
 			if name == "single" {
 				c := testredis.Start(b).Client(b)

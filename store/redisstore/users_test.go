@@ -20,40 +20,18 @@ import (
 	"github.com/magiclink-go/magiclink/store"
 )
 
-// commands counts every command a client sends, each command of a
-// pipeline included: the unit of the DESIGN §6 budget.
-type commands struct{ n atomic.Int64 }
-
-func (h *commands) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-// count returns the commands f sent.
-func (h *commands) count(f func()) int64 {
-	before := h.n.Load()
-	f()
-	return h.n.Load() - before
-}
-
-// deployments are the two Redis shapes whose key layouts differ: one
-// server, where a script may touch any key, and a three-master Cluster,
-// where it may touch keys of one slot only.
-func deployments(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient {
-	return map[string]func(t *testing.T) redis.UniversalClient{
+// eachDeployment runs test, in parallel subtests, on the two Redis shapes
+// whose key layouts differ: one server, where a script may touch any key,
+// and a three-master Cluster, where it may touch keys of one slot only.
+func eachDeployment(t *testing.T, test func(t *testing.T, rdb redis.UniversalClient)) {
+	for name, start := range map[string]func(t *testing.T) redis.UniversalClient{
 		"single":  func(t *testing.T) redis.UniversalClient { return testredis.Start(t).Client(t) },
 		"cluster": func(t *testing.T) redis.UniversalClient { return testredis.StartCluster(t).Client(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, start(t))
+		})
 	}
 }
 
@@ -125,39 +103,35 @@ func (r *signInRig) sendLink(t *testing.T, email string) string {
 // address costs 1.
 func TestVerifyCommandsByDeployment(t *testing.T) {
 	t.Parallel()
-	for name, client := range deployments(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := client(t)
-			var cmds commands
-			rdb.AddHook(&cmds)
-			s := newStore(t, rdb)
-			loadScripts(t, rdb, s.findOrCreateUser)
-			rig := newSignInRig(t, s, magiclink.Hooks{})
-			for i := range 20 { // several addresses: on a Cluster they spread over the masters
-				email := "first" + string(rune('a'+i)) + "@example.com"
-				token := rig.sendLink(t, email)
-				var id magiclink.Identity
-				var err error
-				if n := cmds.count(func() { id, err = rig.svc.Verify(ctx, token) }); err != nil || n != 2 {
-					t.Fatalf("first sign-in of %s: %v, %d commands; want 2 (consume, find-or-create)", email, err, n)
-				}
-				token = rig.sendLink(t, email)
-				var again magiclink.Identity
-				if n := cmds.count(func() { again, err = rig.svc.Verify(ctx, token) }); err != nil || n != 2 || again.UserID != id.UserID {
-					t.Fatalf("returning sign-in of %s: %v, %d commands, user %q (first %q); want 2 and the same user", email, err, n, again.UserID, id.UserID)
-				}
-				var byID, byMail *store.User
-				if n := cmds.count(func() { byID, err = s.UserByID(ctx, id.UserID) }); err != nil || n != 1 || byID.Email != email {
-					t.Fatalf("UserByID(%q): %+v, %v, %d commands; want the user in 1", id.UserID, byID, err, n)
-				}
-				if n := cmds.count(func() { byMail, err = s.UserByEmail(ctx, "", email) }); err != nil || n != 1 || byMail.ID != id.UserID {
-					t.Fatalf("UserByEmail(%q): %+v, %v, %d commands; want the user in 1", email, byMail, err, n)
-				}
+	eachDeployment(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		cmds := roundTrips{eachCommand: true}
+		rdb.AddHook(&cmds)
+		s := newStore(t, rdb)
+		loadScripts(t, rdb, s.findOrCreateUser)
+		rig := newSignInRig(t, s, magiclink.Hooks{})
+		for i := range 20 { // several addresses: on a Cluster they spread over the masters
+			email := "first" + string(rune('a'+i)) + "@example.com"
+			token := rig.sendLink(t, email)
+			var id magiclink.Identity
+			var err error
+			if n := cmds.count(func() { id, err = rig.svc.Verify(ctx, token) }); err != nil || n != 2 {
+				t.Fatalf("first sign-in of %s: %v, %d commands; want 2 (consume, find-or-create)", email, err, n)
 			}
-		})
-	}
+			token = rig.sendLink(t, email)
+			var again magiclink.Identity
+			if n := cmds.count(func() { again, err = rig.svc.Verify(ctx, token) }); err != nil || n != 2 || again.UserID != id.UserID {
+				t.Fatalf("returning sign-in of %s: %v, %d commands, user %q (first %q); want 2 and the same user", email, err, n, again.UserID, id.UserID)
+			}
+			var byID, byMail *store.User
+			if n := cmds.count(func() { byID, err = s.UserByID(ctx, id.UserID) }); err != nil || n != 1 || byID.Email != email {
+				t.Fatalf("UserByID(%q): %+v, %v, %d commands; want the user in 1", id.UserID, byID, err, n)
+			}
+			if n := cmds.count(func() { byMail, err = s.UserByEmail(ctx, "", email) }); err != nil || n != 1 || byMail.ID != id.UserID {
+				t.Fatalf("UserByEmail(%q): %+v, %v, %d commands; want the user in 1", email, byMail, err, n)
+			}
+		}
+	})
 }
 
 // TestConcurrentFirstSignIns: 100 links to one new address verified at
@@ -165,50 +139,46 @@ func TestVerifyCommandsByDeployment(t *testing.T) {
 // created once (OnUserCreated runs once).
 func TestConcurrentFirstSignIns(t *testing.T) {
 	t.Parallel()
-	for name, client := range deployments(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			rdb := client(t)
-			s := newStore(t, rdb)
-			var created atomic.Int32
-			rig := newSignInRig(t, s, magiclink.Hooks{OnUserCreated: func(context.Context, store.User) error {
-				created.Add(1)
-				return nil
-			}})
-			const n = 100
-			tokens := make([]string, n)
-			for i := range tokens {
-				tokens[i] = rig.sendLink(t, "race@example.com")
+	eachDeployment(t, func(t *testing.T, rdb redis.UniversalClient) {
+		s := newStore(t, rdb)
+		var created atomic.Int32
+		rig := newSignInRig(t, s, magiclink.Hooks{OnUserCreated: func(context.Context, store.User) error {
+			created.Add(1)
+			return nil
+		}})
+		const n = 100
+		tokens := make([]string, n)
+		for i := range tokens {
+			tokens[i] = rig.sendLink(t, "race@example.com")
+		}
+		ids := make([]string, n)
+		var mu sync.Mutex
+		var errs []error
+		conc.Run(n, func(i int) {
+			id, err := rig.svc.Verify(context.Background(), tokens[i])
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
 			}
-			ids := make([]string, n)
-			var mu sync.Mutex
-			var errs []error
-			conc.Run(n, func(i int) {
-				id, err := rig.svc.Verify(context.Background(), tokens[i])
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return
-				}
-				ids[i] = id.UserID
-			})
-			if len(errs) > 0 {
-				t.Fatalf("%d of %d verifies failed, first: %v", len(errs), n, errs[0])
-			}
-			for i, id := range ids {
-				if id != ids[0] || id == "" {
-					t.Fatalf("verify %d signed in user %q, verify 0 %q: one address must be one user", i, id, ids[0])
-				}
-			}
-			if created.Load() != 1 {
-				t.Fatalf("%d concurrent first sign-ins created %d users, want 1", n, created.Load())
-			}
-			if u, err := s.UserByID(context.Background(), ids[0]); err != nil || u.Email != "race@example.com" {
-				t.Fatalf("UserByID of the winner: %+v, %v", u, err)
-			}
+			ids[i] = id.UserID
 		})
-	}
+		if len(errs) > 0 {
+			t.Fatalf("%d of %d verifies failed, first: %v", len(errs), n, errs[0])
+		}
+		for i, id := range ids {
+			if id != ids[0] || id == "" {
+				t.Fatalf("verify %d signed in user %q, verify 0 %q: one address must be one user", i, id, ids[0])
+			}
+		}
+		if created.Load() != 1 {
+			t.Fatalf("%d concurrent first sign-ins created %d users, want 1", n, created.Load())
+		}
+		if u, err := s.UserByID(context.Background(), ids[0]); err != nil || u.Email != "race@example.com" {
+			t.Fatalf("UserByID of the winner: %+v, %v", u, err)
+		}
+	})
 }
 
 // TestSlotTagsReachEverySlot: every slot has a tag of six octal digits, and
@@ -295,47 +265,43 @@ func TestUserKeysShareSlot(t *testing.T) {
 // costs its lookup by ID one more command).
 func TestUsersOfEarlierVersions(t *testing.T) {
 	t.Parallel()
-	for name, client := range deployments(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			rdb := client(t)
-			var cmds commands
-			rdb.AddHook(&cmds)
-			s := newStore(t, rdb)
-			loadScripts(t, rdb, s.findOrCreateUser)
-			rig := newSignInRig(t, s, magiclink.Hooks{})
-			for _, c := range []struct {
-				id      string
-				byIDCmd int64
-			}{
-				{"usr_3q2-7wEjRl9Vv0bq0uPzRg", 1},
-				{"app.000001", 2},
-			} {
-				email := strings.ToLower("old-" + c.id + "@example.com") // as NormalizeEmail leaves it
-				old := &store.User{ID: c.id, Email: email}
-				rec := encodeUser(old)
-				for _, key := range []string{s.legacyUserIDKey(c.id), s.userEmailKey("", email)} {
-					if err := rdb.Set(ctx, key, rec, 0).Err(); err != nil {
-						t.Fatal(err)
-					}
-				}
-				var got *store.User
-				var err error
-				if n := cmds.count(func() { got, err = s.UserByID(ctx, c.id) }); err != nil || got.Email != email || n != c.byIDCmd {
-					t.Fatalf("UserByID(%q) of an earlier version: %+v, %v, %d commands; want %d", c.id, got, err, n, c.byIDCmd)
-				}
-				if n := cmds.count(func() { got, err = s.UserByEmail(ctx, "", email) }); err != nil || got.ID != c.id || n != 1 {
-					t.Fatalf("UserByEmail of an earlier version: %+v, %v, %d commands", got, err, n)
-				}
-				token := rig.sendLink(t, email)
-				var id magiclink.Identity
-				if n := cmds.count(func() { id, err = rig.svc.Verify(ctx, token) }); err != nil || id.UserID != c.id || n != 2 {
-					t.Fatalf("sign-in of a user of an earlier version: %+v, %v, %d commands; want %q in 2", id, err, n, c.id)
+	eachDeployment(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		cmds := roundTrips{eachCommand: true}
+		rdb.AddHook(&cmds)
+		s := newStore(t, rdb)
+		loadScripts(t, rdb, s.findOrCreateUser)
+		rig := newSignInRig(t, s, magiclink.Hooks{})
+		for _, c := range []struct {
+			id      string
+			byIDCmd int64
+		}{
+			{"usr_3q2-7wEjRl9Vv0bq0uPzRg", 1},
+			{"app.000001", 2},
+		} {
+			email := strings.ToLower("old-" + c.id + "@example.com") // as NormalizeEmail leaves it
+			old := &store.User{ID: c.id, Email: email}
+			rec := encodeUser(old)
+			for _, key := range []string{s.legacyUserIDKey(c.id), s.userEmailKey("", email)} {
+				if err := rdb.Set(ctx, key, rec, 0).Err(); err != nil {
+					t.Fatal(err)
 				}
 			}
-		})
-	}
+			var got *store.User
+			var err error
+			if n := cmds.count(func() { got, err = s.UserByID(ctx, c.id) }); err != nil || got.Email != email || n != c.byIDCmd {
+				t.Fatalf("UserByID(%q) of an earlier version: %+v, %v, %d commands; want %d", c.id, got, err, n, c.byIDCmd)
+			}
+			if n := cmds.count(func() { got, err = s.UserByEmail(ctx, "", email) }); err != nil || got.ID != c.id || n != 1 {
+				t.Fatalf("UserByEmail of an earlier version: %+v, %v, %d commands", got, err, n)
+			}
+			token := rig.sendLink(t, email)
+			var id magiclink.Identity
+			if n := cmds.count(func() { id, err = rig.svc.Verify(ctx, token) }); err != nil || id.UserID != c.id || n != 2 {
+				t.Fatalf("sign-in of a user of an earlier version: %+v, %v, %d commands; want %q in 2", id, err, n, c.id)
+			}
+		}
+	})
 }
 
 // TestForeignSlotTagCluster: an ID that comes with the slot tag of another
